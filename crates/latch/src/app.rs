@@ -1,0 +1,254 @@
+//! Builds the application from configuration and runs its two listeners.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, Dsn, parse_dsn};
+use crate::crypto::password::{HashAlgorithm, PasswordHasher};
+use crate::deps::{AppState, Deps};
+use crate::http;
+use crate::identity::schema::SchemaRegistry;
+use crate::store::Store;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Invalid configuration.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Options that are not configuration.
+#[derive(Debug, Default)]
+pub struct BuildOptions {
+    /// Inject a clock (tests move time forward).
+    pub clock: Option<SharedClock>,
+    /// Apply pending migrations before serving.
+    pub migrate: bool,
+}
+
+/// A built application with bound listeners.
+#[derive(Debug)]
+pub struct App {
+    deps: AppState,
+    public: TcpListener,
+    admin: TcpListener,
+}
+
+/// Opens the store for a configuration's DSN.
+pub async fn open_store(config: &Config) -> Result<Store, AppError> {
+    let dsn = dsn_of(config)?;
+    Ok(Store::connect(&dsn).await?)
+}
+
+/// Parses the configured DSN, logging the parameters that mean nothing to Latch.
+pub fn dsn_of(config: &Config) -> Result<Dsn, AppError> {
+    if config.dsn.trim().is_empty() {
+        return Err(AppError::Config(
+            "no database configured: set `dsn` in the config file or the DSN environment variable \
+             (e.g. DSN=sqlite://latch.sqlite?_fk=true&mode=rwc or DSN=postgres://user:pass@host:5432/db)"
+                .into(),
+        ));
+    }
+    let dsn = parse_dsn(&config.dsn).map_err(|e| AppError::Config(e.to_string()))?;
+    let ignored = match &dsn {
+        Dsn::Sqlite { ignored, .. } | Dsn::Postgres { ignored, .. } => ignored,
+    };
+    for p in ignored {
+        tracing::debug!(parameter = %p, "DSN parameter has no meaning for Latch and is ignored");
+    }
+    Ok(dsn)
+}
+
+fn derive_base(configured: Option<&Url>, host: &str, port: u16, dev: bool) -> Result<Url, AppError> {
+    if let Some(u) = configured {
+        let mut u = u.clone();
+        if !u.path().ends_with('/') {
+            let p = format!("{}/", u.path());
+            u.set_path(&p);
+        }
+        return Ok(u);
+    }
+    let scheme = if dev { "http" } else { "https" };
+    let host = if host.is_empty() || host == "0.0.0.0" || host == "::" {
+        "localhost"
+    } else {
+        host
+    };
+    Url::parse(&format!("{scheme}://{host}:{port}/"))
+        .map_err(|e| AppError::Config(format!("cannot derive a base URL from host {host:?}: {e}")))
+}
+
+fn hasher_of(config: &Config) -> PasswordHasher {
+    let h = &config.hashers;
+    let algorithm = if h.algorithm == crate::config::HashAlgorithm::Bcrypt {
+        HashAlgorithm::Bcrypt { cost: h.bcrypt.cost }
+    } else {
+        HashAlgorithm::Argon2 {
+            memory_kib: u32::try_from(h.argon2.memory / 1024).unwrap_or(19 * 1024).max(8),
+            iterations: h.argon2.iterations.max(1),
+            parallelism: h.argon2.parallelism.max(1),
+        }
+    };
+    // Bound memory: at most as many concurrent hashes as cores, and never above 256 MiB.
+    let per_hash = (h.argon2.memory / (1024 * 1024)).max(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u64;
+    let concurrency = cores.min((256 / per_hash).max(1));
+    PasswordHasher::new(algorithm, usize::try_from(concurrency).unwrap_or(1))
+}
+
+impl App {
+    /// Binds both listeners (port 0 picks a free port), opens the store, loads identity
+    /// schemas and wires the dependencies.
+    pub async fn build(config: Config, opts: BuildOptions) -> Result<App, AppError> {
+        // reqwest (identity schemas over https) needs a process-wide TLS provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let clock: SharedClock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let store = open_store(&config).await?;
+        if opts.migrate {
+            let n = store.migrate(clock.as_ref()).await?;
+            if n > 0 {
+                tracing::info!(applied = n, "applied database migrations");
+            }
+        } else {
+            let pending = store.pending_migrations().await?;
+            if !pending.is_empty() {
+                return Err(AppError::Config(format!(
+                    "the database has {} pending migration(s): run `latch migrate sql --yes -c <config>` (or `latch migrate sql -e --yes` with DSN set) first",
+                    pending.len()
+                )));
+            }
+        }
+        let entries: Vec<(String, String)> = config
+            .identity
+            .schemas
+            .iter()
+            .map(|s| (s.id.clone(), s.url.clone()))
+            .collect();
+        let schemas = SchemaRegistry::load(&entries, &config.identity.default_schema_id)
+            .await
+            .map_err(|e| AppError::Config(e.to_string()))?;
+
+        let public_addr = format!("{}:{}", bind_host(&config.serve.public.host), config.serve.public.port);
+        let admin_addr = format!("{}:{}", bind_host(&config.serve.admin.host), config.serve.admin.port);
+        let public = TcpListener::bind(&public_addr).await.map_err(|source| AppError::Bind {
+            addr: public_addr.clone(),
+            source,
+        })?;
+        let admin = TcpListener::bind(&admin_addr).await.map_err(|source| AppError::Bind {
+            addr: admin_addr.clone(),
+            source,
+        })?;
+        let dev = config.dev;
+        let public_base = derive_base(
+            config.serve.public.base_url.as_ref(),
+            &config.serve.public.host,
+            public.local_addr()?.port(),
+            dev,
+        )?;
+        let admin_base = derive_base(
+            config.serve.admin.base_url.as_ref(),
+            &config.serve.admin.host,
+            admin.local_addr()?.port(),
+            true,
+        )?;
+        let hasher = hasher_of(&config);
+        let deps = Deps {
+            config,
+            store,
+            clock,
+            schemas,
+            hasher,
+            metrics: Default::default(),
+            public_base,
+            admin_base,
+        };
+        Ok(App {
+            deps: Arc::new(deps),
+            public,
+            admin,
+        })
+    }
+
+    /// The bound public address.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The shared dependencies.
+    pub fn deps(&self) -> &AppState {
+        &self.deps
+    }
+
+    /// Serves both listeners until `shutdown` resolves; in-flight requests then finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+        let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let mut rx_public = tx.subscribe();
+        let mut rx_admin = tx.subscribe();
+        let public_router = http::public_router(self.deps.clone());
+        let admin_router = http::admin_router(self.deps.clone());
+        let admin_service = tower::util::MapRequestLayer::new(http::admin_prefix).layer(admin_router);
+        let public = axum::serve(
+            self.public,
+            public_router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx_public.recv().await;
+        });
+        let admin = axum::serve(
+            self.admin,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+                admin_service,
+            ),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx_admin.recv().await;
+        });
+        let store = self.deps.store.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = tx.send(());
+        });
+        let (a, b) = tokio::join!(public.into_future(), admin.into_future());
+        a?;
+        b?;
+        store.close().await;
+        Ok(())
+    }
+}
+
+fn bind_host(h: &str) -> &str {
+    if h.is_empty() { "0.0.0.0" } else { h }
+}
+
+use std::future::IntoFuture as _;
+use tower::Layer as _;

@@ -1,0 +1,60 @@
+//! Time comes from here, never from `OffsetDateTime::now_utc()` elsewhere, so tests can move
+//! time forward instead of sleeping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A source of the current time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time in UTC, truncated to microseconds (what PostgreSQL keeps).
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> OffsetDateTime {
+        truncate(OffsetDateTime::now_utc())
+    }
+}
+
+/// A clock for tests: the real time plus an offset that tests advance.
+#[derive(Debug, Default, Clone)]
+pub struct OffsetClock {
+    offset_micros: Arc<AtomicI64>,
+}
+
+impl OffsetClock {
+    /// Moves this clock (and every clone of it) forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.offset_micros.fetch_add(micros, Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> OffsetDateTime {
+        let offset = time::Duration::microseconds(self.offset_micros.load(Ordering::SeqCst));
+        SystemClock.now() + offset
+    }
+}
+
+fn truncate(t: OffsetDateTime) -> OffsetDateTime {
+    let micros = t.microsecond();
+    t.replace_microsecond(micros).unwrap_or(t)
+}
+
+/// RFC 3339 as Kratos prints timestamps. Formatting a valid UTC time cannot fail; the
+/// fallback keeps the signature infallible.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Shared clock handle.
+pub type SharedClock = Arc<dyn Clock>;

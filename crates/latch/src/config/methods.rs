@@ -1,0 +1,209 @@
+//! `selfservice.methods`: the authentication methods Latch implements and their settings.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration::de_duration;
+
+/// `selfservice.methods`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Methods {
+    /// Password credentials.
+    pub password: PasswordMethod,
+    /// Profile (traits) step.
+    pub profile: Toggle,
+    /// One-time codes by email.
+    pub code: CodeMethod,
+    /// Passkeys (discoverable WebAuthn).
+    pub passkey: PasskeyMethod,
+    /// Security keys (WebAuthn).
+    pub webauthn: WebauthnMethod,
+}
+
+/// A method that is only switched on or off (`selfservice.methods.profile`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Toggle {
+    /// Whether the method is offered (default true).
+    pub enabled: bool,
+}
+
+impl Default for Toggle {
+    fn default() -> Self {
+        Toggle { enabled: true }
+    }
+}
+
+/// `selfservice.methods.password`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordMethod {
+    /// Whether passwords are offered (default true; disable for passwordless-only).
+    pub enabled: bool,
+    /// Password policy.
+    pub config: PasswordConfig,
+}
+
+impl Default for PasswordMethod {
+    fn default() -> Self {
+        PasswordMethod {
+            enabled: true,
+            config: PasswordConfig::default(),
+        }
+    }
+}
+
+/// `selfservice.methods.password.config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordConfig {
+    /// Minimum length (default 8).
+    pub min_password_length: u32,
+    /// Reject passwords too similar to the identifier (default true).
+    pub identifier_similarity_check_enabled: bool,
+    /// Check the HIBP breach corpus (default true, as in Kratos' schema).
+    pub haveibeenpwned_enabled: bool,
+    /// HIBP API host.
+    pub haveibeenpwned_host: String,
+    /// Breaches tolerated before a password is rejected.
+    pub max_breaches: u32,
+    /// Accept passwords when HIBP cannot be reached (default true).
+    pub ignore_network_errors: bool,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        PasswordConfig {
+            min_password_length: 8,
+            identifier_similarity_check_enabled: true,
+            haveibeenpwned_enabled: true,
+            haveibeenpwned_host: "api.pwnedpasswords.com".into(),
+            max_breaches: 0,
+            ignore_network_errors: true,
+        }
+    }
+}
+
+/// `selfservice.methods.code`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CodeMethod {
+    /// Whether codes are used for verification/recovery (default true).
+    pub enabled: bool,
+    /// Login and registration by code (Latch default true; Kratos false).
+    pub passwordless_enabled: bool,
+    /// Codes as a second factor (cannot be combined with passwordless).
+    pub mfa_enabled: bool,
+    /// Code lifetime and attempts.
+    pub config: CodeConfig,
+}
+
+impl Default for CodeMethod {
+    fn default() -> Self {
+        CodeMethod {
+            enabled: true,
+            passwordless_enabled: true,
+            mfa_enabled: false,
+            config: CodeConfig::default(),
+        }
+    }
+}
+
+/// `selfservice.methods.code.config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CodeConfig {
+    /// Code lifetime (Latch default 10m; Kratos 1h).
+    #[serde(deserialize_with = "de_duration")]
+    pub lifespan: Duration,
+    /// Wrong submissions per flow before it is locked (default 5).
+    pub max_submissions: u32,
+    /// Offer a code to identities without a code credential.
+    pub missing_credential_fallback_enabled: bool,
+}
+
+impl Default for CodeConfig {
+    fn default() -> Self {
+        CodeConfig {
+            lifespan: Duration::from_secs(600),
+            max_submissions: 5,
+            missing_credential_fallback_enabled: false,
+        }
+    }
+}
+
+/// `selfservice.methods.passkey`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasskeyMethod {
+    /// Whether passkeys are offered (Latch default true; Kratos false).
+    pub enabled: bool,
+    /// Relying party settings.
+    pub config: PasskeyConfig,
+}
+
+impl Default for PasskeyMethod {
+    fn default() -> Self {
+        PasskeyMethod {
+            enabled: true,
+            config: PasskeyConfig::default(),
+        }
+    }
+}
+
+/// `selfservice.methods.passkey.config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PasskeyConfig {
+    /// Relying party; unset means derived from the public base URL (a Latch decision).
+    pub rp: Option<RelyingParty>,
+}
+
+/// `selfservice.methods.{passkey,webauthn}.config.rp`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RelyingParty {
+    /// RP id (a registrable domain).
+    pub id: String,
+    /// Name shown by authenticators.
+    pub display_name: String,
+    /// Allowed origins.
+    pub origins: Vec<String>,
+    /// Single allowed origin (deprecated Kratos form of `origins`; webauthn only).
+    pub origin: Option<String>,
+}
+
+impl RelyingParty {
+    /// All allowed origins, merging the deprecated single `origin`.
+    pub fn all_origins(&self) -> Vec<String> {
+        let mut all = self.origins.clone();
+        if let Some(origin) = &self.origin
+            && !all.contains(origin)
+        {
+            all.push(origin.clone());
+        }
+        all
+    }
+}
+
+/// `selfservice.methods.webauthn`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebauthnMethod {
+    /// Whether security keys are offered (default false).
+    pub enabled: bool,
+    /// Relying party and passwordless switch.
+    pub config: WebauthnConfig,
+}
+
+/// `selfservice.methods.webauthn.config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebauthnConfig {
+    /// Security keys as a first factor instead of a second one.
+    pub passwordless: bool,
+    /// Relying party.
+    pub rp: Option<RelyingParty>,
+}

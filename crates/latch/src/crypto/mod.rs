@@ -1,0 +1,80 @@
+//! Password hashing, random tokens and token digests.
+
+pub mod password;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// `n` random alphanumeric characters from the OS CSPRNG (session tokens: `ory_st_` + 32).
+pub fn random_alnum(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        let mut buf = [0u8; 64];
+        rand::fill(&mut buf);
+        for b in buf {
+            // 248 = 4 * 62: reject the tail so every character is equally likely.
+            if b < 248 && out.len() < n {
+                out.push(char::from(ALPHABET[usize::from(b) % ALPHABET.len()]));
+            }
+        }
+    }
+    out
+}
+
+/// `n` random bytes.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rand::fill(v.as_mut_slice());
+    v
+}
+
+/// Lower-case hex SHA-256, how tokens are stored (never the token itself).
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// Lower-case hex encoding.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Constant-time equality for secrets.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Standard base64 with padding (Kratos' CSRF cookie and token encoding).
+pub fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// URL-safe base64 without padding.
+pub fn b64url(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_alnum_has_length_and_alphabet() {
+        let t = random_alnum(32);
+        assert_eq!(t.len(), 32);
+        assert!(t.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(t, random_alnum(32));
+    }
+
+    #[test]
+    fn ct_eq_compares() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,185 @@
+//! Password hashing: argon2id by default (OWASP parameters, see DECISIONS.md), bcrypt when
+//! configured; both verify. Hashing runs on the blocking pool and at most `permits`
+//! hashes run at once, so a burst of logins cannot exhaust memory.
+
+use std::sync::Arc;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use tokio::sync::Semaphore;
+
+/// Which algorithm new hashes use. Kratos: `hashers.algorithm`.
+#[derive(Debug, Clone)]
+pub enum HashAlgorithm {
+    /// argon2id with memory (KiB), iterations and parallelism.
+    Argon2 {
+        /// Memory in KiB.
+        memory_kib: u32,
+        /// Iterations.
+        iterations: u32,
+        /// Lanes.
+        parallelism: u32,
+    },
+    /// bcrypt with a cost.
+    Bcrypt {
+        /// Cost factor (4..=31).
+        cost: u32,
+    },
+}
+
+/// Hashing failures.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The stored hash is in a format Latch cannot verify.
+    #[error("unsupported password hash format (supported: argon2id, argon2i, bcrypt)")]
+    Unsupported,
+    /// Parameters were invalid or the worker failed.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// The password hasher shared by all requests.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    algorithm: HashAlgorithm,
+    permits: Arc<Semaphore>,
+}
+
+impl PasswordHasher {
+    /// A hasher that runs at most `concurrency` hashes at once.
+    pub fn new(algorithm: HashAlgorithm, concurrency: usize) -> PasswordHasher {
+        PasswordHasher {
+            algorithm,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// Hashes a password with the configured algorithm (PHC / modular crypt string).
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let algorithm = self.algorithm.clone();
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || hash_sync(&algorithm, &password))
+            .await
+            .map_err(|e| HashError::Failed(e.to_string()))?
+    }
+
+    /// Verifies a password against a stored hash of any supported format.
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let password = password.to_string();
+        let hash = hash.to_string();
+        tokio::task::spawn_blocking(move || verify_sync(&password, &hash))
+            .await
+            .map_err(|e| HashError::Failed(e.to_string()))?
+    }
+
+    /// Whether a stored hash should be replaced by one with the current algorithm.
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        match &self.algorithm {
+            HashAlgorithm::Argon2 {
+                memory_kib,
+                iterations,
+                parallelism,
+            } => {
+                let want = format!("m={memory_kib},t={iterations},p={parallelism}");
+                !(hash.starts_with("$argon2id$") && hash.contains(&want))
+            }
+            HashAlgorithm::Bcrypt { .. } => !is_bcrypt(hash),
+        }
+    }
+}
+
+/// Checks that an imported hash is in a format Latch can verify.
+pub fn validate_hash_format(hash: &str) -> Result<(), HashError> {
+    if is_bcrypt(hash) {
+        return Ok(());
+    }
+    if (hash.starts_with("$argon2id$") || hash.starts_with("$argon2i$")) && argon2::PasswordHash::new(hash).is_ok() {
+        return Ok(());
+    }
+    Err(HashError::Unsupported)
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) && hash.len() == 60
+}
+
+fn hash_sync(algorithm: &HashAlgorithm, password: &str) -> Result<String, HashError> {
+    match algorithm {
+        HashAlgorithm::Argon2 {
+            memory_kib,
+            iterations,
+            parallelism,
+        } => {
+            let params = Params::new(*memory_kib, *iterations, *parallelism, Some(32))
+                .map_err(|e| HashError::Failed(e.to_string()))?;
+            let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+            a.hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| HashError::Failed(e.to_string()))
+        }
+        HashAlgorithm::Bcrypt { cost } => bcrypt::hash(password, *cost).map_err(|e| HashError::Failed(e.to_string())),
+    }
+}
+
+fn verify_sync(password: &str, hash: &str) -> Result<bool, HashError> {
+    if is_bcrypt(hash) {
+        return bcrypt::verify(password, hash).map_err(|e| HashError::Failed(e.to_string()));
+    }
+    if hash.starts_with("$argon2") {
+        let parsed = argon2::PasswordHash::new(hash).map_err(|_| HashError::Unsupported)?;
+        return Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
+    }
+    Err(HashError::Unsupported)
+}
+
+/// A hash that takes about as long to check as a real one; verified against when the
+/// identifier is unknown so timing does not reveal which accounts exist.
+pub async fn dummy_verify(hasher: &PasswordHasher, password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = match DUMMY.get() {
+        Some(h) => h.clone(),
+        None => match hasher.hash("latch-dummy-password").await {
+            Ok(h) => {
+                let _ = DUMMY.set(h.clone());
+                h
+            }
+            Err(_) => return,
+        },
+    };
+    let _ = hasher.verify(password, &hash).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn argon2_and_bcrypt_round_trip() {
+        let h = PasswordHasher::new(
+            HashAlgorithm::Argon2 {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            2,
+        );
+        let hash = h.hash("correct horse").await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(h.verify("correct horse", &hash).await.unwrap());
+        assert!(!h.verify("wrong", &hash).await.unwrap());
+        let b = bcrypt::hash("pw", 4).unwrap();
+        assert!(h.verify("pw", &b).await.unwrap());
+        assert!(validate_hash_format(&b).is_ok());
+        assert!(validate_hash_format("$pbkdf2$nope").is_err());
+        assert!(h.needs_rehash(&b));
+    }
+}

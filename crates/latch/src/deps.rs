@@ -1,0 +1,62 @@
+//! Everything a request handler needs, built once by [`crate::app::App::build`].
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::crypto::password::PasswordHasher;
+use crate::http::metrics::Metrics;
+use crate::identity::schema::{SchemaRegistry, encode_schema_id};
+use crate::store::Store;
+
+/// The application's dependencies; no globals anywhere else.
+#[derive(Debug)]
+pub struct Deps {
+    /// Loaded configuration.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// Time source.
+    pub clock: SharedClock,
+    /// Identity schemas.
+    pub schemas: SchemaRegistry,
+    /// Password hashing.
+    pub hasher: PasswordHasher,
+    /// Request metrics for `/admin/metrics/prometheus`.
+    pub metrics: Metrics,
+    /// Public base URL, ending in `/`.
+    pub public_base: Url,
+    /// Admin base URL, ending in `/`.
+    pub admin_base: Url,
+}
+
+/// Axum state.
+pub type AppState = Arc<Deps>;
+
+impl Deps {
+    /// A URL under the public base URL (keeps a base path such as `/api/auth/`).
+    pub fn public_url(&self, path: &str) -> String {
+        join(&self.public_base, path)
+    }
+
+    /// A URL under the admin base URL.
+    pub fn admin_url(&self, path: &str) -> String {
+        join(&self.admin_base, path)
+    }
+
+    /// `schema_url` of identities: `<public>/schemas/<base64url(id)>`.
+    pub fn schema_url(&self, schema_id: &str) -> String {
+        self.public_url(&format!("schemas/{}", encode_schema_id(schema_id)))
+    }
+}
+
+fn join(base: &Url, path: &str) -> String {
+    let mut s = base.as_str().to_string();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    s.push_str(path.trim_start_matches('/'));
+    s
+}

@@ -1,0 +1,620 @@
+//! Admin identities API. Kratos: `identity/handler.go` (createIdentity, getIdentity, …).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{JsonBody, query_all, query_one};
+use crate::deps::AppState;
+use crate::identity::manager::{TraitsError, apply_traits, new_identity, set_credential};
+use crate::identity::{Identity, Render, State as IdentityState};
+use crate::store::identity::IdentityFilter;
+
+/// Routes under `/admin`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/admin/identities",
+            get(list_identities).post(create_identity).patch(batch_patch_identities),
+        )
+        .route(
+            "/admin/identities/{id}",
+            get(get_identity)
+                .put(update_identity)
+                .patch(patch_identity)
+                .delete(delete_identity),
+        )
+        .route("/admin/identities/by/external/{external_id}", get(get_by_external_id))
+        .route("/admin/identities/{id}/credentials/{kind}", delete(delete_credentials))
+}
+
+/// Kratos: `createIdentityBody` (strict: unknown fields are refused).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIdentityBody {
+    schema_id: String,
+    traits: Value,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    credentials: Option<Value>,
+    #[serde(default)]
+    verifiable_addresses: Option<Vec<AddressImport>>,
+    #[serde(default)]
+    recovery_addresses: Option<Vec<AddressImport>>,
+    #[serde(default)]
+    metadata_public: Option<Value>,
+    #[serde(default)]
+    metadata_admin: Option<Value>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    organization_id: Option<Uuid>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+/// An address in an import body.
+#[derive(Debug, Deserialize)]
+pub struct AddressImport {
+    value: String,
+    via: String,
+    #[serde(default)]
+    verified: Option<bool>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    verified_at: Option<String>,
+    #[serde(flatten)]
+    _rest: serde_json::Map<String, Value>,
+}
+
+/// Kratos: `updateIdentityBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIdentityBody {
+    #[serde(default)]
+    schema_id: Option<String>,
+    traits: Value,
+    state: String,
+    #[serde(default)]
+    credentials: Option<Value>,
+    #[serde(default)]
+    metadata_public: Option<Value>,
+    #[serde(default)]
+    metadata_admin: Option<Value>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+fn parse_state(s: &str) -> ApiResult<IdentityState> {
+    IdentityState::parse(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Identity state {s:?} is not valid: use \"active\" or \"inactive\"."
+        ))
+    })
+}
+
+fn parse_id(id: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found("Unable to locate the resource"))
+}
+
+fn traits_error(e: TraitsError) -> ApiError {
+    let details = e.details();
+    let mut err = ApiError::bad_request(e.summary());
+    if !details.is_null() {
+        err = err.details(details);
+    }
+    err
+}
+
+fn null_to_none(v: Option<Value>) -> Option<Value> {
+    v.filter(|v| !v.is_null())
+}
+
+/// Renders the admin form of an identity.
+pub fn admin_json(state: &AppState, ident: &Identity, include: &[String]) -> Value {
+    ident.to_json(
+        &state.schema_url(&ident.schema_id),
+        &Render {
+            admin: true,
+            include_credential: include,
+        },
+    )
+}
+
+async fn build_identity(state: &AppState, body: CreateIdentityBody) -> ApiResult<Identity> {
+    let _ = body.region;
+    let clock = state.clock.as_ref();
+    let mut ident = new_identity(&body.schema_id, body.traits, clock);
+    if let Some(s) = body.state {
+        ident.state = parse_state(&s)?;
+    }
+    ident.metadata_public = null_to_none(body.metadata_public);
+    ident.metadata_admin = null_to_none(body.metadata_admin);
+    ident.external_id = body.external_id.filter(|e| !e.is_empty());
+    ident.organization_id = body.organization_id;
+    apply_traits(&mut ident, &state.schemas, clock).map_err(traits_error)?;
+    if let Some(imports) = body.verifiable_addresses {
+        for imp in imports {
+            let value = imp.value.trim().to_lowercase();
+            if let Some(a) = ident
+                .verifiable_addresses
+                .iter_mut()
+                .find(|a| a.via == imp.via && a.value == value)
+            {
+                if let Some(v) = imp.verified {
+                    a.verified = v;
+                    a.status = if v { "completed".into() } else { "pending".into() };
+                    a.verified_at = if v { Some(clock.now()) } else { None };
+                }
+                if let Some(s) = imp.status {
+                    a.status = s;
+                }
+                if let Some(t) = imp.verified_at.as_deref().and_then(parse_time)
+                    && a.verified
+                {
+                    a.verified_at = Some(t);
+                }
+            }
+        }
+    }
+    let _ = body.recovery_addresses;
+    if let Some(creds) = body.credentials {
+        import_credentials(state, &mut ident, &creds).await?;
+    }
+    Ok(ident)
+}
+
+fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Applies `credentials` from a create/update body: passwords (plain or imported hash) and
+/// the configs of other types as given.
+async fn import_credentials(state: &AppState, ident: &mut Identity, creds: &Value) -> ApiResult<()> {
+    let Some(obj) = creds.as_object() else {
+        return Err(ApiError::bad_request("credentials must be a JSON object"));
+    };
+    let clock = state.clock.as_ref();
+    for (kind, body) in obj {
+        let config = body.get("config").cloned().unwrap_or(Value::Null);
+        match kind.as_str() {
+            "password" => {
+                let hashed = if let Some(h) = config.get("hashed_password").and_then(Value::as_str) {
+                    crate::crypto::password::validate_hash_format(h).map_err(|e| {
+                        ApiError::bad_request(format!("credentials.password.config.hashed_password: {e}"))
+                    })?;
+                    h.to_string()
+                } else if let Some(p) = config.get("password").and_then(Value::as_str) {
+                    state.hasher.hash(p).await.map_err(|e| {
+                        tracing::error!(error = %e, "hashing an imported password failed");
+                        ApiError::internal()
+                    })?
+                } else {
+                    continue;
+                };
+                let identifiers = ident
+                    .credentials
+                    .get("password")
+                    .map(|c| c.identifiers.clone())
+                    .unwrap_or_default();
+                let migrate = config
+                    .get("use_password_migration_hook")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                set_credential(
+                    ident,
+                    "password",
+                    identifiers,
+                    json!({"hashed_password": hashed, "use_password_migration_hook": migrate}),
+                    0,
+                    clock,
+                );
+            }
+            "passkey" | "webauthn" | "totp" | "lookup_secret" | "oidc" | "saml" => {
+                if config.is_null() {
+                    continue;
+                }
+                let identifiers = derived_identifiers(kind, &config, ident);
+                set_credential(ident, kind, identifiers, config, 1, clock);
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Credentials of type {other:?} cannot be imported."
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn derived_identifiers(kind: &str, config: &Value, ident: &Identity) -> Vec<String> {
+    match kind {
+        "passkey" => config
+            .get("user_handle")
+            .and_then(Value::as_str)
+            .map(|h| vec![h.to_string()])
+            .unwrap_or_default(),
+        "oidc" | "saml" => config
+            .get("providers")
+            .and_then(Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| {
+                        let provider = p.get("provider")?.as_str()?;
+                        let subject = p.get("subject")?.as_str()?;
+                        Some(format!("{provider}:{subject}"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        "totp" | "lookup_secret" => vec![ident.id.to_string()],
+        _ => ident
+            .credentials
+            .get(kind)
+            .map(|c| c.identifiers.clone())
+            .unwrap_or_default(),
+    }
+}
+
+async fn create_identity(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateIdentityBody>,
+) -> ApiResult<Response> {
+    let ident = build_identity(&state, body).await?;
+    state.store.insert_identity(&ident).await?;
+    let location = state.admin_url(&format!("admin/identities/{}", ident.id));
+    let mut res = (StatusCode::CREATED, Json(admin_json(&state, &ident, &[]))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+async fn load(state: &AppState, id: &str) -> ApiResult<Identity> {
+    let id = parse_id(id)?;
+    state
+        .store
+        .get_identity(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Unable to locate the resource"))
+}
+
+async fn get_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let ident = load(&state, &id).await?;
+    let include = query_all(q.as_deref(), "include_credential");
+    Ok(Json(admin_json(&state, &ident, &include)))
+}
+
+async fn get_by_external_id(
+    State(state): State<AppState>,
+    Path(external_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let ident = state
+        .store
+        .find_identity_by_external_id(&external_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Unable to locate the resource"))?;
+    let include = query_all(q.as_deref(), "include_credential");
+    Ok(Json(admin_json(&state, &ident, &include)))
+}
+
+async fn update_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateIdentityBody>,
+) -> ApiResult<Json<Value>> {
+    let _ = body.region;
+    let mut ident = load(&state, &id).await?;
+    let clock = state.clock.as_ref();
+    if let Some(s) = body.schema_id.filter(|s| !s.is_empty()) {
+        ident.schema_id = s;
+    }
+    ident.traits = body.traits;
+    let new_state = parse_state(&body.state)?;
+    if new_state != ident.state {
+        ident.state = new_state;
+        ident.state_changed_at = Some(clock.now());
+    }
+    ident.metadata_public = null_to_none(body.metadata_public);
+    ident.metadata_admin = null_to_none(body.metadata_admin);
+    if let Some(e) = body.external_id {
+        ident.external_id = Some(e).filter(|e| !e.is_empty());
+    }
+    apply_traits(&mut ident, &state.schemas, clock).map_err(traits_error)?;
+    if let Some(creds) = body.credentials {
+        import_credentials(&state, &mut ident, &creds).await?;
+    }
+    state.store.update_identity(&ident).await?;
+    Ok(Json(admin_json(&state, &ident, &[])))
+}
+
+/// Paths a JSON patch may not change (Kratos refuses the same).
+const IMMUTABLE: &[&str] = &[
+    "/id",
+    "/credentials",
+    "/created_at",
+    "/updated_at",
+    "/state_changed_at",
+    "/schema_url",
+];
+
+async fn patch_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<json_patch::Patch>,
+) -> ApiResult<Json<Value>> {
+    let mut ident = load(&state, &id).await?;
+    for op in &patch.0 {
+        let path = op_path(op);
+        if IMMUTABLE
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        {
+            return Err(ApiError::bad_request(format!("The JSON patch may not change {path}.")));
+        }
+    }
+    let mut doc = admin_json(&state, &ident, &[]);
+    json_patch::patch(&mut doc, &patch)
+        .map_err(|e| ApiError::bad_request(format!("The JSON patch could not be applied: {e}")))?;
+    let clock = state.clock.as_ref();
+    ident.schema_id = doc
+        .get("schema_id")
+        .and_then(Value::as_str)
+        .unwrap_or(&ident.schema_id)
+        .to_string();
+    ident.traits = doc.get("traits").cloned().unwrap_or(Value::Null);
+    let new_state = parse_state(doc.get("state").and_then(Value::as_str).unwrap_or(""))?;
+    if new_state != ident.state {
+        ident.state = new_state;
+        ident.state_changed_at = Some(clock.now());
+    }
+    ident.metadata_public = null_to_none(doc.get("metadata_public").cloned());
+    ident.metadata_admin = null_to_none(doc.get("metadata_admin").cloned());
+    ident.external_id = doc
+        .get("external_id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|e| !e.is_empty());
+    ident.organization_id = doc
+        .get("organization_id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    apply_traits(&mut ident, &state.schemas, clock).map_err(traits_error)?;
+    if let Some(addrs) = doc.get("verifiable_addresses").and_then(Value::as_array) {
+        for a in ident.verifiable_addresses.iter_mut() {
+            let patched = addrs.iter().find(|p| {
+                p.get("value").and_then(Value::as_str) == Some(a.value.as_str())
+                    && p.get("via").and_then(Value::as_str) == Some(a.via.as_str())
+            });
+            if let Some(p) = patched
+                && let Some(v) = p.get("verified").and_then(Value::as_bool)
+                && v != a.verified
+            {
+                a.verified = v;
+                a.verified_at = v.then(|| clock.now());
+                a.status = if v { "completed".into() } else { "pending".into() };
+                a.updated_at = clock.now();
+            }
+        }
+    }
+    state.store.update_identity(&ident).await?;
+    Ok(Json(admin_json(&state, &ident, &[])))
+}
+
+fn op_path(op: &json_patch::PatchOperation) -> String {
+    use json_patch::PatchOperation as P;
+    match op {
+        P::Add(o) => o.path.to_string(),
+        P::Remove(o) => o.path.to_string(),
+        P::Replace(o) => o.path.to_string(),
+        P::Move(o) => o.path.to_string(),
+        P::Copy(o) => o.path.to_string(),
+        P::Test(o) => o.path.to_string(),
+    }
+}
+
+async fn delete_identity(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = parse_id(&id)?;
+    if state.store.delete_identity(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("Unable to locate the resource"))
+    }
+}
+
+async fn delete_credentials(
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let mut ident = load(&state, &id).await?;
+    match kind.as_str() {
+        "password" | "totp" | "lookup_secret" | "webauthn" | "passkey" | "oidc" | "saml" => {}
+        "code" => {
+            return Err(ApiError::bad_request(
+                "The code credential is derived from the identity's traits and cannot be deleted; change the traits instead.",
+            ));
+        }
+        other => return Err(ApiError::bad_request(format!("Unknown credential type {other:?}."))),
+    }
+    let Some(cred) = ident.credentials.get_mut(&kind) else {
+        return Err(ApiError::not_found(format!("The identity has no {kind} credentials.")));
+    };
+    if matches!(kind.as_str(), "oidc" | "saml")
+        && let Some(identifier) = query_one(q.as_deref(), "identifier")
+    {
+        let before = cred.identifiers.len();
+        cred.identifiers.retain(|i| i != &identifier);
+        if before == cred.identifiers.len() {
+            return Err(ApiError::not_found(format!(
+                "The identity has no {kind} credential {identifier:?}."
+            )));
+        }
+        if let Some(ps) = cred.config.get_mut("providers").and_then(Value::as_array_mut) {
+            ps.retain(|p| {
+                let id = format!(
+                    "{}:{}",
+                    p.get("provider").and_then(Value::as_str).unwrap_or(""),
+                    p.get("subject").and_then(Value::as_str).unwrap_or("")
+                );
+                id != identifier
+            });
+        }
+        if !cred.identifiers.is_empty() {
+            state.store.update_identity(&ident).await?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    }
+    ident.credentials.remove(&kind);
+    ident.updated_at = state.clock.now();
+    state.store.update_identity(&ident).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const DEFAULT_PAGE_SIZE: u32 = 250;
+const MAX_PAGE_SIZE: u32 = 1000;
+
+async fn list_identities(State(state): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = q.as_deref();
+    let page_size = match query_one(q, "page_size").or_else(|| query_one(q, "per_page")) {
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("page_size must be a number from 1 to {MAX_PAGE_SIZE}.")))?,
+        None => DEFAULT_PAGE_SIZE,
+    };
+    let after = match query_one(q, "page_token").filter(|t| !t.is_empty()) {
+        Some(t) => Some(decode_page_token(&t)?),
+        None => None,
+    };
+    let ids: Vec<Uuid> = query_all(q, "ids")
+        .iter()
+        .map(|s| Uuid::parse_str(s).map_err(|_| ApiError::bad_request(format!("ids: {s:?} is not a UUID."))))
+        .collect::<Result<_, _>>()?;
+    if ids.len() > 500 {
+        return Err(ApiError::bad_request("At most 500 ids can be requested at once."));
+    }
+    let ci = query_one(q, "credentials_identifier").filter(|s| !s.is_empty());
+    if !ids.is_empty() && ci.is_some() {
+        return Err(ApiError::bad_request(
+            "Only one filter can be used at a time: ids or credentials_identifier.",
+        ));
+    }
+    let filter = IdentityFilter {
+        ids,
+        credentials_identifier: ci.map(|s| s.trim().to_string()),
+        after,
+        limit: page_size + 1,
+    };
+    let mut list = state.store.list_identities(&filter).await?;
+    if list.is_empty()
+        && let Some(ci) = &filter.credentials_identifier
+    {
+        // Identifiers of password/code/webauthn are stored lower-cased.
+        let lowered = IdentityFilter {
+            credentials_identifier: Some(ci.to_lowercase()),
+            ..filter.clone()
+        };
+        list = state.store.list_identities(&lowered).await?;
+    }
+    let has_more = list.len() > page_size as usize;
+    list.truncate(page_size as usize);
+    let include = query_all(q, "include_credential");
+    let body: Vec<Value> = list.iter().map(|i| admin_json(&state, i, &include)).collect();
+    let mut headers = HeaderMap::new();
+    let base = state.admin_url("admin/identities");
+    let mut links = vec![format!("<{base}?page_size={page_size}&page_token=>; rel=\"first\"")];
+    if has_more && let Some(last) = list.last() {
+        links.push(format!(
+            "<{base}?page_size={page_size}&page_token={}>; rel=\"next\"",
+            encode_page_token(last.id)
+        ));
+    }
+    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
+        headers.insert(header::LINK, v);
+    }
+    Ok((headers, Json(Value::Array(body))).into_response())
+}
+
+/// Opaque page tokens: base64url of the last id seen.
+pub fn encode_page_token(id: Uuid) -> String {
+    crate::crypto::b64url(id.to_string().as_bytes())
+}
+
+/// Decodes a token from [`encode_page_token`].
+pub fn decode_page_token(t: &str) -> ApiResult<Uuid> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| Uuid::parse_str(&s).ok())
+        .ok_or_else(|| ApiError::bad_request("The page_token is invalid. Use the token from the Link header."))
+}
+
+/// Kratos: `patchIdentitiesBody`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    identities: Vec<BatchPatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchPatch {
+    #[serde(default)]
+    patch_id: Option<Uuid>,
+    #[serde(default)]
+    create: Option<CreateIdentityBody>,
+}
+
+const MAX_BATCH: usize = 2000;
+
+async fn batch_patch_identities(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<BatchBody>,
+) -> ApiResult<Json<Value>> {
+    if body.identities.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "At most {MAX_BATCH} identities can be patched at once."
+        )));
+    }
+    let mut results = Vec::with_capacity(body.identities.len());
+    for p in body.identities {
+        let Some(create) = p.create else {
+            let err = ApiError::bad_request("The patch has no create body.");
+            results.push(json!({"action": "error", "patch_id": p.patch_id, "error": err.error_object()}));
+            continue;
+        };
+        let outcome = match build_identity(&state, create).await {
+            Ok(ident) => state
+                .store
+                .insert_identity(&ident)
+                .await
+                .map(|_| ident.id)
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        results.push(match outcome {
+            Ok(id) => json!({"action": "create", "identity": id, "patch_id": p.patch_id}),
+            Err(e) => json!({"action": "error", "patch_id": p.patch_id, "error": e.error_object()}),
+        });
+    }
+    Ok(Json(json!({ "identities": results })))
+}

@@ -1,0 +1,14 @@
+//! Latch: a passwordless-first identity server that speaks the Ory Kratos self-service API.
+//!
+//! The binary (`main.rs`) is a thin CLI over this library; tests build the same
+//! [`app::App`] in-process.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod deps;
+pub mod http;
+pub mod identity;
+pub mod session;
+pub mod store;

@@ -1,0 +1,244 @@
+//! The `latch` binary: a thin clap layer over the library. Commands mirror Kratos' CLI so
+//! existing scripts keep working.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latch",
+    version,
+    about = "A passwordless-first identity server that speaks the Ory Kratos API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the public and admin HTTP servers (Kratos: `kratos serve`).
+    Serve(ServeArgs),
+    /// Database migrations (Kratos: `kratos migrate sql`).
+    Migrate {
+        #[command(subcommand)]
+        what: MigrateCommand,
+    },
+    /// Check a configuration file and exit (non-zero on errors).
+    ValidateConfig {
+        /// The configuration files (YAML or JSON), later ones override earlier ones.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also fail on Kratos keys that Latch accepts but does not implement yet.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Configuration files (YAML or JSON); repeatable, later ones override earlier ones.
+    #[arg(short = 'c', long = "config")]
+    config: Vec<PathBuf>,
+    /// Development mode: cookies without `Secure`, http base URLs allowed.
+    #[arg(long)]
+    dev: bool,
+    /// Accepted for Kratos compatibility; the mail worker always runs inside `serve`.
+    #[arg(long = "watch-courier")]
+    watch_courier: bool,
+    /// Accepted for Kratos compatibility (Latch sends no telemetry).
+    #[arg(long = "sqa-opt-out")]
+    sqa_opt_out: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Apply pending SQL migrations; safe to run repeatedly.
+    Sql {
+        /// The database DSN (otherwise from the config file or `-e`).
+        dsn: Option<String>,
+        /// Read the DSN from the DSN environment variable.
+        #[arg(short = 'e', long = "read-from-env")]
+        read_from_env: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Configuration files.
+        #[arg(short = 'c', long = "config")]
+        config: Vec<PathBuf>,
+    },
+}
+
+fn env_map() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+fn init_logging(level: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCH_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level.unwrap_or("info")))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
+fn out(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+fn fail(msg: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Version => {
+                out(concat!("Version: v", env!("CARGO_PKG_VERSION")));
+                ExitCode::SUCCESS
+            }
+            Command::ValidateConfig { files, strict } => validate(&files, strict),
+            Command::Migrate {
+                what:
+                    MigrateCommand::Sql {
+                        dsn,
+                        read_from_env,
+                        yes,
+                        config,
+                    },
+            } => migrate(dsn, read_from_env, yes, &config).await,
+            Command::Serve(args) => serve(args).await,
+        }
+    })
+}
+
+fn validate(files: &[PathBuf], strict: bool) -> ExitCode {
+    match latch::config::load(files, &env_map(), false) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                let _ = writeln!(std::io::stderr(), "warning: {w}");
+            }
+            if strict && let Err(e) = latch::config::strict_check(&loaded) {
+                return fail(&e.to_string());
+            }
+            out("The configuration is valid.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn migrate(dsn: Option<String>, from_env: bool, yes: bool, files: &[PathBuf]) -> ExitCode {
+    let mut env = env_map();
+    if let Some(d) = dsn {
+        env.insert("DSN".into(), d);
+    } else if !from_env && files.is_empty() {
+        return fail("give a DSN, `-e` to read it from the DSN environment variable, or `-c <config file>`");
+    }
+    let loaded = match latch::config::load(files, &env, false) {
+        Ok(l) => l,
+        Err(e) => return fail(&e.to_string()),
+    };
+    init_logging(Some("warn"));
+    let clock = latch::clock::SystemClock;
+    let store = match latch::app::open_store(&loaded.config).await {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let pending = match store.pending_migrations().await {
+        Ok(p) => p,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if pending.is_empty() {
+        out("The database is up to date: no migrations to apply.");
+        return ExitCode::SUCCESS;
+    }
+    for m in &pending {
+        out(&format!("pending: {}", m.name));
+    }
+    if !yes {
+        out("Apply these migrations? [y/N]");
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_err() || !answer.trim().eq_ignore_ascii_case("y") {
+            return fail("aborted (pass --yes to apply without asking)");
+        }
+    }
+    match store.migrate(&clock).await {
+        Ok(n) => {
+            out(&format!("Applied {n} migration(s)."));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let _ = (args.watch_courier, args.sqa_opt_out);
+    let loaded = match latch::config::load(&args.config, &env_map(), args.dev) {
+        Ok(l) => l,
+        Err(e) => return fail(&e.to_string()),
+    };
+    init_logging(Some(loaded.config.log.level.as_str()).filter(|l| !l.is_empty()));
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let memory = loaded.config.dsn.trim() == "memory";
+    let opts = latch::app::BuildOptions {
+        clock: None,
+        migrate: memory,
+    };
+    let app = match latch::app::App::build(loaded.config, opts).await {
+        Ok(a) => a,
+        Err(e) => return fail(&e.to_string()),
+    };
+    tracing::info!(
+        public = %app.deps().public_base,
+        admin = %app.deps().admin_base,
+        public_listen = %app.public_addr(),
+        admin_listen = %app.admin_addr(),
+        "Latch is serving"
+    );
+    match app.run(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,389 @@
+//! Identity persistence: one identity row plus its credentials, credential identifiers and
+//! addresses, always written together in one transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::sql::placeholders;
+use super::{Store, StoreError, Ts};
+use crate::identity::{Credential, Identity, RecoveryAddress, State, VerifiableAddress};
+
+type IdentityRow = (
+    Uuid,
+    String,
+    Json<Value>,
+    String,
+    Option<Ts>,
+    Option<Json<Value>>,
+    Option<Json<Value>>,
+    Option<String>,
+    Option<Uuid>,
+    Ts,
+    Ts,
+);
+type CredentialRow = (Uuid, Uuid, String, Json<Value>, i32, Ts, Ts);
+type IdentifierRow = (Uuid, String);
+type VerifiableRow = (Uuid, Uuid, String, String, bool, Option<Ts>, String, Ts, Ts);
+type RecoveryRow = (Uuid, Uuid, String, String, Ts, Ts);
+
+const IDENTITY_COLUMNS: &str = "id, schema_id, traits, state, state_changed_at, metadata_public, \
+    metadata_admin, external_id, organization_id, created_at, updated_at";
+
+/// Which identities to list. Kratos: `listIdentities` filters (one at a time).
+#[derive(Debug, Default, Clone)]
+pub struct IdentityFilter {
+    /// Only these ids.
+    pub ids: Vec<Uuid>,
+    /// Only the identity holding this credential identifier (any credential type).
+    pub credentials_identifier: Option<String>,
+    /// Keyset pagination: ids strictly greater than this one.
+    pub after: Option<Uuid>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// What an identifier conflict is about, for the 409 message.
+pub const CONFLICT: &str = "This identity conflicts with another identity that already exists.";
+
+/// Inserts the identity and everything it owns; fails with [`StoreError::Conflict`] when an
+/// identifier, address or external id is taken.
+macro_rules! insert_children {
+    ($tx:expr, $ident:expr) => {{
+        let ident: &Identity = $ident;
+        for c in ident.credentials.values() {
+            sqlx::query(
+                "INSERT INTO identity_credentials (id, identity_id, type, config, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(c.id)
+            .bind(ident.id)
+            .bind(&c.kind)
+            .bind(Json(&c.config))
+            .bind(c.version)
+            .bind(Ts(c.created_at))
+            .bind(Ts(c.updated_at))
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+            for identifier in &c.identifiers {
+                sqlx::query(
+                    "INSERT INTO identity_credential_identifiers (id, identity_id, credential_id, type, identifier, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(Uuid::new_v4())
+                .bind(ident.id)
+                .bind(c.id)
+                .bind(&c.kind)
+                .bind(identifier)
+                .bind(Ts(c.updated_at))
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+            }
+        }
+        for a in &ident.verifiable_addresses {
+            sqlx::query(
+                "INSERT INTO identity_verifiable_addresses (id, identity_id, via, value, verified, verified_at, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(a.id)
+            .bind(ident.id)
+            .bind(&a.via)
+            .bind(&a.value)
+            .bind(a.verified)
+            .bind(a.verified_at.map(Ts))
+            .bind(&a.status)
+            .bind(Ts(a.created_at))
+            .bind(Ts(a.updated_at))
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+        }
+        for a in &ident.recovery_addresses {
+            sqlx::query(
+                "INSERT INTO identity_recovery_addresses (id, identity_id, via, value, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(a.id)
+            .bind(ident.id)
+            .bind(&a.via)
+            .bind(&a.value)
+            .bind(Ts(a.created_at))
+            .bind(Ts(a.updated_at))
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+        }
+    }};
+}
+
+/// Deletes everything an identity owns (not the identity row).
+macro_rules! delete_children {
+    ($tx:expr, $id:expr) => {{
+        for table in [
+            "identity_credential_identifiers",
+            "identity_credentials",
+            "identity_verifiable_addresses",
+            "identity_recovery_addresses",
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE identity_id = $1");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind($id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+impl Store {
+    /// Creates an identity with its credentials and addresses in one transaction.
+    pub async fn insert_identity(&self, ident: &Identity) -> Result<(), StoreError> {
+        crate::with_tx!(self, tx => {
+            sqlx::query(
+                "INSERT INTO identities (id, schema_id, traits, state, state_changed_at, metadata_public, \
+                 metadata_admin, external_id, organization_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(ident.id)
+            .bind(&ident.schema_id)
+            .bind(Json(&ident.traits))
+            .bind(ident.state.as_str())
+            .bind(ident.state_changed_at.map(Ts))
+            .bind(ident.metadata_public.as_ref().map(Json))
+            .bind(ident.metadata_admin.as_ref().map(Json))
+            .bind(&ident.external_id)
+            .bind(ident.organization_id)
+            .bind(Ts(ident.created_at))
+            .bind(Ts(ident.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+            insert_children!(tx, ident);
+            Ok::<(), StoreError>(())
+        })
+    }
+
+    /// Replaces an identity's row and everything it owns in one transaction.
+    pub async fn update_identity(&self, ident: &Identity) -> Result<(), StoreError> {
+        crate::with_tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE identities SET schema_id = $2, traits = $3, state = $4, state_changed_at = $5, \
+                 metadata_public = $6, metadata_admin = $7, external_id = $8, organization_id = $9, \
+                 updated_at = $10 WHERE id = $1",
+            )
+            .bind(ident.id)
+            .bind(&ident.schema_id)
+            .bind(Json(&ident.traits))
+            .bind(ident.state.as_str())
+            .bind(ident.state_changed_at.map(Ts))
+            .bind(ident.metadata_public.as_ref().map(Json))
+            .bind(ident.metadata_admin.as_ref().map(Json))
+            .bind(&ident.external_id)
+            .bind(ident.organization_id)
+            .bind(Ts(ident.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            delete_children!(tx, ident.id);
+            insert_children!(tx, ident);
+            Ok::<(), StoreError>(())
+        })
+    }
+
+    /// Deletes an identity and (by cascade) everything it owns. `false` if it did not exist.
+    pub async fn delete_identity(&self, id: Uuid) -> Result<bool, StoreError> {
+        crate::with_tx!(self, tx => {
+            delete_children!(tx, id);
+            let done = sqlx::query("DELETE FROM identities WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            Ok::<bool, StoreError>(done.rows_affected() > 0)
+        })
+    }
+
+    /// Loads one identity with everything it owns.
+    pub async fn get_identity(&self, id: Uuid) -> Result<Option<Identity>, StoreError> {
+        let filter = IdentityFilter {
+            ids: vec![id],
+            limit: 1,
+            ..Default::default()
+        };
+        Ok(self.list_identities(&filter).await?.into_iter().next())
+    }
+
+    /// Finds the identity with this external id.
+    pub async fn find_identity_by_external_id(&self, external_id: &str) -> Result<Option<Identity>, StoreError> {
+        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE external_id = $1");
+        let rows: Vec<IdentityRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(external_id).fetch_all(p).await?
+        });
+        Ok(self.hydrate(rows).await?.into_iter().next())
+    }
+
+    /// Finds the identity holding `identifier` for credential type `kind`.
+    pub async fn find_identity_by_identifier(
+        &self,
+        kind: &str,
+        identifier: &str,
+    ) -> Result<Option<Identity>, StoreError> {
+        let row: Option<(Uuid,)> = crate::with_pool!(self, p => {
+            sqlx::query_as("SELECT identity_id FROM identity_credential_identifiers WHERE type = $1 AND identifier = $2")
+                .bind(kind)
+                .bind(identifier)
+                .fetch_optional(p)
+                .await?
+        });
+        match row {
+            Some((id,)) => self.get_identity(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Lists identities ordered by id, with keyset pagination.
+    pub async fn list_identities(&self, f: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
+        let mut sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE 1 = 1");
+        let mut n = 0;
+        if !f.ids.is_empty() {
+            sql.push_str(&format!(" AND id IN ({})", placeholders(n + 1, f.ids.len())));
+            n += f.ids.len();
+        }
+        if f.credentials_identifier.is_some() {
+            n += 1;
+            sql.push_str(&format!(
+                " AND id IN (SELECT identity_id FROM identity_credential_identifiers WHERE identifier = ${n})"
+            ));
+        }
+        if f.after.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND id > ${n}"));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT {}", f.limit.max(1)));
+        let rows: Vec<IdentityRow> = crate::with_pool!(self, p => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in &f.ids {
+                q = q.bind(*id);
+            }
+            if let Some(ci) = &f.credentials_identifier {
+                q = q.bind(ci.clone());
+            }
+            if let Some(a) = f.after {
+                q = q.bind(a);
+            }
+            q.fetch_all(p).await?
+        });
+        self.hydrate(rows).await
+    }
+
+    /// Loads credentials and addresses for identity rows (four queries, whatever the count).
+    async fn hydrate(&self, rows: Vec<IdentityRow>) -> Result<Vec<Identity>, StoreError> {
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let list = placeholders(1, ids.len());
+        let q_creds = format!(
+            "SELECT id, identity_id, type, config, version, created_at, updated_at FROM identity_credentials WHERE identity_id IN ({list})"
+        );
+        let q_idents = format!(
+            "SELECT credential_id, identifier FROM identity_credential_identifiers WHERE identity_id IN ({list}) ORDER BY identifier"
+        );
+        let q_ver = format!(
+            "SELECT id, identity_id, via, value, verified, verified_at, status, created_at, updated_at \
+             FROM identity_verifiable_addresses WHERE identity_id IN ({list}) ORDER BY created_at, value"
+        );
+        let q_rec = format!(
+            "SELECT id, identity_id, via, value, created_at, updated_at \
+             FROM identity_recovery_addresses WHERE identity_id IN ({list}) ORDER BY created_at, value"
+        );
+        let (creds, idents, vers, recs): (
+            Vec<CredentialRow>,
+            Vec<IdentifierRow>,
+            Vec<VerifiableRow>,
+            Vec<RecoveryRow>,
+        ) = crate::with_pool!(self, p => {
+            let mut a = sqlx::query_as(sqlx::AssertSqlSafe(q_creds));
+            let mut b = sqlx::query_as(sqlx::AssertSqlSafe(q_idents));
+            let mut c = sqlx::query_as(sqlx::AssertSqlSafe(q_ver));
+            let mut d = sqlx::query_as(sqlx::AssertSqlSafe(q_rec));
+            for id in &ids {
+                a = a.bind(*id);
+                b = b.bind(*id);
+                c = c.bind(*id);
+                d = d.bind(*id);
+            }
+            (a.fetch_all(p).await?, b.fetch_all(p).await?, c.fetch_all(p).await?, d.fetch_all(p).await?)
+        });
+        let mut identifiers: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for (cred, value) in idents {
+            identifiers.entry(cred).or_default().push(value);
+        }
+        let mut out: Vec<Identity> = Vec::with_capacity(rows.len());
+        let mut index: HashMap<Uuid, usize> = HashMap::new();
+        for r in rows {
+            let state = State::parse(&r.3).ok_or_else(|| StoreError::Corrupt(format!("identity state {:?}", r.3)))?;
+            index.insert(r.0, out.len());
+            out.push(Identity {
+                id: r.0,
+                schema_id: r.1,
+                traits: r.2.0,
+                state,
+                state_changed_at: r.4.map(|t| t.0),
+                metadata_public: r.5.map(|j| j.0),
+                metadata_admin: r.6.map(|j| j.0),
+                external_id: r.7,
+                organization_id: r.8,
+                credentials: BTreeMap::new(),
+                verifiable_addresses: vec![],
+                recovery_addresses: vec![],
+                created_at: r.9.0,
+                updated_at: r.10.0,
+            });
+        }
+        for c in creds {
+            if let Some(i) = index.get(&c.1) {
+                out[*i].credentials.insert(
+                    c.2.clone(),
+                    Credential {
+                        id: c.0,
+                        kind: c.2,
+                        identifiers: identifiers.remove(&c.0).unwrap_or_default(),
+                        config: c.3.0,
+                        version: c.4,
+                        created_at: c.5.0,
+                        updated_at: c.6.0,
+                    },
+                );
+            }
+        }
+        for v in vers {
+            if let Some(i) = index.get(&v.1) {
+                out[*i].verifiable_addresses.push(VerifiableAddress {
+                    id: v.0,
+                    via: v.2,
+                    value: v.3,
+                    verified: v.4,
+                    verified_at: v.5.map(|t| t.0),
+                    status: v.6,
+                    created_at: v.7.0,
+                    updated_at: v.8.0,
+                });
+            }
+        }
+        for r in recs {
+            if let Some(i) = index.get(&r.1) {
+                out[*i].recovery_addresses.push(RecoveryAddress {
+                    id: r.0,
+                    via: r.2,
+                    value: r.3,
+                    created_at: r.4.0,
+                    updated_at: r.5.0,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

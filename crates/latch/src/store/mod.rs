@@ -1,0 +1,192 @@
+//! The SQL store: SQLite (embedded default) or PostgreSQL, chosen by the DSN at runtime.
+//!
+//! Queries are written once and run on either pool through [`with_pool!`] and
+//! [`with_tx!`], which expand the same code for each backend. Dialect differences live in
+//! [`sql`]. See `docs/adr/0001-storage.md`.
+
+pub mod identity;
+pub mod migrate;
+pub mod session;
+pub mod sql;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::Dsn;
+pub use sql::{Dialect, Ts};
+
+/// A connection pool for one of the supported databases.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    /// Embedded SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs the same code against whichever pool the store has: `with_pool!(store, p => expr)`.
+#[macro_export]
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs the body inside one transaction on either backend and commits it when the body
+/// returns `Ok`; an `Err` (or `?`) rolls back. SQLite transactions start `IMMEDIATE` so
+/// that concurrent writers wait for the lock instead of failing on upgrade.
+#[macro_export]
+macro_rules! with_tx {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(p) => {
+                let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                if out.is_ok() {
+                    $tx.commit().await?;
+                }
+                out
+            }
+            $crate::store::Pool::Postgres(p) => {
+                let mut $tx = p.begin().await?;
+                let out = $body;
+                if out.is_ok() {
+                    $tx.commit().await?;
+                }
+                out
+            }
+        }
+    };
+}
+
+/// Store failures. Constraint violations are mapped where the query runs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint rejected the write (e.g. an identifier that another identity holds).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// Migrations are missing or unknown.
+    #[error("{0}")]
+    Migration(String),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`]; other errors pass through.
+    pub fn from_write(e: sqlx::Error, what: &str) -> StoreError {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(what.to_string());
+        }
+        StoreError::Db(e)
+    }
+}
+
+/// The store handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The pool; public so the `with_pool!` macros can reach it.
+    pub pool: Pool,
+}
+
+impl Store {
+    /// Opens a pool for the DSN. SQLite gets WAL, a busy timeout and foreign keys.
+    pub async fn connect(dsn: &Dsn) -> Result<Store, StoreError> {
+        match dsn {
+            Dsn::Sqlite {
+                path,
+                create_if_missing,
+                busy_timeout,
+                ..
+            } => {
+                let mut opts = SqliteConnectOptions::new()
+                    .foreign_keys(true)
+                    .busy_timeout(busy_timeout.unwrap_or(Duration::from_secs(10)))
+                    .synchronous(SqliteSynchronous::Normal);
+                let pool_opts;
+                match path {
+                    Some(path) => {
+                        opts = opts
+                            .filename(path)
+                            .create_if_missing(*create_if_missing)
+                            .journal_mode(SqliteJournalMode::Wal);
+                        pool_opts = SqlitePoolOptions::new().max_connections(8).min_connections(1);
+                    }
+                    None => {
+                        // One shared in-memory database: a single connection that never expires.
+                        opts = opts.in_memory(true);
+                        pool_opts = SqlitePoolOptions::new()
+                            .max_connections(1)
+                            .min_connections(1)
+                            .idle_timeout(None)
+                            .max_lifetime(None);
+                    }
+                }
+                let pool = pool_opts.connect_with(opts).await?;
+                Ok(Store {
+                    pool: Pool::Sqlite(pool),
+                })
+            }
+            Dsn::Postgres {
+                url,
+                max_conns,
+                max_idle_conns,
+                max_conn_lifetime,
+                max_conn_idle_time,
+                ..
+            } => {
+                let opts: PgConnectOptions = url.parse()?;
+                let mut pool_opts = PgPoolOptions::new().max_connections(max_conns.unwrap_or(16));
+                if let Some(idle) = max_idle_conns {
+                    pool_opts = pool_opts.min_connections((*idle).min(max_conns.unwrap_or(16)));
+                }
+                if let Some(l) = max_conn_lifetime {
+                    pool_opts = pool_opts.max_lifetime(*l);
+                }
+                if let Some(l) = max_conn_idle_time {
+                    pool_opts = pool_opts.idle_timeout(*l);
+                }
+                let pool = pool_opts.connect_with(opts).await?;
+                Ok(Store {
+                    pool: Pool::Postgres(pool),
+                })
+            }
+        }
+    }
+
+    /// Which dialect this store speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self.pool {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Checks that the database answers (readiness probe).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, p => {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Closes the pool (graceful shutdown).
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await);
+    }
+}

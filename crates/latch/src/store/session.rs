@@ -1,0 +1,258 @@
+//! Session persistence. Tokens are stored only as SHA-256 hashes.
+
+use std::collections::HashMap;
+
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::sql::placeholders;
+use super::{Store, StoreError, Ts};
+use crate::session::{AuthMethod, Device, Session};
+
+type SessionRow = (Uuid, Uuid, bool, String, Json<Vec<AuthMethod>>, Ts, Ts, Ts, Ts, Ts);
+type DeviceRow = (Uuid, Uuid, Option<String>, Option<String>, Option<String>);
+
+const SESSION_COLUMNS: &str = "id, identity_id, active, aal, authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at";
+
+/// Which sessions to list.
+#[derive(Debug, Default, Clone)]
+pub struct SessionFilter {
+    /// Only this identity's sessions.
+    pub identity_id: Option<Uuid>,
+    /// Only active (`true`) or inactive (`false`) sessions, judged at `now`.
+    pub active: Option<bool>,
+    /// Leave this session out (the caller's own, for `GET /sessions`).
+    pub except: Option<Uuid>,
+    /// Keyset pagination: ids greater than this.
+    pub after: Option<Uuid>,
+    /// Page size.
+    pub limit: u32,
+}
+
+impl Store {
+    /// Stores a new session with its hashed tokens and first device.
+    pub async fn insert_session(&self, s: &Session, token_hash: &str, logout_hash: &str) -> Result<(), StoreError> {
+        crate::with_tx!(self, tx => {
+            sqlx::query(
+                "INSERT INTO sessions (id, identity_id, token_hash, logout_token_hash, active, aal, authentication_methods, \
+                 authenticated_at, issued_at, expires_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(s.id)
+            .bind(s.identity_id)
+            .bind(token_hash)
+            .bind(logout_hash)
+            .bind(s.active)
+            .bind(&s.aal)
+            .bind(Json(&s.methods))
+            .bind(Ts(s.authenticated_at))
+            .bind(Ts(s.issued_at))
+            .bind(Ts(s.expires_at))
+            .bind(Ts(s.created_at))
+            .bind(Ts(s.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, "session token collision"))?;
+            for d in &s.devices {
+                sqlx::query(
+                    "INSERT INTO session_devices (id, session_id, ip_address, user_agent, location, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(d.id)
+                .bind(s.id)
+                .bind(&d.ip_address)
+                .bind(&d.user_agent)
+                .bind(&d.location)
+                .bind(Ts(s.created_at))
+                .bind(Ts(s.created_at))
+                .execute(&mut *tx)
+                .await?;
+            }
+            Ok::<(), StoreError>(())
+        })
+    }
+
+    /// Finds a session by the hash of its session token.
+    pub async fn session_by_token_hash(&self, hash: &str) -> Result<Option<Session>, StoreError> {
+        self.session_where("token_hash = $1", hash).await
+    }
+
+    /// Finds a session by the hash of its logout token.
+    pub async fn session_by_logout_hash(&self, hash: &str) -> Result<Option<Session>, StoreError> {
+        self.session_where("logout_token_hash = $1", hash).await
+    }
+
+    /// Loads one session by id.
+    pub async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+        let rows: Vec<SessionRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(p).await?
+        });
+        Ok(self.attach_devices(rows).await?.into_iter().next())
+    }
+
+    async fn session_where(&self, cond: &str, value: &str) -> Result<Option<Session>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE {cond}");
+        let rows: Vec<SessionRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(value).fetch_all(p).await?
+        });
+        Ok(self.attach_devices(rows).await?.into_iter().next())
+    }
+
+    /// Lists sessions newest first... by id for stable keyset pagination.
+    pub async fn list_sessions(&self, f: &SessionFilter, now: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
+        let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE 1 = 1");
+        let mut n = 0;
+        if f.identity_id.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND identity_id = ${n}"));
+        }
+        if f.except.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND id <> ${n}"));
+        }
+        if f.after.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND id > ${n}"));
+        }
+        match f.active {
+            Some(true) => {
+                n += 1;
+                sql.push_str(&format!(" AND active = TRUE AND expires_at > ${n}"));
+            }
+            Some(false) => {
+                n += 1;
+                sql.push_str(&format!(" AND (active = FALSE OR expires_at <= ${n})"));
+            }
+            None => {}
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT {}", f.limit.max(1)));
+        let rows: Vec<SessionRow> = crate::with_pool!(self, p => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            if let Some(i) = f.identity_id {
+                q = q.bind(i);
+            }
+            if let Some(e) = f.except {
+                q = q.bind(e);
+            }
+            if let Some(a) = f.after {
+                q = q.bind(a);
+            }
+            if f.active.is_some() {
+                q = q.bind(Ts(now));
+            }
+            q.fetch_all(p).await?
+        });
+        self.attach_devices(rows).await
+    }
+
+    async fn attach_devices(&self, rows: Vec<SessionRow>) -> Result<Vec<Session>, StoreError> {
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let sql = format!(
+            "SELECT id, session_id, ip_address, user_agent, location FROM session_devices WHERE session_id IN ({}) ORDER BY created_at, id",
+            placeholders(1, ids.len())
+        );
+        let devices: Vec<DeviceRow> = crate::with_pool!(self, p => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(p).await?
+        });
+        let mut by_session: HashMap<Uuid, Vec<Device>> = HashMap::new();
+        for d in devices {
+            by_session.entry(d.1).or_default().push(Device {
+                id: d.0,
+                ip_address: d.2,
+                user_agent: d.3,
+                location: d.4,
+            });
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| Session {
+                id: r.0,
+                identity_id: r.1,
+                active: r.2,
+                aal: r.3,
+                methods: r.4.0,
+                authenticated_at: r.5.0,
+                issued_at: r.6.0,
+                expires_at: r.7.0,
+                devices: by_session.remove(&r.0).unwrap_or_default(),
+                created_at: r.8.0,
+                updated_at: r.9.0,
+            })
+            .collect())
+    }
+
+    /// Revokes one session. `false` if it did not exist.
+    pub async fn revoke_session(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = crate::with_pool!(self, p => {
+            sqlx::query("UPDATE sessions SET active = FALSE, updated_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(Ts(now))
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    /// Revokes every active session of an identity except `except`; returns how many.
+    pub async fn revoke_identity_sessions(
+        &self,
+        identity_id: Uuid,
+        except: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let done = crate::with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE sessions SET active = FALSE, updated_at = $3 \
+                 WHERE identity_id = $1 AND active = TRUE AND expires_at > $3 AND id <> $2",
+            )
+            .bind(identity_id)
+            .bind(except.unwrap_or(Uuid::nil()))
+            .bind(Ts(now))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(done)
+    }
+
+    /// Deletes every session of an identity (admin `DELETE /admin/identities/{id}/sessions`).
+    pub async fn delete_identity_sessions(&self, identity_id: Uuid) -> Result<u64, StoreError> {
+        crate::with_tx!(self, tx => {
+            sqlx::query("DELETE FROM session_devices WHERE session_id IN (SELECT id FROM sessions WHERE identity_id = $1)")
+                .bind(identity_id)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query("DELETE FROM sessions WHERE identity_id = $1").bind(identity_id).execute(&mut *tx).await?;
+            Ok::<u64, StoreError>(done.rows_affected())
+        })
+    }
+
+    /// Sets a session's expiry (admin extend).
+    pub async fn set_session_expiry(
+        &self,
+        id: Uuid,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = crate::with_pool!(self, p => {
+            sqlx::query("UPDATE sessions SET expires_at = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(Ts(expires_at))
+                .bind(Ts(now))
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+}

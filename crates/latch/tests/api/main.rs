@@ -1,0 +1,11 @@
+//! Black-box API tests: each test starts the real server in-process with a fresh database
+//! and talks to it over HTTP, on SQLite and (with LATCH_TEST_POSTGRES_URL) PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod admin_identities;
+mod basics;
+mod cli;
+mod migrations;
