@@ -171,8 +171,33 @@ impl App {
             admin.local_addr()?.port(),
             true,
         )?;
+        let mut config = config;
+        config.set_bound_base_urls(public_base.clone(), admin_base.clone());
+        let public_base = config.public_base_url();
+        let admin_base = config.admin_base_url();
+        if !dev && public_base.scheme() == "http" {
+            return Err(AppError::Config(format!(
+                "serve.public.base_url is {public_base}, but without --dev cookies are Secure and browsers drop them over http: \
+                 use an https base URL (TLS may end at your proxy) or run with --dev for local development"
+            )));
+        }
         let hasher = hasher_of(&config);
+        let mut secrets: Vec<String> = config.cookie_secrets().to_vec();
+        if secrets.is_empty() {
+            tracing::warn!(
+                "no secrets.cookie or secrets.default configured: using a random secret, so sessions end when Latch restarts \
+                 and do not work across several nodes"
+            );
+            secrets.push(crate::crypto::hex(&crate::crypto::random_bytes(32)));
+        }
+        let sealer =
+            crate::crypto::seal::Sealer::new(&secrets).map_err(|e| AppError::Config(format!("secrets.cookie: {e}")))?;
+        let csrf_cookie_name = crate::crypto::csrf::cookie_name(public_base.as_str());
+        let strategies = crate::strategy::all(&config);
         let deps = Deps {
+            sealer,
+            csrf_cookie_name,
+            strategies,
             config,
             store,
             clock,

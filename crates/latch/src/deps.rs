@@ -30,6 +30,12 @@ pub struct Deps {
     pub public_base: Url,
     /// Admin base URL, ending in `/`.
     pub admin_base: Url,
+    /// Seals the session cookie.
+    pub sealer: crate::crypto::seal::Sealer,
+    /// `csrf_token_<sha256(public base URL)>`.
+    pub csrf_cookie_name: String,
+    /// Enabled methods.
+    pub strategies: crate::strategy::Strategies,
 }
 
 /// Axum state.

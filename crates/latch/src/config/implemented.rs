@@ -13,6 +13,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "serve.public.port",
     "serve.public.base_url",
     "serve.public.cors",
+    "serve.public.trusted_proxies",
     "serve.public.request_log",
     "serve.admin.host",
     "serve.admin.port",

@@ -79,13 +79,29 @@ pub(super) struct Keys {
     validator: jsonschema::Validator,
 }
 
+/// Keys Latch adds beyond Kratos' schema, documented in `docs/configuration.md`.
+/// `serve.public.trusted_proxies`: addresses or CIDR ranges of reverse proxies whose
+/// `X-Forwarded-For` / `X-Real-IP` / `True-Client-IP` headers are believed.
+fn add_latch_keys(root: &mut Value) {
+    if let Some(props) = root
+        .pointer_mut("/properties/serve/properties/public/properties")
+        .and_then(Value::as_object_mut)
+    {
+        props.insert(
+            "trusted_proxies".into(),
+            serde_json::json!({"type": "array", "items": {"type": "string"}, "default": []}),
+        );
+    }
+}
+
 static KEYS: OnceLock<Result<Keys, String>> = OnceLock::new();
 
 /// Returns the shared key schema, parsing and compiling it on first use.
 pub(super) fn keys() -> Result<&'static Keys, String> {
     KEYS.get_or_init(|| {
-        let root: Value =
+        let mut root: Value =
             serde_json::from_str(KEYS_JSON).map_err(|e| format!("embedded configuration schema is not JSON: {e}"))?;
+        add_latch_keys(&mut root);
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft7)
             .should_validate_formats(false)

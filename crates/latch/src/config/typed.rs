@@ -120,6 +120,17 @@ impl Config {
         self.public_base_url.clone()
     }
 
+    /// Replaces the derived base URLs once the listeners are bound (port 0 picks the port at
+    /// bind time). Configured `base_url`s are kept.
+    pub fn set_bound_base_urls(&mut self, public: Url, admin: Url) {
+        if self.serve.public.base_url.is_none() {
+            self.public_base_url = public;
+        }
+        if self.serve.admin.base_url.is_none() {
+            self.admin_base_url = admin;
+        }
+    }
+
     /// The admin base URL, always ending in `/`, derived like [`Config::public_base_url`].
     pub fn admin_base_url(&self) -> Url {
         self.admin_base_url.clone()
@@ -210,6 +221,8 @@ pub struct ServePublic {
     pub cors: Cors,
     /// Request logging switches.
     pub request_log: RequestLog,
+    /// Latch extension: proxies (IPs or CIDR ranges) whose forwarded-for headers are trusted.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServePublic {
@@ -220,6 +233,7 @@ impl Default for ServePublic {
             base_url: None,
             cors: Cors::default(),
             request_log: RequestLog::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Password hashing, random tokens and token digests.
 
+pub mod csrf;
 pub mod password;
+pub mod seal;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};

@@ -1,10 +1,14 @@
 //! The only module that knows axum: routers, middleware, error rendering.
 
 pub mod admin_identities;
+pub mod client;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod schemas;
+pub mod selfservice;
+pub mod sessions;
 
 use std::time::Instant;
 
@@ -40,16 +44,23 @@ impl Listener {
 
 /// The public router.
 pub fn public_router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors::layer(&state.config.serve.public.cors);
+    let router = Router::new()
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
         .merge(schemas::routes())
+        .merge(selfservice::routes())
+        .merge(sessions::public_routes())
         .fallback(public_fallback)
         .layer(middleware::from_fn_with_state(
             (state.clone(), Listener::Public),
             observe,
         ))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(c) => router.layer(c),
+        None => router,
+    }
 }
 
 /// The admin router. Un-prefixed paths are served too (see [`admin_prefix`]).
@@ -60,6 +71,7 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/admin/version", get(version))
         .route("/admin/metrics/prometheus", get(prometheus))
         .merge(admin_identities::routes())
+        .merge(sessions::admin_routes())
         .fallback(admin_fallback)
         .layer(middleware::from_fn_with_state(
             (state.clone(), Listener::Admin),

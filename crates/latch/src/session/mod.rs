@@ -1,6 +1,8 @@
 //! Sessions: who is signed in, how (authentication methods, AAL), until when, from where.
 //! Kratos: `session/session.go`.
 
+pub mod manager;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;

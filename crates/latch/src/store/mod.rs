@@ -4,6 +4,7 @@
 //! [`with_tx!`], which expand the same code for each backend. Dialect differences live in
 //! [`sql`]. See `docs/adr/0001-storage.md`.
 
+pub mod flow;
 pub mod identity;
 pub mod migrate;
 pub mod session;

@@ -255,4 +255,23 @@ impl Store {
         });
         Ok(done > 0)
     }
+
+    /// Records a re-authentication (refresh login): methods, AAL, authenticated and expiry times.
+    pub async fn update_session_auth(&self, s: &Session, now: OffsetDateTime) -> Result<(), StoreError> {
+        crate::with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE sessions SET authentication_methods = $2, aal = $3, authenticated_at = $4, expires_at = $5, \
+                 updated_at = $6 WHERE id = $1",
+            )
+            .bind(s.id)
+            .bind(Json(&s.methods))
+            .bind(&s.aal)
+            .bind(Ts(s.authenticated_at))
+            .bind(Ts(s.expires_at))
+            .bind(Ts(now))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
 }

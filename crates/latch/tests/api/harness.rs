@@ -127,7 +127,11 @@ pub fn base_config(dsn: &str) -> Value {
             "default_schema_id": "default",
             "schemas": [{"id": "default", "url": format!("base64://{schema}")}]
         },
-        "selfservice": {"default_browser_return_url": "http://app.test/welcome"},
+        "selfservice": {
+            "default_browser_return_url": "http://app.test/welcome",
+            "allowed_return_urls": ["http://app.test/"],
+            "flows": {"registration": {"after": {"password": {"hooks": [{"hook": "session"}]}}}}
+        },
         "secrets": {"cookie": ["a-test-cookie-secret-of-32-chars!"]},
         "hashers": {"argon2": {"memory": "8MB", "iterations": 1, "parallelism": 1}}
     })

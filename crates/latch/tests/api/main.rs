@@ -8,4 +8,7 @@ mod harness;
 mod admin_identities;
 mod basics;
 mod cli;
+mod client;
+mod flows;
 mod migrations;
+mod sessions;

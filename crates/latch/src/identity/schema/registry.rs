@@ -20,6 +20,8 @@ pub struct IdentitySchema {
     pub url: String,
     /// The schema document, served verbatim by `GET /schemas/{id}`.
     pub raw: Value,
+    /// Trait paths in document order (`traits.email`, …), for sorting registration forms.
+    pub property_order: Vec<String>,
     validator: jsonschema::Validator,
 }
 
@@ -42,6 +44,7 @@ impl IdentitySchema {
             id,
             url: url.into(),
             raw,
+            property_order: Vec::new(),
             validator,
         })
     }
@@ -89,7 +92,9 @@ impl SchemaRegistry {
                 id: id.clone(),
                 reason: e.to_string(),
             })?;
-            schemas.push(IdentitySchema::compile(id.clone(), url.clone(), raw)?);
+            let mut schema = IdentitySchema::compile(id.clone(), url.clone(), raw)?;
+            schema.property_order = crate::ui::traits::property_order(&String::from_utf8_lossy(&bytes));
+            schemas.push(schema);
             tracing::info!(schema_id = %id, "identity schema loaded");
         }
         Self::from_schemas(schemas, default_id)

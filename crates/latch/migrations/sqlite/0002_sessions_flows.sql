@@ -1,0 +1,60 @@
+-- Sessions, their devices, self-service flows and stored browser errors.
+-- Keep table and column names identical to migrations/postgres/0002_sessions_flows.sql (a test checks).
+CREATE TABLE sessions (
+    id BLOB PRIMARY KEY NOT NULL,
+    identity_id BLOB NOT NULL REFERENCES identities (id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL,
+    logout_token_hash TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    aal TEXT NOT NULL,
+    authentication_methods TEXT NOT NULL,
+    authenticated_at TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX sessions_token_hash_uq ON sessions (token_hash);
+CREATE UNIQUE INDEX sessions_logout_token_hash_uq ON sessions (logout_token_hash);
+CREATE INDEX sessions_identity_idx ON sessions (identity_id, created_at);
+
+CREATE TABLE session_devices (
+    id BLOB PRIMARY KEY NOT NULL,
+    session_id BLOB NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    ip_address TEXT NULL,
+    user_agent TEXT NULL,
+    location TEXT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX session_devices_session_idx ON session_devices (session_id);
+
+CREATE TABLE selfservice_flows (
+    id BLOB PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    request_url TEXT NOT NULL,
+    return_to TEXT NULL,
+    csrf_hash TEXT NULL,
+    active TEXT NULL,
+    ui TEXT NOT NULL,
+    internal TEXT NOT NULL,
+    identity_id BLOB NULL REFERENCES identities (id) ON DELETE CASCADE,
+    session_id BLOB NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    refresh BOOLEAN NOT NULL,
+    requested_aal TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX selfservice_flows_expires_idx ON selfservice_flows (expires_at);
+
+CREATE TABLE selfservice_errors (
+    id BLOB PRIMARY KEY NOT NULL,
+    error TEXT NOT NULL,
+    seen_at TEXT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -1,0 +1,169 @@
+//! Login flows: nodes, submission, success. Kratos: `selfservice/flow/login`.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::engine::{Submission, default_return_url};
+use super::respond::{self, Cookies, Style, rerender};
+use super::{Flow, FlowKind};
+use crate::deps::Deps;
+use crate::identity::Identity;
+use crate::session::AuthMethod;
+use crate::session::manager::{self, Current};
+use crate::strategy::{Cx, FlowError, LoginOutcome};
+use crate::text;
+use crate::ui::{Autocomplete, Group, InputType, Node};
+
+/// The `identifier` input: labelled with the trait's title when exactly one trait is a
+/// login identifier and has a title, else "ID". Kratos: `extension_identifier_label.go`.
+pub fn identifier_node(deps: &Deps) -> Node {
+    let mut titles: Vec<(String, String)> = vec![];
+    if let Some(schema) = deps.schemas.default_schema()
+        && let Some(props) = schema
+            .raw
+            .pointer("/properties/traits/properties")
+            .and_then(Value::as_object)
+    {
+        for (name, p) in props {
+            let creds = p.pointer("/ory.sh~1kratos/credentials");
+            let is_identifier = creds.is_some_and(|c| {
+                ["password", "code", "webauthn"]
+                    .iter()
+                    .any(|k| c.pointer(&format!("/{k}/identifier")) == Some(&json!(true)))
+            });
+            if is_identifier {
+                titles.push((
+                    format!("traits.{name}"),
+                    p.get("title").and_then(Value::as_str).unwrap_or("").to_string(),
+                ));
+            }
+        }
+    }
+    let label = match titles.as_slice() {
+        [(name, title)] if !title.is_empty() => text::label_generated(title, name),
+        _ => text::label_id(),
+    };
+    Node::input("identifier", InputType::Text, Group::Default)
+        .value("")
+        .required()
+        .autocomplete(Autocomplete::Username)
+        .label(label)
+}
+
+/// Fills a new login flow with the nodes of every enabled method.
+pub fn populate(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
+    flow.ui.set_csrf(String::new());
+    for s in &deps.strategies.login {
+        s.populate(deps, flow);
+    }
+    if flow.refresh
+        && let Some(cur) = current
+        && let Some(id) = cur
+            .identity
+            .credentials
+            .values()
+            .flat_map(|c| c.identifiers.first())
+            .next()
+    {
+        flow.ui.set_value("identifier", json!(id));
+    }
+    flow.ui.sort_login();
+}
+
+/// Handles `POST /self-service/login?flow=`.
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Response, FlowError> {
+    if flow.internal_get("completed") == Some(&json!(true)) {
+        return Err(FlowError::message(text::login_retry_success()));
+    }
+    if sub.current.is_some() && !flow.refresh && flow.requested_aal == "aal1" {
+        return Err(FlowError::Api(
+            crate::http::error::ApiError::bad_request(
+                "A valid session was detected and thus login is not possible. Did you forget to set `?refresh=true`?",
+            )
+            .id("session_already_available"),
+        ));
+    }
+    let method = sub.body.get("method").and_then(Value::as_str).unwrap_or("");
+    let Some(strategy) = deps.strategies.login.iter().find(|s| s.id() == method) else {
+        return Err(FlowError::message(text::login_no_strategy()));
+    };
+    let cx = Cx {
+        deps,
+        client: &sub.client,
+    };
+    match strategy.submit(&cx, flow, &sub.body).await? {
+        LoginOutcome::Continue => {
+            flow.updated_at = deps.clock.now();
+            deps.store.update_flow(flow).await?;
+            Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
+        }
+        LoginOutcome::Authenticated { identity, method, aal } => success(deps, flow, sub, &identity, method, aal).await,
+    }
+}
+
+async fn success(
+    deps: &Deps,
+    flow: &mut Flow,
+    sub: &Submission<'_>,
+    identity: &Identity,
+    method: &str,
+    aal: &str,
+) -> Result<Response, FlowError> {
+    let now = deps.clock.now();
+    let am = AuthMethod {
+        method: method.to_string(),
+        aal: aal.to_string(),
+        completed_at: now,
+    };
+    let (session, token) = match &sub.current {
+        Some(cur) if flow.refresh && cur.identity.id == identity.id => {
+            let mut s = cur.session.clone();
+            s.methods.push(am);
+            s.aal = crate::session::compute_aal(&s.methods).to_string();
+            s.authenticated_at = now;
+            s.expires_at = now + deps.config.session.lifespan;
+            deps.store.update_session_auth(&s, now).await?;
+            (s, cur.token.clone())
+        }
+        _ => {
+            let issued = manager::issue(deps, identity, vec![am], &sub.client).await?;
+            (issued.session, issued.token)
+        }
+    };
+    flow.internal_set("completed", json!(true));
+    flow.state = "passed_challenge".into();
+    flow.updated_at = now;
+    deps.store.update_flow(flow).await?;
+    let to = flow
+        .return_to
+        .clone()
+        .unwrap_or_else(|| default_return_url(deps, FlowKind::Login, Some(method)));
+    let session_json = session.to_json(now, Some(identity), &deps.schema_url(&identity.schema_id), false);
+    Ok(match sub.style {
+        Style::Api => respond::json(
+            StatusCode::OK,
+            json!({"session_token": token, "session": session_json, "continue_with": null}),
+        ),
+        style => {
+            let mut cookies = Cookies::default();
+            cookies
+                .0
+                .push(manager::session_cookie(deps, &token, session.expires_at));
+            let fresh = crate::crypto::csrf::new_cookie_token();
+            cookies.0.push(manager::csrf_cookie(deps, &fresh));
+            let res = if style == Style::Spa {
+                respond::json(
+                    StatusCode::OK,
+                    json!({
+                        "session": session_json,
+                        "continue_with": [{"action": "redirect_browser_to", "redirect_browser_to": to}],
+                    }),
+                )
+            } else {
+                respond::redirect(&to, StatusCode::SEE_OTHER)
+            };
+            cookies.apply(res)
+        }
+    })
+}

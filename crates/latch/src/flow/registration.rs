@@ -1,0 +1,249 @@
+//! Registration flows: the `profile_first` (two steps) and `unified` styles, the profile
+//! step, persistence and the after-registration hooks. Kratos: `selfservice/flow/registration`.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::engine::{Submission, default_return_url};
+use super::respond::{self, Cookies, Style, rerender};
+use super::{Flow, FlowKind};
+use crate::deps::Deps;
+use crate::identity::Identity;
+use crate::identity::manager::{apply_traits, new_identity};
+use crate::session::AuthMethod;
+use crate::session::manager;
+use crate::store::StoreError;
+use crate::strategy::{Cx, FlowError, RegistrationOutcome, RegistrationStep, traits_invalid};
+use crate::text;
+use crate::ui::{Group, InputType, Node, trait_nodes};
+
+/// Whether registration shows traits and methods on one screen.
+pub fn is_unified(deps: &Deps) -> bool {
+    let r = &deps.config.selfservice.flows.registration;
+    r.enable_legacy_one_step || r.style == crate::config::RegistrationStyle::Unified
+}
+
+fn schema_order(deps: &Deps) -> Vec<String> {
+    deps.schemas
+        .default_schema()
+        .map(|s| s.property_order.clone())
+        .unwrap_or_default()
+}
+
+/// The first screen: traits (with `values` filled in) and, in the unified style, every method.
+pub fn populate_initial(deps: &Deps, flow: &mut Flow, values: Option<&Value>) {
+    flow.ui.nodes.clear();
+    flow.ui.set_csrf(String::new());
+    if let Some(schema) = deps.schemas.default_schema() {
+        for n in trait_nodes(&schema.raw, Group::Default, "traits", values) {
+            flow.ui.upsert(n);
+        }
+    }
+    if is_unified(deps) {
+        for s in &deps.strategies.registration {
+            s.populate(deps, flow, RegistrationStep::Unified);
+        }
+    } else {
+        flow.ui.append(
+            Node::input("method", InputType::Submit, Group::Profile)
+                .value("profile")
+                .label(text::registration()),
+        );
+    }
+    flow.ui.sort_registration(&schema_order(deps));
+}
+
+/// The second `profile_first` screen: traits fixed (hidden) and the credential methods.
+fn populate_credential_selection(deps: &Deps, flow: &mut Flow, traits: &Value) {
+    flow.ui.nodes.clear();
+    flow.ui.set_csrf(String::new());
+    if let Some(schema) = deps.schemas.default_schema() {
+        for mut n in trait_nodes(&schema.raw, Group::Default, "traits", Some(traits)) {
+            if let Some(a) = n.input_attributes_mut() {
+                a.r#type = InputType::Hidden;
+            }
+            flow.ui.upsert(n);
+        }
+    }
+    for s in &deps.strategies.registration {
+        s.populate(deps, flow, RegistrationStep::CredentialSelection);
+    }
+    flow.ui.append(
+        Node::input("screen", InputType::Submit, Group::Profile)
+            .value("previous")
+            .label(text::registration_back()),
+    );
+    flow.ui.sort_registration(&schema_order(deps));
+}
+
+/// The traits of a submission: the body's, which must equal those accepted in the profile
+/// step if there was one (Kratos: 4000036).
+pub fn traits_from(flow: &Flow, body: &Value) -> Result<Value, FlowError> {
+    let stored = flow.internal_get("traits").cloned();
+    match (body.get("traits").filter(|t| t.is_object()).cloned(), stored) {
+        (Some(t), Some(s)) if t != s => Err(FlowError::message(text::traits_mismatch())),
+        (Some(t), _) => Ok(t),
+        (None, Some(s)) => Ok(s),
+        (None, None) => Err(FlowError::on_node("traits", text::required("traits"))),
+    }
+}
+
+/// Handles `POST /self-service/registration?flow=`.
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Response, FlowError> {
+    if flow.internal_get("completed") == Some(&json!(true)) {
+        return Err(FlowError::message(text::validation_generic(
+            "The registration flow was already completed successfully and can not be retried.",
+        )));
+    }
+    if sub.current.is_some() {
+        return Err(FlowError::Api(
+            crate::http::error::ApiError::bad_request(
+                "A valid session was detected and thus registration is not possible.",
+            )
+            .id("session_already_available"),
+        ));
+    }
+    let method = sub.body.get("method").and_then(Value::as_str).unwrap_or("");
+    if method == "profile" || (method.is_empty() && sub.body.get("screen").is_some()) {
+        return profile_step(deps, flow, sub).await;
+    }
+    let Some(strategy) = deps.strategies.registration.iter().find(|s| s.id() == method) else {
+        return Err(FlowError::message(text::registration_no_strategy()));
+    };
+    // Keep what the person typed if the submission fails.
+    if let Some(t) = sub.body.get("traits") {
+        for (k, v) in flatten("traits", t) {
+            flow.ui.set_value(&k, v);
+        }
+    }
+    let cx = Cx {
+        deps,
+        client: &sub.client,
+    };
+    match strategy.submit(&cx, flow, &sub.body).await? {
+        RegistrationOutcome::Continue => {
+            flow.updated_at = deps.clock.now();
+            deps.store.update_flow(flow).await?;
+            Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
+        }
+        RegistrationOutcome::Create { identity, method } => success(deps, flow, sub, *identity, method).await,
+    }
+}
+
+fn flatten(prefix: &str, v: &Value) -> Vec<(String, Value)> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, v)| flatten(&format!("{prefix}.{k}"), v))
+            .collect(),
+        other => vec![(prefix.to_string(), other.clone())],
+    }
+}
+
+async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Response, FlowError> {
+    let traits = sub.body.get("traits").cloned().unwrap_or_else(|| json!({}));
+    let back = sub.body.get("screen").and_then(Value::as_str) == Some("previous");
+    if back || is_unified(deps) {
+        let values = flow.internal_get("traits").cloned();
+        if let Some(o) = flow.internal.as_object_mut() {
+            o.remove("traits");
+        }
+        populate_initial(deps, flow, values.as_ref());
+    } else {
+        let mut probe = new_identity(deps.schemas.default_id(), traits.clone(), deps.clock.as_ref());
+        for (k, v) in flatten("traits", &traits) {
+            flow.ui.set_value(&k, v);
+        }
+        match apply_traits(&mut probe, &deps.schemas, deps.clock.as_ref()) {
+            Ok(_) => {}
+            Err(crate::identity::manager::TraitsError::Invalid(errs)) => return Err(traits_invalid(&errs)),
+            Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
+        }
+        flow.internal_set("traits", traits.clone());
+        populate_credential_selection(deps, flow, &traits);
+        flow.ui.add_message(text::registration_choose_credentials());
+    }
+    flow.active = Some("profile".into());
+    flow.updated_at = deps.clock.now();
+    deps.store.update_flow(flow).await?;
+    Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
+}
+
+async fn success(
+    deps: &Deps,
+    flow: &mut Flow,
+    sub: &Submission<'_>,
+    identity: Identity,
+    method: &str,
+) -> Result<Response, FlowError> {
+    match deps.store.insert_identity(&identity).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),
+        Err(e) => return Err(e.into()),
+    }
+    let now = deps.clock.now();
+    let hooks = deps.config.selfservice.flows.registration.after.hooks_for(method);
+    let with_session = hooks.iter().any(|h| h.hook == "session");
+    let issued = if with_session {
+        let am = AuthMethod {
+            method: method.to_string(),
+            aal: "aal1".into(),
+            completed_at: now,
+        };
+        Some(manager::issue(deps, &identity, vec![am], &sub.client).await?)
+    } else {
+        None
+    };
+    flow.internal_set("completed", json!(true));
+    flow.state = "passed_challenge".into();
+    flow.updated_at = now;
+    deps.store.update_flow(flow).await?;
+    let schema_url = deps.schema_url(&identity.schema_id);
+    let identity_json = identity.to_json(&schema_url, &Default::default());
+    let to = flow
+        .return_to
+        .clone()
+        .unwrap_or_else(|| default_return_url(deps, FlowKind::Registration, Some(method)));
+    let session_json = issued
+        .as_ref()
+        .map(|i| i.session.to_json(now, Some(&identity), &schema_url, false));
+    Ok(match sub.style {
+        Style::Api => {
+            let mut body = json!({"identity": identity_json, "continue_with": null});
+            if let (Some(i), Some(sj), Some(o)) = (&issued, session_json, body.as_object_mut()) {
+                o.insert("session".into(), sj);
+                o.insert("session_token".into(), json!(i.token));
+                o.insert(
+                    "continue_with".into(),
+                    json!([{"action": "set_ory_session_token", "ory_session_token": i.token}]),
+                );
+            }
+            respond::json(StatusCode::OK, body)
+        }
+        style => {
+            let mut cookies = Cookies::default();
+            if let Some(i) = &issued {
+                cookies
+                    .0
+                    .push(manager::session_cookie(deps, &i.token, i.session.expires_at));
+                cookies
+                    .0
+                    .push(manager::csrf_cookie(deps, &crate::crypto::csrf::new_cookie_token()));
+            }
+            let res = if style == Style::Spa {
+                let mut body = json!({
+                    "identity": identity_json,
+                    "continue_with": [{"action": "redirect_browser_to", "redirect_browser_to": to}],
+                });
+                if let (Some(sj), Some(o)) = (session_json, body.as_object_mut()) {
+                    o.insert("session".into(), sj);
+                }
+                respond::json(StatusCode::OK, body)
+            } else {
+                respond::redirect(&to, StatusCode::SEE_OTHER)
+            };
+            cookies.apply(res)
+        }
+    })
+}

@@ -1,0 +1,148 @@
+//! Answering in the style the client asked for: 303 redirects for server-rendered
+//! browsers, JSON for SPAs and native apps. Kratos: `x/http.go`, `selfservice/flow/*/error.go`.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Flow, FlowType};
+use crate::crypto::csrf;
+use crate::deps::Deps;
+use crate::http::client::{is_json_request, negotiates_json};
+use crate::http::error::ApiError;
+
+/// The three client styles of Kratos' behaviour matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Server-rendered browser: redirects.
+    Browser,
+    /// Browser flow driven by JavaScript with `Accept: application/json`.
+    Spa,
+    /// Native app (API flow).
+    Api,
+}
+
+impl Style {
+    /// The style of a submission or fetch of a flow of `flow_type`.
+    pub fn for_flow(flow_type: FlowType, headers: &HeaderMap) -> Style {
+        match flow_type {
+            FlowType::Api => Style::Api,
+            FlowType::Browser if is_json_request(headers) => Style::Spa,
+            FlowType::Browser => Style::Browser,
+        }
+    }
+
+    /// The style of a flow-creation request (Accept negotiation only).
+    pub fn for_init(flow_type: FlowType, headers: &HeaderMap) -> Style {
+        match flow_type {
+            FlowType::Api => Style::Api,
+            FlowType::Browser if negotiates_json(headers) => Style::Spa,
+            FlowType::Browser => Style::Browser,
+        }
+    }
+
+    /// JSON answers (SPA and native).
+    pub fn is_json(self) -> bool {
+        self != Style::Browser
+    }
+}
+
+/// A response plus cookies to set.
+#[derive(Debug, Default)]
+pub struct Cookies(pub Vec<String>);
+
+impl Cookies {
+    /// Adds `Set-Cookie` headers to a response.
+    pub fn apply(self, mut res: Response) -> Response {
+        for c in self.0 {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        res
+    }
+}
+
+/// A redirect with Kratos' status (303 See Other unless `status` says otherwise).
+pub fn redirect(to: &str, status: StatusCode) -> Response {
+    let mut res = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// JSON with a status.
+pub fn json(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// The flow JSON with a freshly masked CSRF token (browser flows) — every render differs.
+pub fn flow_json(flow: &Flow, csrf_token: Option<&[u8; 32]>) -> Value {
+    let mut f = flow.clone();
+    match (flow.flow_type, csrf_token) {
+        (FlowType::Browser, Some(t)) => {
+            f.ui.set_csrf(csrf::mask(t));
+        }
+        (FlowType::Api, _) => {
+            f.ui.set_csrf(String::new());
+        }
+        _ => {}
+    }
+    f.to_json()
+}
+
+/// `<ui_url>?flow=<id>`.
+pub fn ui_url_for(deps: &Deps, flow: &Flow) -> String {
+    let mut u = deps.config.flow_ui_url(flow.kind.as_str());
+    u.query_pairs_mut().append_pair("flow", &flow.id.to_string());
+    u.to_string()
+}
+
+/// Shows the flow again: 400 + flow for JSON clients, a redirect to the UI for browsers
+/// (302 for registration, as Kratos).
+pub fn rerender(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8; 32]>) -> Response {
+    match style {
+        Style::Browser => {
+            let status = if flow.kind == super::FlowKind::Registration {
+                StatusCode::FOUND
+            } else {
+                StatusCode::SEE_OTHER
+            };
+            redirect(&ui_url_for(deps, flow), status)
+        }
+        _ => json(StatusCode::BAD_REQUEST, flow_json(flow, csrf_token)),
+    }
+}
+
+/// Answers an error: JSON clients get the error JSON; browsers are sent to the error UI
+/// with the error stored for `GET /self-service/errors?id=`.
+pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Response {
+    if style.is_json() {
+        return err.into_response();
+    }
+    let id = Uuid::new_v4();
+    if let Err(e) = deps.store.insert_error(id, &err.error_object(), deps.clock.now()).await {
+        tracing::error!(error = %e, "could not store a self-service error");
+        return err.into_response();
+    }
+    let mut u = deps.config.flow_ui_url("error");
+    u.query_pairs_mut().append_pair("id", &id.to_string());
+    redirect(u.as_str(), StatusCode::SEE_OTHER)
+}
+
+/// 422 `browser_location_change_required` for SPAs; a redirect for browsers.
+pub fn location_change(to: &str, style: Style) -> Response {
+    match style {
+        Style::Browser => redirect(to, StatusCode::SEE_OTHER),
+        _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)
+            .id("browser_location_change_required")
+            .reason(format!(
+                "In order to complete this flow please redirect the browser to: {to}"
+            ))
+            .message("browser location change required")
+            .extra("redirect_browser_to", json!(to))
+            .into_response(),
+    }
+}

@@ -1,0 +1,183 @@
+//! What kind of client sent a request and what it carries: content negotiation (browser vs
+//! SPA), cookies, session credentials and the client's address.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::{HeaderMap, header};
+
+/// Kratos' negotiation between `text/html` and `application/json`
+/// (`x/isjsonrequest.go`): exact matches beat `type/*` beats `*/*`; ties prefer HTML.
+pub fn negotiates_json(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.trim().is_empty() {
+        return false;
+    }
+    score(accept, "application/json") > score(accept, "text/html")
+}
+
+/// The (quality, specificity) an Accept header gives one media type.
+fn score(accept: &str, offer: &str) -> (u32, u8) {
+    let (otype, _) = offer.split_once('/').unwrap_or((offer, ""));
+    let mut best: (u32, u8) = (0, 0);
+    for part in accept.split(',') {
+        let mut it = part.split(';');
+        let range = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1000u32;
+        for p in it {
+            if let Some(v) = p.trim().strip_prefix("q=") {
+                q = v
+                    .trim()
+                    .parse::<f32>()
+                    .map(|f| (f.clamp(0.0, 1.0) * 1000.0) as u32)
+                    .unwrap_or(0);
+            }
+        }
+        let spec = if range == offer {
+            3
+        } else if range.strip_suffix("/*").is_some_and(|t| t == otype) {
+            2
+        } else if range == "*/*" {
+            1
+        } else {
+            0
+        };
+        if spec > best.1 || (spec == best.1 && spec > 0 && q > best.0) {
+            best = (q, spec);
+        }
+    }
+    if best.1 == 0 { (0, 0) } else { best }
+}
+
+/// Kratos' `IsJSONRequest`: negotiated JSON, or a JSON body.
+pub fn is_json_request(headers: &HeaderMap) -> bool {
+    negotiates_json(headers)
+        || headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(super::extract::is_json_content_type)
+}
+
+/// All cookies of a request by name (first wins).
+pub fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for v in headers.get_all(header::COOKIE) {
+        if let Ok(s) = v.to_str() {
+            for pair in s.split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=') {
+                    out.push((k.trim().to_string(), v.trim().trim_matches('"').to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One cookie's value.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookies(headers).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// Whether any `Cookie` header is present and non-empty.
+pub fn has_cookie_header(headers: &HeaderMap) -> bool {
+    headers.get_all(header::COOKIE).iter().any(|v| !v.as_bytes().is_empty())
+}
+
+/// The client's IP: the peer address, or the forwarded-for headers when the peer is a
+/// configured trusted proxy (`serve.public.trusted_proxies`).
+pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trusted: &[String]) -> Option<String> {
+    let peer_ip = peer.map(|p| p.ip());
+    let from_trusted = peer_ip.is_some_and(|ip| trusted.iter().any(|t| ip_matches(ip, t)));
+    if from_trusted {
+        for h in ["true-client-ip", "cf-connecting-ip", "x-real-ip"] {
+            if let Some(v) = headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
+                return Some(v.to_string());
+            }
+        }
+        if let Some(xff) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            // The right-most address that is not itself a trusted proxy.
+            for part in xff.split(',').rev() {
+                let part = part.trim();
+                if let Ok(ip) = part.parse::<IpAddr>() {
+                    if !trusted.iter().any(|t| ip_matches(ip, t)) {
+                        return Some(ip.to_string());
+                    }
+                } else if !part.is_empty() {
+                    return Some(part.to_string());
+                }
+            }
+        }
+    }
+    peer_ip.map(|ip| ip.to_string())
+}
+
+/// `ip` equals an address or lies in a CIDR range.
+pub fn ip_matches(ip: IpAddr, rule: &str) -> bool {
+    let rule = rule.trim();
+    match rule.split_once('/') {
+        None => rule.parse::<IpAddr>().is_ok_and(|r| r == ip),
+        Some((net, bits)) => {
+            let Ok(bits) = bits.parse::<u32>() else { return false };
+            match (net.parse::<IpAddr>(), ip) {
+                (Ok(IpAddr::V4(n)), IpAddr::V4(i)) if bits <= 32 => {
+                    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                    (u32::from(n) & mask) == (u32::from(i) & mask)
+                }
+                (Ok(IpAddr::V6(n)), IpAddr::V6(i)) if bits <= 128 => {
+                    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                    (u128::from(n) & mask) == (u128::from(i) & mask)
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn h(accept: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+        m
+    }
+
+    #[test]
+    fn negotiation_matches_kratos() {
+        assert!(!negotiates_json(&h("*/*")), "fetch() default gets redirects");
+        assert!(negotiates_json(&h("application/json")));
+        assert!(negotiates_json(&h("application/json, text/plain, */*")), "axios");
+        assert!(!negotiates_json(&h(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(negotiates_json(&h("text/html;q=0.5, application/json")));
+        assert!(!negotiates_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(ip_matches(ip, "10.0.0.0/8"));
+        assert!(!ip_matches(ip, "192.168.0.0/16"));
+        assert!(ip_matches(ip, "10.1.2.3"));
+        assert!(ip_matches("::1".parse().unwrap(), "::1/128"));
+    }
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let mut m = HeaderMap::new();
+        m.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.0.0.2"));
+        let peer: SocketAddr = "10.0.0.1:1234".parse().unwrap();
+        assert_eq!(client_ip(&m, Some(peer), &[]), Some("10.0.0.1".into()));
+        assert_eq!(
+            client_ip(&m, Some(peer), &["10.0.0.0/8".into()]),
+            Some("203.0.113.9".into())
+        );
+    }
+}

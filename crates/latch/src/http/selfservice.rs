@@ -1,0 +1,264 @@
+//! Self-service routes: login and registration flows, stored errors, logout.
+//! Kratos: `selfservice/flow/*/handler.go`, `selfservice/errorx`, `selfservice/flow/logout`.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{JsonBody, query_one};
+use crate::clock::rfc3339;
+use crate::deps::AppState;
+use crate::flow::engine::{self, Req};
+use crate::flow::respond::{self, Cookies};
+use crate::flow::{FlowKind, FlowType};
+use crate::session::manager;
+
+/// Public self-service routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/self-service/login/browser", get(login_browser))
+        .route("/self-service/login/api", get(login_api))
+        .route("/self-service/login/flows", get(login_flows))
+        .route("/self-service/login", get(login_submit).post(login_submit))
+        .route("/self-service/registration/browser", get(registration_browser))
+        .route("/self-service/registration/api", get(registration_api))
+        .route("/self-service/registration/flows", get(registration_flows))
+        .route(
+            "/self-service/registration",
+            get(registration_submit).post(registration_submit),
+        )
+        .route("/self-service/errors", get(get_error))
+        .route("/self-service/logout/browser", get(logout_browser))
+        .route("/self-service/logout", get(logout))
+        .route("/self-service/logout/api", delete(logout_api))
+}
+
+fn req(headers: HeaderMap, peer: SocketAddr, uri: &Uri) -> Req {
+    Req {
+        headers,
+        peer: Some(peer),
+        path_and_query: uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default(),
+        query: uri.query().map(str::to_string),
+    }
+}
+
+macro_rules! init_handler {
+    ($name:ident, $kind:expr, $ty:expr) => {
+        async fn $name(
+            State(s): State<AppState>,
+            ConnectInfo(peer): ConnectInfo<SocketAddr>,
+            headers: HeaderMap,
+            uri: Uri,
+        ) -> Response {
+            engine::init(&s, $kind, $ty, req(headers, peer, &uri)).await
+        }
+    };
+}
+init_handler!(login_browser, FlowKind::Login, FlowType::Browser);
+init_handler!(login_api, FlowKind::Login, FlowType::Api);
+init_handler!(registration_browser, FlowKind::Registration, FlowType::Browser);
+init_handler!(registration_api, FlowKind::Registration, FlowType::Api);
+
+macro_rules! fetch_handler {
+    ($name:ident, $kind:expr) => {
+        async fn $name(
+            State(s): State<AppState>,
+            ConnectInfo(peer): ConnectInfo<SocketAddr>,
+            headers: HeaderMap,
+            uri: Uri,
+        ) -> Response {
+            engine::fetch(&s, $kind, req(headers, peer, &uri)).await
+        }
+    };
+}
+fetch_handler!(login_flows, FlowKind::Login);
+fetch_handler!(registration_flows, FlowKind::Registration);
+
+macro_rules! submit_handler {
+    ($name:ident, $kind:expr) => {
+        async fn $name(
+            State(s): State<AppState>,
+            ConnectInfo(peer): ConnectInfo<SocketAddr>,
+            method: Method,
+            mut headers: HeaderMap,
+            uri: Uri,
+            body: Bytes,
+        ) -> Response {
+            // GET submissions (links in emails) carry the fields in the query.
+            let body = if method == Method::GET {
+                headers.insert(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                Bytes::from(uri.query().unwrap_or("").to_string())
+            } else {
+                body
+            };
+            engine::submit(&s, $kind, req(headers, peer, &uri), body).await
+        }
+    };
+}
+submit_handler!(login_submit, FlowKind::Login);
+submit_handler!(registration_submit, FlowKind::Registration);
+
+/// `GET /self-service/errors?id=`. Kratos: getFlowError.
+async fn get_error(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<axum::Json<Value>> {
+    let raw = query_one(q.as_deref(), "id")
+        .or_else(|| query_one(q.as_deref(), "error"))
+        .unwrap_or_default();
+    if raw == "stub:500" {
+        let now = rfc3339(s.clock.now());
+        return Ok(axum::Json(json!({
+            "id": "stub:500",
+            "error": ApiError::internal().reason("This is a stub error.").error_object(),
+            "created_at": now,
+            "updated_at": now,
+        })));
+    }
+    let id = uuid::Uuid::parse_str(&raw).map_err(|_| ApiError::not_found("Unable to locate the resource"))?;
+    let (error, created, updated) = s
+        .store
+        .get_error(id, s.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("Unable to locate the resource"))?;
+    Ok(axum::Json(
+        json!({"id": id, "error": error, "created_at": rfc3339(created), "updated_at": rfc3339(updated)}),
+    ))
+}
+
+fn no_session() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED)
+        .id("session_inactive")
+        .reason("No active session was found in this request.")
+        .message("request does not have a valid authentication session")
+}
+
+/// `GET /self-service/logout/browser`. Kratos: createBrowserLogoutFlow.
+async fn logout_browser(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let style = respond::Style::for_init(FlowType::Browser, &headers);
+    let result: ApiResult<Response> = async {
+        let cur = manager::current(&s, &headers).await?.ok_or_else(no_session)?;
+        let token = manager::logout_token_for(&s, &cur.token);
+        let mut url = s.public_url(&format!("self-service/logout?token={token}"));
+        if let Some(r) = query_one(q.as_deref(), "return_to").filter(|r| !r.is_empty()) {
+            let ok = crate::flow::return_to::validate(
+                &r,
+                &s.config.selfservice.allowed_return_urls,
+                &s.public_base,
+                s.config.selfservice.default_browser_return_url.as_ref(),
+            )
+            .map_err(|u| {
+                ApiError::bad_request(format!("Requested return_to URL {u:?} is not allowed."))
+                    .id("self_service_flow_return_to_forbidden")
+            })?;
+            url.push_str("&return_to=");
+            url.push_str(&url::form_urlencoded::byte_serialize(ok.as_str().as_bytes()).collect::<String>());
+        }
+        Ok(axum::Json(json!({"logout_url": url, "logout_token": token})).into_response())
+    }
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => e.into_response(),
+        Err(e) => respond::error(&s, e, style).await,
+    }
+}
+
+/// `GET /self-service/logout?token=&return_to=`. Kratos: updateLogoutFlow.
+async fn logout(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let json_client = crate::http::client::negotiates_json(&headers);
+    let style = if json_client {
+        respond::Style::Spa
+    } else {
+        respond::Style::Browser
+    };
+    let result: ApiResult<Response> = async {
+        let token = query_one(q.as_deref(), "token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::bad_request("Please include a token in the URL query."))?;
+        let session = s
+            .store
+            .session_by_logout_hash(&crate::crypto::sha256_hex(token.as_bytes()))
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::FORBIDDEN).reason(
+                    "Unable to log out because the logout token in the URL query does not match the session cookie.",
+                )
+            })?;
+        if let Some(cur) = manager::current(&s, &headers).await?
+            && cur.session.id != session.id
+        {
+            return Err(ApiError::new(StatusCode::FORBIDDEN).reason(
+                "Unable to log out because the logout token in the URL query does not match the session cookie.",
+            ));
+        }
+        s.store.revoke_session(session.id, s.clock.now()).await?;
+        let to = match query_one(q.as_deref(), "return_to").filter(|r| !r.is_empty()) {
+            Some(r) => crate::flow::return_to::validate(
+                &r,
+                &s.config.selfservice.allowed_return_urls,
+                &s.public_base,
+                s.config.selfservice.default_browser_return_url.as_ref(),
+            )
+            .map(|u| u.to_string())
+            .map_err(|u| {
+                ApiError::bad_request(format!("Requested return_to URL {u:?} is not allowed."))
+                    .id("self_service_flow_return_to_forbidden")
+            })?,
+            None => s
+                .config
+                .selfservice
+                .flows
+                .logout
+                .after
+                .default_browser_return_url
+                .as_ref()
+                .or(s.config.selfservice.default_browser_return_url.as_ref())
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| s.public_base.to_string()),
+        };
+        let cookies = Cookies(vec![
+            manager::clear_session_cookie(&s),
+            manager::csrf_cookie(&s, &crate::crypto::csrf::new_cookie_token()),
+        ]);
+        let res = if json_client {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            respond::redirect(&to, StatusCode::SEE_OTHER)
+        };
+        Ok(cookies.apply(res))
+    }
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) => respond::error(&s, e, style).await,
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NativeLogout {
+    session_token: String,
+}
+
+/// `DELETE /self-service/logout/api` with `{"session_token": …}`. Kratos: performNativeLogout.
+async fn logout_api(State(s): State<AppState>, JsonBody(body): JsonBody<NativeLogout>) -> ApiResult<StatusCode> {
+    let session = s
+        .store
+        .session_by_token_hash(&crate::crypto::sha256_hex(body.session_token.as_bytes()))
+        .await?;
+    match session {
+        Some(sess) if sess.active => {
+            s.store.revoke_session(sess.id, s.clock.now()).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::new(StatusCode::FORBIDDEN)
+            .reason("The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")),
+    }
+}

@@ -1,0 +1,308 @@
+//! Sessions: `whoami`, the caller's own sessions, and the admin session API.
+//! Kratos: `session/handler.go`.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, patch};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::admin_identities::{decode_page_token, encode_page_token};
+use super::error::{ApiError, ApiResult};
+use super::extract::{query_all, query_one};
+use crate::deps::{AppState, Deps};
+use crate::identity::Identity;
+use crate::session::Session;
+use crate::session::manager::{self, Current};
+use crate::store::session::SessionFilter;
+
+/// Public session routes.
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/sessions/whoami", any(whoami))
+        .route("/sessions", get(my_sessions).delete(delete_my_other_sessions))
+        .route("/sessions/{id}", delete(delete_my_session))
+}
+
+/// Admin session routes.
+pub fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/sessions", get(admin_list))
+        .route("/admin/sessions/{id}", get(admin_get).delete(admin_disable))
+        .route("/admin/sessions/{id}/extend", patch(admin_extend))
+        .route(
+            "/admin/identities/{id}/sessions",
+            get(admin_identity_sessions).delete(admin_delete_identity_sessions),
+        )
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED)
+        .id("session_inactive")
+        .reason("No valid session credentials found in the request.")
+}
+
+/// The AAL an identity could reach: `aal2` with a second factor, else `aal1`.
+pub fn available_aal(identity: &Identity) -> &'static str {
+    let second_factor = identity.credentials.iter().any(|(kind, c)| match kind.as_str() {
+        "totp" | "lookup_secret" => true,
+        "webauthn" => c
+            .config
+            .get("credentials")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|x| x.get("is_passwordless") != Some(&json!(true)))),
+        _ => false,
+    });
+    if second_factor { "aal2" } else { "aal1" }
+}
+
+async fn require_session(deps: &Deps, headers: &HeaderMap) -> ApiResult<Current> {
+    manager::current(deps, headers).await?.ok_or_else(unauthorized)
+}
+
+/// `GET /sessions/whoami` (any method). Kratos: toSession.
+async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let cur = require_session(&s, &headers).await?;
+    let required = &s.config.session.whoami.required_aal;
+    let highest = format!("{required:?}").to_lowercase().contains("highest");
+    if highest && cur.session.aal != "aal2" && available_aal(&cur.identity) == "aal2" {
+        let to = s.public_url("self-service/login/browser?aal=aal2");
+        return Err(ApiError::new(StatusCode::FORBIDDEN)
+            .id("session_aal2_required")
+            .reason("An active session was found but it does not fulfill the Authenticator Assurance Level, implying that the session must (e.g.) authenticate the second factor.")
+            .message("Session does not fulfill the requested Authenticator Assurance Level")
+            .details(json!({"redirect_browser_to": to}))
+            .extra("redirect_browser_to", json!(to)));
+    }
+    let now = s.clock.now();
+    let body = cur
+        .session
+        .to_json(now, Some(&cur.identity), &s.schema_url(&cur.identity.schema_id), false);
+    let mut res = axum::Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cur.identity.id.to_string()) {
+        res.headers_mut().insert("x-kratos-authenticated-identity-id", v);
+    }
+    res.headers_mut().insert(
+        header::VARY,
+        HeaderValue::from_static("Cookie, X-Session-Token, Authorization"),
+    );
+    Ok(res)
+}
+
+fn page_params(q: Option<&str>) -> ApiResult<(u32, Option<Uuid>)> {
+    let size = match query_one(q, "page_size").or_else(|| query_one(q, "per_page")) {
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad_request("page_size must be a number from 1 to 1000."))?,
+        None => 250,
+    };
+    let after = match query_one(q, "page_token").filter(|t| !t.is_empty()) {
+        Some(t) => Some(decode_page_token(&t)?),
+        None => None,
+    };
+    Ok((size, after))
+}
+
+async fn render_list(
+    s: &Deps,
+    mut filter: SessionFilter,
+    q: Option<&str>,
+    base_path: &str,
+    expand_identity: bool,
+    admin: bool,
+) -> ApiResult<Response> {
+    let (size, after) = page_params(q)?;
+    filter.after = after;
+    filter.limit = size + 1;
+    let now = s.clock.now();
+    let mut list = s.store.list_sessions(&filter, now).await?;
+    let more = list.len() > size as usize;
+    list.truncate(size as usize);
+    let mut out = Vec::with_capacity(list.len());
+    for sess in &list {
+        let ident = if expand_identity {
+            s.store.get_identity(sess.identity_id).await?
+        } else {
+            None
+        };
+        let schema_url = ident.as_ref().map(|i| s.schema_url(&i.schema_id)).unwrap_or_default();
+        out.push(sess.to_json(now, ident.as_ref(), &schema_url, admin));
+    }
+    let mut res = axum::Json(Value::Array(out)).into_response();
+    let base = if admin {
+        s.admin_url(base_path)
+    } else {
+        s.public_url(base_path)
+    };
+    let mut links = vec![format!("<{base}?page_size={size}&page_token=>; rel=\"first\"")];
+    if more && let Some(last) = list.last() {
+        links.push(format!(
+            "<{base}?page_size={size}&page_token={}>; rel=\"next\"",
+            encode_page_token(last.id)
+        ));
+    }
+    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
+        res.headers_mut().insert(header::LINK, v);
+    }
+    Ok(res)
+}
+
+/// `GET /sessions`: the caller's other active sessions. Kratos: listMySessions.
+async fn my_sessions(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let cur = require_session(&s, &headers).await?;
+    let filter = SessionFilter {
+        identity_id: Some(cur.identity.id),
+        active: Some(true),
+        except: Some(cur.session.id),
+        ..Default::default()
+    };
+    render_list(&s, filter, q.as_deref(), "sessions", true, false).await
+}
+
+/// `DELETE /sessions`: revoke all other sessions. Kratos: disableMyOtherSessions.
+async fn delete_my_other_sessions(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
+    let cur = require_session(&s, &headers).await?;
+    let n = s
+        .store
+        .revoke_identity_sessions(cur.identity.id, Some(cur.session.id), s.clock.now())
+        .await?;
+    Ok(axum::Json(json!({"count": n})))
+}
+
+/// `DELETE /sessions/{id}`: revoke one of the caller's other sessions. Kratos: disableMySession.
+async fn delete_my_session(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let cur = require_session(&s, &headers).await?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::bad_request("The session id is not a UUID."))?;
+    if id == cur.session.id {
+        return Err(ApiError::bad_request(
+            "You cannot revoke the session you are currently using; log out instead.",
+        ));
+    }
+    match s.store.get_session(id).await? {
+        Some(other) if other.identity_id == cur.identity.id => {
+            s.store.revoke_session(id, s.clock.now()).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::not_found("Unable to locate the resource")),
+    }
+}
+
+fn expand(q: Option<&str>) -> (bool, bool) {
+    let e = query_all(q, "expand");
+    (e.iter().any(|x| x == "identity"), e.iter().any(|x| x == "devices"))
+}
+
+async fn admin_session_json(s: &Deps, sess: &Session, q: Option<&str>) -> ApiResult<Value> {
+    let (with_identity, _) = expand(q);
+    let ident = if with_identity {
+        s.store.get_identity(sess.identity_id).await?
+    } else {
+        None
+    };
+    let schema_url = ident.as_ref().map(|i| s.schema_url(&i.schema_id)).unwrap_or_default();
+    Ok(sess.to_json(s.clock.now(), ident.as_ref(), &schema_url, true))
+}
+
+async fn admin_list(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = q.as_deref();
+    let active = match query_one(q, "active").as_deref() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
+    let (with_identity, _) = expand(q);
+    render_list(
+        &s,
+        SessionFilter {
+            active,
+            ..Default::default()
+        },
+        q,
+        "admin/sessions",
+        with_identity,
+        true,
+    )
+    .await
+}
+
+async fn load_session(s: &Deps, id: &str) -> ApiResult<Session> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::bad_request("The session id is not a UUID."))?;
+    s.store
+        .get_session(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Unable to locate the resource"))
+}
+
+async fn admin_get(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<axum::Json<Value>> {
+    let sess = load_session(&s, &id).await?;
+    Ok(axum::Json(admin_session_json(&s, &sess, q.as_deref()).await?))
+}
+
+async fn admin_disable(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let sess = load_session(&s, &id).await?;
+    s.store.revoke_session(sess.id, s.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /admin/sessions/{id}/extend`. Kratos: extendSession (respects
+/// `session.earliest_possible_extend`).
+async fn admin_extend(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Value>> {
+    let mut sess = load_session(&s, &id).await?;
+    let now = s.clock.now();
+    if !sess.is_active(now, None) {
+        return Err(ApiError::not_found("The session is not active and cannot be extended."));
+    }
+    let lifespan = s.config.session.lifespan;
+    let earliest = s.config.session.earliest_possible_extend.unwrap_or(lifespan);
+    if sess.expires_at - earliest <= now {
+        sess.expires_at = now + lifespan;
+        s.store.set_session_expiry(sess.id, sess.expires_at, now).await?;
+    }
+    let ident = s.store.get_identity(sess.identity_id).await?;
+    let schema_url = ident.as_ref().map(|i| s.schema_url(&i.schema_id)).unwrap_or_default();
+    Ok(axum::Json(sess.to_json(now, ident.as_ref(), &schema_url, true)))
+}
+
+async fn admin_identity_sessions(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("Unable to locate the resource"))?;
+    if s.store.get_identity(id).await?.is_none() {
+        return Err(ApiError::not_found("Unable to locate the resource"));
+    }
+    let q = q.as_deref();
+    let active = match query_one(q, "active").as_deref() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
+    let filter = SessionFilter {
+        identity_id: Some(id),
+        active,
+        ..Default::default()
+    };
+    render_list(&s, filter, q, &format!("admin/identities/{id}/sessions"), true, true).await
+}
+
+async fn admin_delete_identity_sessions(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("Unable to locate the resource"))?;
+    if s.store.get_identity(id).await?.is_none() {
+        return Err(ApiError::not_found("Unable to locate the resource"));
+    }
+    s.store.delete_identity_sessions(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

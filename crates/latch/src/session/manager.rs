@@ -1,0 +1,282 @@
+//! Issuing, finding and ending sessions; the session and CSRF cookies.
+//! Kratos: `session/manager_http.go`, `x/nosurfx`.
+
+use axum::http::HeaderMap;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{AuthMethod, Device, Session, compute_aal};
+use crate::config::SameSite;
+use crate::crypto::{csrf, random_alnum, sha256_hex};
+use crate::deps::Deps;
+use crate::http::client::{client_ip, cookie};
+use crate::identity::Identity;
+use crate::store::StoreError;
+
+/// A freshly issued session with its plain token (returned once, never stored).
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The session.
+    pub session: Session,
+    /// `ory_st_…`.
+    pub token: String,
+}
+
+/// A session found on a request.
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// The session.
+    pub session: Session,
+    /// Its owner.
+    pub identity: Identity,
+    /// The token the request carried.
+    pub token: String,
+    /// Whether the token came from the cookie (browser) rather than a header.
+    pub from_cookie: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CookiePayload {
+    t: String,
+    e: i64,
+}
+
+/// Where a request came from, for the session's device list.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client IP.
+    pub ip: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// `Cf-Ipcity, Cf-Ipcountry` when present.
+    pub location: Option<String>,
+}
+
+impl ClientInfo {
+    /// Reads the client from headers and the peer address.
+    pub fn from_request(deps: &Deps, headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> ClientInfo {
+        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let location = match (h("cf-ipcity"), h("cf-ipcountry")) {
+            (Some(c), Some(k)) => Some(format!("{c}, {k}")),
+            (Some(c), None) => Some(c),
+            (None, Some(k)) => Some(k),
+            (None, None) => None,
+        };
+        ClientInfo {
+            ip: client_ip(headers, peer, &deps.config.serve.public.trusted_proxies),
+            user_agent: h("user-agent"),
+            location,
+        }
+    }
+}
+
+/// A new `ory_st_` session token.
+pub fn new_session_token() -> String {
+    format!("ory_st_{}", random_alnum(32))
+}
+
+/// The logout token of a session, derived from its session token with the cookie secret so
+/// that only hashes need to be stored and `logout/browser` can still return it.
+pub fn logout_token_for(deps: &Deps, session_token: &str) -> String {
+    let key = deps.config.cookie_secrets().first().cloned().unwrap_or_default();
+    let mut mac = match Hmac::<Sha256>::new_from_slice(format!("latch logout token\0{key}").as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return format!("ory_lo_{}", random_alnum(32)),
+    };
+    mac.update(session_token.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let body: String = digest
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    format!("ory_lo_{body}")
+}
+
+/// Creates and stores a session for an identity that just authenticated.
+pub async fn issue(
+    deps: &Deps,
+    identity: &Identity,
+    methods: Vec<AuthMethod>,
+    client: &ClientInfo,
+) -> Result<Issued, StoreError> {
+    let now = deps.clock.now();
+    let token = new_session_token();
+    let aal = compute_aal(&methods).to_string();
+    let session = Session {
+        id: Uuid::new_v4(),
+        identity_id: identity.id,
+        active: true,
+        aal,
+        methods,
+        authenticated_at: now,
+        issued_at: now,
+        expires_at: now + deps.config.session.lifespan,
+        devices: vec![Device {
+            id: Uuid::new_v4(),
+            ip_address: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            location: client.location.clone(),
+        }],
+        created_at: now,
+        updated_at: now,
+    };
+    let logout = logout_token_for(deps, &token);
+    deps.store
+        .insert_session(&session, &sha256_hex(token.as_bytes()), &sha256_hex(logout.as_bytes()))
+        .await?;
+    Ok(Issued { session, token })
+}
+
+/// The session token a request carries: `X-Session-Token`, then the session cookie, then
+/// `Authorization: Bearer`. Kratos: `session.extractToken`.
+pub fn token_from_request(deps: &Deps, headers: &HeaderMap) -> Option<(String, bool)> {
+    if let Some(t) = headers
+        .get("x-session-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Some((t.to_string(), false));
+    }
+    if let Some(c) = cookie(headers, &deps.config.session.cookie.name)
+        && let Some(t) = open_cookie(deps, &c)
+    {
+        return Some((t, true));
+    }
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())?;
+    let mut parts = auth.split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(scheme), Some(t), None) if scheme.eq_ignore_ascii_case("bearer") && !t.is_empty() => {
+            Some((t.to_string(), false))
+        }
+        _ => None,
+    }
+}
+
+/// The active session of a request, if any.
+pub async fn current(deps: &Deps, headers: &HeaderMap) -> Result<Option<Current>, StoreError> {
+    let Some((token, from_cookie)) = token_from_request(deps, headers) else {
+        return Ok(None);
+    };
+    by_token(deps, &token, from_cookie).await
+}
+
+/// The active session for a plain session token.
+pub async fn by_token(deps: &Deps, token: &str, from_cookie: bool) -> Result<Option<Current>, StoreError> {
+    let Some(session) = deps.store.session_by_token_hash(&sha256_hex(token.as_bytes())).await? else {
+        return Ok(None);
+    };
+    let Some(identity) = deps.store.get_identity(session.identity_id).await? else {
+        return Ok(None);
+    };
+    if !session.is_active(deps.clock.now(), Some(&identity)) {
+        return Ok(None);
+    }
+    Ok(Some(Current {
+        session,
+        identity,
+        token: token.to_string(),
+        from_cookie,
+    }))
+}
+
+fn open_cookie(deps: &Deps, value: &str) -> Option<String> {
+    let raw = deps.sealer.open(value)?;
+    let p: CookiePayload = serde_json::from_slice(&raw).ok()?;
+    Some(p.t)
+}
+
+fn same_site_str(s: SameSite) -> &'static str {
+    match s {
+        SameSite::Strict => "Strict",
+        SameSite::Lax => "Lax",
+        SameSite::None => "None",
+    }
+}
+
+fn http_date(t: OffsetDateTime) -> String {
+    const FMT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(FMT).unwrap_or_default()
+}
+
+/// `Set-Cookie` for the session cookie (sealed token; persistent per config).
+pub fn session_cookie(deps: &Deps, token: &str, expires_at: OffsetDateTime) -> String {
+    let c = &deps.config;
+    let payload = serde_json::to_vec(&CookiePayload {
+        t: token.to_string(),
+        e: expires_at.unix_timestamp(),
+    })
+    .unwrap_or_default();
+    let value = deps.sealer.seal(&payload);
+    let mut s = format!("{}={value}", c.session.cookie.name);
+    let path = c.session.cookie.path.clone().unwrap_or_else(|| c.cookies.path.clone());
+    s.push_str(&format!("; Path={path}"));
+    if let Some(d) = c.session.cookie.domain.as_ref().or(c.cookies.domain.as_ref()) {
+        s.push_str(&format!("; Domain={d}"));
+    }
+    if c.session.cookie.persistent {
+        let secs = (expires_at - deps.clock.now()).whole_seconds().max(0);
+        s.push_str(&format!("; Expires={}; Max-Age={secs}", http_date(expires_at)));
+    }
+    s.push_str("; HttpOnly");
+    let secure = c.session.cookie.secure.unwrap_or(!c.dev);
+    if secure {
+        s.push_str("; Secure");
+    }
+    let same_site = c.session.cookie.same_site.unwrap_or(c.cookies.same_site);
+    s.push_str(&format!("; SameSite={}", same_site_str(same_site)));
+    s
+}
+
+/// `Set-Cookie` that deletes the session cookie.
+pub fn clear_session_cookie(deps: &Deps) -> String {
+    let c = &deps.config;
+    let path = c.session.cookie.path.clone().unwrap_or_else(|| c.cookies.path.clone());
+    let mut s = format!(
+        "{}=; Path={path}; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly",
+        c.session.cookie.name
+    );
+    if let Some(d) = c.session.cookie.domain.as_ref().or(c.cookies.domain.as_ref()) {
+        s.push_str(&format!("; Domain={d}"));
+    }
+    if c.session.cookie.secure.unwrap_or(!c.dev) {
+        s.push_str("; Secure");
+    }
+    s
+}
+
+/// The CSRF cookie's real token on a request, if it carries a valid one.
+pub fn csrf_token_from_request(deps: &Deps, headers: &HeaderMap) -> Option<[u8; 32]> {
+    cookie(headers, &deps.csrf_cookie_name).and_then(|v| csrf::decode_cookie(&v))
+}
+
+/// `Set-Cookie` for the CSRF cookie. SameSite is forced to Lax when the cookie is not Secure.
+pub fn csrf_cookie(deps: &Deps, token: &[u8; 32]) -> String {
+    let c = &deps.config;
+    let mut s = format!(
+        "{}={}; Path={}; Max-Age={}",
+        deps.csrf_cookie_name,
+        csrf::encode_cookie(token),
+        c.cookies.path,
+        csrf::COOKIE_MAX_AGE_SECS
+    );
+    if let Some(d) = &c.cookies.domain {
+        s.push_str(&format!("; Domain={d}"));
+    }
+    s.push_str("; HttpOnly");
+    let secure = c.cookies.secure.unwrap_or(!c.dev);
+    if secure {
+        s.push_str("; Secure");
+    }
+    let same_site = if secure { c.cookies.same_site } else { SameSite::Lax };
+    s.push_str(&format!("; SameSite={}", same_site_str(same_site)));
+    s
+}

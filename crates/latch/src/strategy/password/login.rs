@@ -1,0 +1,99 @@
+//! Password login. Kratos: `selfservice/strategy/password/login.go`.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{Password, password_node};
+use crate::crypto::password::dummy_verify;
+use crate::deps::Deps;
+use crate::flow::Flow;
+use crate::identity::State;
+use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
+use crate::text;
+use crate::ui::{Autocomplete, Group, InputType, Node};
+
+#[async_trait]
+impl LoginStrategy for Password {
+    fn id(&self) -> &'static str {
+        "password"
+    }
+
+    fn populate(&self, deps: &Deps, flow: &mut Flow) {
+        if flow.requested_aal != "aal1" {
+            return;
+        }
+        flow.ui.upsert(crate::flow::login::identifier_node(deps));
+        flow.ui.upsert(password_node(Autocomplete::CurrentPassword));
+        flow.ui.append(
+            Node::input("method", InputType::Submit, Group::Password)
+                .value("password")
+                .label(text::login()),
+        );
+    }
+
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
+        let identifier = field(body, "identifier")
+            .or_else(|| field(body, "password_identifier"))
+            .unwrap_or("")
+            .trim();
+        let password = field(body, "password").unwrap_or("");
+        flow.ui.set_value("identifier", json!(identifier));
+        let mut missing = vec![];
+        if identifier.is_empty() {
+            missing.push(("identifier".to_string(), text::required("identifier")));
+        }
+        if password.is_empty() {
+            missing.push(("password".to_string(), text::required("password")));
+        }
+        if !missing.is_empty() {
+            return Err(FlowError::Invalid {
+                messages: vec![],
+                node_messages: missing,
+            });
+        }
+        let deps = cx.deps;
+        let normalized = crate::identity::schema::normalize_identifier(identifier);
+        let Some(identity) = deps.store.find_identity_by_identifier("password", &normalized).await? else {
+            dummy_verify(&deps.hasher, password).await;
+            return Err(FlowError::message(text::invalid_credentials()));
+        };
+        let hash = identity
+            .credentials
+            .get("password")
+            .and_then(|c| c.config.get("hashed_password"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if hash.is_empty() {
+            dummy_verify(&deps.hasher, password).await;
+            return Err(FlowError::message(text::invalid_credentials()));
+        }
+        let ok = deps.hasher.verify(password, &hash).await.unwrap_or(false);
+        if !ok {
+            return Err(FlowError::message(text::invalid_credentials()));
+        }
+        if identity.state != State::Active {
+            return Err(FlowError::message(text::identity_disabled()));
+        }
+        let mut identity = identity;
+        if deps.hasher.needs_rehash(&hash)
+            && let Ok(new_hash) = deps.hasher.hash(password).await
+        {
+            if let Some(c) = identity.credentials.get_mut("password")
+                && let Some(o) = c.config.as_object_mut()
+            {
+                o.insert("hashed_password".into(), json!(new_hash));
+                c.updated_at = deps.clock.now();
+            }
+            if let Err(e) = deps.store.update_identity(&identity).await {
+                tracing::warn!(error = %e, "could not upgrade a password hash");
+            }
+        }
+        flow.active = Some("password".into());
+        Ok(LoginOutcome::Authenticated {
+            identity: Box::new(identity),
+            method: "password",
+            aal: "aal1",
+        })
+    }
+}

@@ -1,0 +1,87 @@
+//! The `password` method: identifier + password login, password registration.
+//! Kratos: `selfservice/strategy/password`.
+
+mod login;
+mod registration;
+
+use crate::deps::Deps;
+use crate::text::{self, UiText};
+use crate::ui::{Autocomplete, Group, InputType, Node};
+
+/// The password strategy (stateless; configuration comes from `Deps`).
+#[derive(Debug, Clone, Copy)]
+pub struct Password;
+
+/// The password input node.
+fn password_node(autocomplete: Autocomplete) -> Node {
+    Node::input("password", InputType::Password, Group::Password)
+        .required()
+        .autocomplete(autocomplete)
+        .label(text::label_password())
+}
+
+/// Checks a new password against the policy: length and similarity to the identifiers.
+/// Kratos: `password.DefaultPasswordValidator` (minus the online breach check).
+pub fn check_policy(deps: &Deps, password: &str, identifiers: &[String]) -> Result<(), UiText> {
+    let cfg = &deps.config.selfservice.methods.password.config;
+    let len = password.chars().count();
+    if len < cfg.min_password_length as usize {
+        return Err(text::password_min_length(
+            i64::from(cfg.min_password_length),
+            len as i64,
+        ));
+    }
+    if len > 4096 {
+        return Err(text::password_policy_violation(
+            "the password must be at most 4096 characters long",
+        ));
+    }
+    if cfg.identifier_similarity_check_enabled {
+        let pw = password.to_lowercase();
+        for id in identifiers {
+            let id = id.to_lowercase();
+            if id.is_empty() {
+                continue;
+            }
+            let local = id.split('@').next().unwrap_or(&id).to_string();
+            let common = longest_common_substring(&pw, &id).max(longest_common_substring(&pw, &local));
+            let similar = pw.contains(&id)
+                || id.contains(&pw)
+                || (local.len() >= 4 && pw.contains(&local))
+                || common as f64 / (pw.chars().count().max(1) as f64) > 0.5;
+            if similar {
+                return Err(text::password_too_similar());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn longest_common_substring(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut best = 0;
+    let mut prev = vec![0usize; b.len() + 1];
+    for i in 1..=a.len() {
+        let mut cur = vec![0usize; b.len() + 1];
+        for j in 1..=b.len() {
+            if a[i - 1] == b[j - 1] {
+                cur[j] = prev[j - 1] + 1;
+                best = best.max(cur[j]);
+            }
+        }
+        prev = cur;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lcs() {
+        assert_eq!(longest_common_substring("abcdef", "zcdez"), 3);
+        assert_eq!(longest_common_substring("", "x"), 0);
+    }
+}

@@ -1,0 +1,71 @@
+//! Password registration. Kratos: `selfservice/strategy/password/registration.go`.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{Password, check_policy, password_node};
+use crate::deps::Deps;
+use crate::flow::Flow;
+use crate::flow::registration::traits_from;
+use crate::identity::manager::{apply_traits, new_identity, set_credential};
+use crate::strategy::{
+    Cx, FlowError, RegistrationOutcome, RegistrationStep, RegistrationStrategy, field, traits_invalid,
+};
+use crate::text;
+use crate::ui::{Autocomplete, Group, InputType, Node};
+
+#[async_trait]
+impl RegistrationStrategy for Password {
+    fn id(&self) -> &'static str {
+        "password"
+    }
+
+    fn populate(&self, _deps: &Deps, flow: &mut Flow, _step: RegistrationStep) {
+        flow.ui.upsert(password_node(Autocomplete::NewPassword));
+        flow.ui.append(
+            Node::input("method", InputType::Submit, Group::Password)
+                .value("password")
+                .label(text::registration()),
+        );
+    }
+
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError> {
+        let deps = cx.deps;
+        let traits = traits_from(flow, body)?;
+        let password = field(body, "password").unwrap_or("");
+        if password.is_empty() {
+            return Err(FlowError::on_node("password", text::required("password")));
+        }
+        let schema_id = deps.schemas.default_id().to_string();
+        let mut identity = new_identity(&schema_id, traits, deps.clock.as_ref());
+        let extracted = match apply_traits(&mut identity, &deps.schemas, deps.clock.as_ref()) {
+            Ok(x) => x,
+            Err(crate::identity::manager::TraitsError::Invalid(errs)) => return Err(traits_invalid(&errs)),
+            Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
+        };
+        let identifiers = extracted.identifiers.get("password").cloned().unwrap_or_default();
+        if identifiers.is_empty() {
+            return Err(FlowError::message(text::identifier_missing()));
+        }
+        if let Err(m) = check_policy(deps, password, &identifiers) {
+            return Err(FlowError::on_node("password", m));
+        }
+        let hash = deps.hasher.hash(password).await.map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            FlowError::Api(crate::http::error::ApiError::internal())
+        })?;
+        set_credential(
+            &mut identity,
+            "password",
+            identifiers,
+            json!({"hashed_password": hash, "use_password_migration_hook": false}),
+            0,
+            deps.clock.as_ref(),
+        );
+        flow.active = Some("password".into());
+        Ok(RegistrationOutcome::Create {
+            identity: Box::new(identity),
+            method: "password",
+        })
+    }
+}
