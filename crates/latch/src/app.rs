@@ -258,12 +258,14 @@ impl App {
             let _ = rx_admin.recv().await;
         });
         let store = self.deps.store.clone();
+        let listener = tokio::spawn(store.clone().listen_for_invalidations());
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = tx.send(());
         });
         let (a, b) = tokio::join!(public.into_future(), admin.into_future());
+        listener.abort();
         a?;
         b?;
         store.close().await;

@@ -123,6 +123,9 @@ async fn observe(State((state, listener)): State<(AppState, Listener)>, req: Req
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-request-id", v);
     }
+    if listener == Listener::Public && !h.contains_key(header::VARY) {
+        h.insert(header::VARY, HeaderValue::from_static("Cookie"));
+    }
     if is_get && listener == Listener::Public && !h.contains_key(header::CACHE_CONTROL) {
         h.insert(
             header::CACHE_CONTROL,

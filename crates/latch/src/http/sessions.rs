@@ -63,8 +63,21 @@ async fn require_session(deps: &Deps, headers: &HeaderMap) -> ApiResult<Current>
 }
 
 /// `GET /sessions/whoami` (any method). Kratos: toSession.
+///
+/// Answers from the in-process cache when it can (one hash and one map lookup); otherwise
+/// loads the session and identity, renders, and caches the answer.
 async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let cur = require_session(&s, &headers).await?;
+    let Some((token, from_cookie)) = manager::token_from_request(&s, &headers) else {
+        return Err(unauthorized());
+    };
+    let now = s.clock.now();
+    let hash = crate::crypto::sha256_hex(token.as_bytes());
+    if let Some(hit) = s.store.cache.get(&hash, now) {
+        return Ok(whoami_response(hit.identity_id, hit.body));
+    }
+    let cur = manager::by_token(&s, &token, from_cookie)
+        .await?
+        .ok_or_else(unauthorized)?;
     let required = &s.config.session.whoami.required_aal;
     let highest = format!("{required:?}").to_lowercase().contains("highest");
     if highest && cur.session.aal != "aal2" && available_aal(&cur.identity) == "aal2" {
@@ -76,19 +89,31 @@ async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
             .details(json!({"redirect_browser_to": to}))
             .extra("redirect_browser_to", json!(to)));
     }
-    let now = s.clock.now();
     let body = cur
         .session
         .to_json(now, Some(&cur.identity), &s.schema_url(&cur.identity.schema_id), false);
-    let mut res = axum::Json(body).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cur.identity.id.to_string()) {
-        res.headers_mut().insert("x-kratos-authenticated-identity-id", v);
+    let bytes = axum::body::Bytes::from(body.to_string());
+    s.store
+        .cache
+        .put(hash, cur.identity.id, cur.session.expires_at, bytes.clone());
+    Ok(whoami_response(cur.identity.id, bytes))
+}
+
+fn whoami_response(identity_id: Uuid, body: axum::body::Bytes) -> Response {
+    let mut res = (StatusCode::OK, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&identity_id.to_string()) {
+        h.insert("x-kratos-authenticated-identity-id", v);
     }
-    res.headers_mut().insert(
+    h.insert(
         header::VARY,
         HeaderValue::from_static("Cookie, X-Session-Token, Authorization"),
     );
-    Ok(res)
+    res
 }
 
 fn page_params(q: Option<&str>) -> ApiResult<(u32, Option<Uuid>)> {

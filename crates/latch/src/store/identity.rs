@@ -193,16 +193,20 @@ impl Store {
             delete_children!(tx, ident.id);
             insert_children!(tx, ident);
             Ok::<(), StoreError>(())
-        })
+        })?;
+        self.invalidate_sessions(ident.id).await;
+        Ok(())
     }
 
     /// Deletes an identity and (by cascade) everything it owns. `false` if it did not exist.
     pub async fn delete_identity(&self, id: Uuid) -> Result<bool, StoreError> {
-        crate::with_tx!(self, tx => {
+        let deleted = crate::with_tx!(self, tx => {
             delete_children!(tx, id);
             let done = sqlx::query("DELETE FROM identities WHERE id = $1").bind(id).execute(&mut *tx).await?;
             Ok::<bool, StoreError>(done.rows_affected() > 0)
-        })
+        })?;
+        self.invalidate_sessions(id).await;
+        Ok(deleted)
     }
 
     /// Loads one identity with everything it owns.

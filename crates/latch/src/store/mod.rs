@@ -4,6 +4,7 @@
 //! [`with_tx!`], which expand the same code for each backend. Dialect differences live in
 //! [`sql`]. See `docs/adr/0001-storage.md`.
 
+pub mod cache;
 pub mod flow;
 pub mod identity;
 pub mod migrate;
@@ -103,6 +104,8 @@ impl StoreError {
 pub struct Store {
     /// The pool; public so the `with_pool!` macros can reach it.
     pub pool: Pool,
+    /// Cached `whoami` answers, invalidated by the writes in this module.
+    pub cache: std::sync::Arc<cache::SessionCache>,
 }
 
 impl Store {
@@ -141,6 +144,7 @@ impl Store {
                 let pool = pool_opts.connect_with(opts).await?;
                 Ok(Store {
                     pool: Pool::Sqlite(pool),
+                    cache: Default::default(),
                 })
             }
             Dsn::Postgres {
@@ -165,6 +169,7 @@ impl Store {
                 let pool = pool_opts.connect_with(opts).await?;
                 Ok(Store {
                     pool: Pool::Postgres(pool),
+                    cache: Default::default(),
                 })
             }
         }
@@ -184,6 +189,58 @@ impl Store {
             sqlx::query("SELECT 1").execute(p).await?;
         });
         Ok(())
+    }
+
+    /// Drops cached sessions of an identity here and, on PostgreSQL, on every other node.
+    pub async fn invalidate_sessions(&self, identity_id: uuid::Uuid) {
+        self.cache.invalidate_identity(identity_id);
+        if let Pool::Postgres(p) = &self.pool
+            && let Err(e) = sqlx::query("SELECT pg_notify('latch_sessions', $1)")
+                .bind(identity_id.to_string())
+                .execute(p)
+                .await
+        {
+            tracing::warn!(error = %e, "could not notify other nodes of a session change; their caches expire within the TTL");
+        }
+    }
+
+    /// On PostgreSQL, listens for other nodes' session changes and drops the affected cache
+    /// entries; runs until the pool closes. Clears the whole cache whenever the listening
+    /// connection is re-established, since notifications may have been missed.
+    pub async fn listen_for_invalidations(self) {
+        let Pool::Postgres(pool) = &self.pool else { return };
+        loop {
+            if pool.is_closed() {
+                return;
+            }
+            let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "session cache listener cannot connect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen("latch_sessions").await {
+                tracing::warn!(error = %e, "session cache listener cannot LISTEN; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            self.cache.clear();
+            loop {
+                match listener.recv().await {
+                    Ok(n) => match uuid::Uuid::parse_str(n.payload()) {
+                        Ok(id) => self.cache.invalidate_identity(id),
+                        Err(_) => self.cache.clear(),
+                    },
+                    Err(e) => {
+                        tracing::debug!(error = %e, "session cache listener lost its connection");
+                        self.cache.clear();
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// Closes the pool (graceful shutdown).

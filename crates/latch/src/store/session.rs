@@ -192,15 +192,17 @@ impl Store {
 
     /// Revokes one session. `false` if it did not exist.
     pub async fn revoke_session(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let done = crate::with_pool!(self, p => {
-            sqlx::query("UPDATE sessions SET active = FALSE, updated_at = $2 WHERE id = $1")
+        let owner: Option<(Uuid,)> = crate::with_pool!(self, p => {
+            sqlx::query_as("UPDATE sessions SET active = FALSE, updated_at = $2 WHERE id = $1 RETURNING identity_id")
                 .bind(id)
                 .bind(Ts(now))
-                .execute(p)
+                .fetch_optional(p)
                 .await?
-                .rows_affected()
         });
-        Ok(done > 0)
+        if let Some((identity_id,)) = owner {
+            self.invalidate_sessions(identity_id).await;
+        }
+        Ok(owner.is_some())
     }
 
     /// Revokes every active session of an identity except `except`; returns how many.
@@ -222,19 +224,22 @@ impl Store {
             .await?
             .rows_affected()
         });
+        self.invalidate_sessions(identity_id).await;
         Ok(done)
     }
 
     /// Deletes every session of an identity (admin `DELETE /admin/identities/{id}/sessions`).
     pub async fn delete_identity_sessions(&self, identity_id: Uuid) -> Result<u64, StoreError> {
-        crate::with_tx!(self, tx => {
+        let n = crate::with_tx!(self, tx => {
             sqlx::query("DELETE FROM session_devices WHERE session_id IN (SELECT id FROM sessions WHERE identity_id = $1)")
                 .bind(identity_id)
                 .execute(&mut *tx)
                 .await?;
             let done = sqlx::query("DELETE FROM sessions WHERE identity_id = $1").bind(identity_id).execute(&mut *tx).await?;
             Ok::<u64, StoreError>(done.rows_affected())
-        })
+        })?;
+        self.invalidate_sessions(identity_id).await;
+        Ok(n)
     }
 
     /// Sets a session's expiry (admin extend).
@@ -244,16 +249,18 @@ impl Store {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let done = crate::with_pool!(self, p => {
-            sqlx::query("UPDATE sessions SET expires_at = $2, updated_at = $3 WHERE id = $1")
+        let owner: Option<(Uuid,)> = crate::with_pool!(self, p => {
+            sqlx::query_as("UPDATE sessions SET expires_at = $2, updated_at = $3 WHERE id = $1 RETURNING identity_id")
                 .bind(id)
                 .bind(Ts(expires_at))
                 .bind(Ts(now))
-                .execute(p)
+                .fetch_optional(p)
                 .await?
-                .rows_affected()
         });
-        Ok(done > 0)
+        if let Some((identity_id,)) = owner {
+            self.invalidate_sessions(identity_id).await;
+        }
+        Ok(owner.is_some())
     }
 
     /// Records a re-authentication (refresh login): methods, AAL, authenticated and expiry times.
@@ -272,6 +279,7 @@ impl Store {
             .execute(p)
             .await?;
         });
+        self.invalidate_sessions(s.identity_id).await;
         Ok(())
     }
 }

@@ -155,6 +155,20 @@ impl TestServer {
 
     pub async fn with_config(backend: Backend, overrides: Value) -> TestServer {
         let db = TestDb::new(backend).await;
+        TestServer::on_db(db, overrides).await
+    }
+
+    /// A second node on the same database (the first server keeps ownership of it).
+    pub async fn sharing_db(other: &TestServer, overrides: Value) -> TestServer {
+        let db = TestDb {
+            dsn: other._db.dsn.clone(),
+            _dir: None,
+            pg_schema: None,
+        };
+        TestServer::on_db(db, overrides).await
+    }
+
+    async fn on_db(db: TestDb, overrides: Value) -> TestServer {
         let mut config = base_config(&db.dsn);
         merge(&mut config, &overrides);
         let mut loaded = latch::config::load_values(vec![config], &Default::default(), true)

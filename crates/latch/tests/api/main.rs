@@ -12,3 +12,4 @@ mod client;
 mod flows;
 mod migrations;
 mod sessions;
+mod snapshots;

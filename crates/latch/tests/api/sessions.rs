@@ -216,3 +216,83 @@ async fn disabling_or_deleting_an_identity_ends_its_sessions(b: Backend) {
     assert_eq!(b2.whoami().await.status(), 401);
 }
 both!(disabling_or_deleting_an_identity_ends_its_sessions);
+
+async fn whoami_cache_is_invalidated_by_revocation(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let mut a = Client::new(&srv, Kind::Native);
+    let reg = register(&mut a, "cache@example.com").await;
+    let id = reg["identity"]["id"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        assert_eq!(a.whoami().await.status(), 200, "served, then cached");
+    }
+    // A trait change shows up at once.
+    let res = srv
+        .client()
+        .put(srv.admin_url(&format!("/admin/identities/{id}")))
+        .json(&json!({"state": "active", "traits": {"email": "cache@example.com", "name": {"first": "Cached"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let who: Value = a.whoami().await.json().await.unwrap();
+    assert_eq!(who["identity"]["traits"]["name"]["first"], "Cached");
+    // Revocation shows up at once.
+    let sid = who["id"].as_str().unwrap();
+    assert_eq!(
+        srv.client()
+            .delete(srv.admin_url(&format!("/admin/sessions/{sid}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(a.whoami().await.status(), 401);
+}
+both!(whoami_cache_is_invalidated_by_revocation);
+
+/// Two Latch nodes on one PostgreSQL: a revocation through one node reaches the other's cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(latch_pg), ignore = "set LATCH_TEST_POSTGRES_URL to run the PostgreSQL suite")]
+async fn sessions_revoked_on_one_node_stop_working_on_another() {
+    let a_srv = TestServer::start(Backend::Postgres).await;
+    let b_srv = TestServer::sharing_db(&a_srv, json!({})).await;
+    let mut a = Client::new(&a_srv, Kind::Native);
+    let reg = register(&mut a, "nodes@example.com").await;
+    let token = reg["session_token"].as_str().unwrap().to_string();
+    let sid = reg["session"]["id"].as_str().unwrap().to_string();
+    let whoami_b = || async {
+        b_srv
+            .client()
+            .get(b_srv.public_url("/sessions/whoami"))
+            .header("x-session-token", &token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(whoami_b().await, 200);
+    assert_eq!(whoami_b().await, 200, "now cached on node b");
+    assert_eq!(
+        a_srv
+            .client()
+            .delete(a_srv.admin_url(&format!("/admin/sessions/{sid}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    // The notification is asynchronous: node b must stop accepting the token promptly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        if whoami_b().await == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node b still accepts a revoked session"
+        );
+        tokio::task::yield_now().await;
+    }
+}
