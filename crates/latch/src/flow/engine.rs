@@ -35,6 +35,8 @@ pub struct Req {
     pub path_and_query: String,
     /// The raw query string.
     pub query: Option<String>,
+    /// A submission sent as `GET` (fields in the query), e.g. an email link.
+    pub get_submission: bool,
 }
 
 impl Req {
@@ -94,7 +96,47 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
         expires_at: now + lifespan(deps, kind),
         created_at: now,
         updated_at: now,
+        rendered_identity: None,
     }
+}
+
+/// Fills a new flow of any kind with its first screen.
+fn populate_new(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
+    match flow.kind {
+        FlowKind::Login => login::populate(deps, flow, current),
+        FlowKind::Registration => registration::populate_initial(deps, flow, None),
+        FlowKind::Verification => super::verification::populate(deps, flow),
+        FlowKind::Recovery => super::recovery::populate(deps, flow),
+        FlowKind::Settings => {
+            if let Some(cur) = current {
+                super::settings::populate(deps, flow, &cur.identity);
+                flow.rendered_identity = Some(
+                    cur.identity
+                        .to_json(&deps.schema_url(&cur.identity.schema_id), &Default::default()),
+                );
+            }
+        }
+    }
+    if flow.flow_type == FlowType::Api {
+        flow.ui.strip_js();
+    }
+}
+
+fn flow_disabled(kind: FlowKind) -> ApiError {
+    ApiError::bad_request(format!(
+        "The {} flow is disabled: enable selfservice.flows.{}.enabled.",
+        kind.as_str(),
+        kind.as_str()
+    ))
+    .id("self_service_flow_disabled")
+    .message(format!("{} flow disabled", kind.as_str()))
+}
+
+fn no_session() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED)
+        .id("session_inactive")
+        .reason("No active session was found in this request.")
+        .message("request does not have a valid authentication session")
 }
 
 /// The browser's CSRF token, or a new one with the `Set-Cookie` that installs it.
@@ -174,9 +216,29 @@ async fn init_inner(
             "Unable to parse AuthenticationMethod Assurance Level (AAL): {aal:?}"
         )));
     }
+    let f = &deps.config.selfservice.flows;
+    if (kind == FlowKind::Recovery && !f.recovery.enabled)
+        || (kind == FlowKind::Verification && !f.verification.enabled)
+    {
+        return Err(flow_disabled(kind));
+    }
     let current = manager::current(deps, &req.headers).await?;
-    if let Some(cur) = &current {
-        let satisfied = kind == FlowKind::Registration || (!refresh && (aal == "aal1" || cur.session.aal == "aal2"));
+    if kind == FlowKind::Settings && current.is_none() {
+        if style == Style::Browser {
+            let back = deps.public_url("self-service/settings/browser");
+            let to = format!(
+                "{}?return_to={}",
+                deps.public_url("self-service/login/browser"),
+                url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+            );
+            return Ok(respond::redirect(&to, StatusCode::SEE_OTHER));
+        }
+        return Err(no_session());
+    }
+    if let Some(cur) = &current
+        && matches!(kind, FlowKind::Login | FlowKind::Registration | FlowKind::Recovery)
+    {
+        let satisfied = kind != FlowKind::Login || (!refresh && (aal == "aal1" || cur.session.aal == "aal2"));
         if satisfied {
             if style == Style::Browser {
                 let to = return_to
@@ -208,14 +270,7 @@ async fn init_inner(
     } else {
         None
     };
-    match kind {
-        FlowKind::Login => login::populate(deps, &mut flow, current.as_ref()),
-        FlowKind::Registration => registration::populate_initial(deps, &mut flow, None),
-        _ => {}
-    }
-    if flow_type == FlowType::Api {
-        flow.ui.strip_js();
-    }
+    populate_new(deps, &mut flow, current.as_ref());
     deps.store.insert_flow(&flow).await?;
     let res = match style {
         Style::Browser => respond::redirect(&respond::ui_url_for(deps, &flow), StatusCode::SEE_OTHER),
@@ -351,12 +406,19 @@ pub async fn fetch(deps: &AppState, kind: FlowKind, req: Req) -> Response {
 
 async fn fetch_inner(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Response, ApiError> {
     let id = parse_flow_id(req.q("id"))?;
-    let flow = load_flow(deps, kind, id).await?;
+    let mut flow = load_flow(deps, kind, id).await?;
     let token = if flow.flow_type == FlowType::Browser {
         Some(check_flow_cookie(deps, &flow, &req.headers)?)
     } else {
         None
     };
+    if kind == FlowKind::Settings {
+        let cur = settings_owner(deps, &flow, &req.headers).await?;
+        flow.rendered_identity = Some(
+            cur.identity
+                .to_json(&deps.schema_url(&cur.identity.schema_id), &Default::default()),
+        );
+    }
     let now = deps.clock.now();
     if flow.expired(now) {
         let init = match flow.flow_type {
@@ -400,6 +462,17 @@ async fn fetch_inner(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Response,
             .details(details));
     }
     Ok(respond::json(StatusCode::OK, flow_json(&flow, token.as_ref())))
+}
+
+/// The session that owns a settings flow: the request must carry a session of the flow's identity.
+async fn settings_owner(deps: &Deps, flow: &Flow, headers: &HeaderMap) -> Result<Current, ApiError> {
+    let cur = manager::current(deps, headers).await?.ok_or_else(no_session)?;
+    if flow.identity_id != Some(cur.identity.id) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN)
+            .id("security_identity_mismatch")
+            .reason("The flow belongs to another identity than the session in this request."));
+    }
+    Ok(cur)
 }
 
 /// Decodes a submission: JSON (nested or with dotted keys) or an HTML form.
@@ -572,10 +645,30 @@ async fn submit_inner(
     if flow.expired(now) {
         return expired_replacement(deps, flow, req, style, now).await;
     }
-    let csrf_token = if flow.flow_type == FlowType::Browser {
+    // Admin-created recovery flows (`POST /admin/recovery/code`) meet their browser when the
+    // link is opened: bind the flow to that browser's CSRF cookie and show the code form.
+    if flow.kind == FlowKind::Recovery
+        && flow.flow_type == FlowType::Browser
+        && flow.csrf_hash.is_none()
+        && req.get_submission
+    {
+        let (t, set) = ensure_csrf(deps, &req.headers);
+        flow.csrf_hash = Some(sha256_hex(&t));
+        flow.updated_at = now;
+        deps.store.update_flow(flow).await?;
+        let res = match style {
+            Style::Browser => respond::redirect(&respond::ui_url_for(deps, flow), StatusCode::SEE_OTHER),
+            _ => respond::json(StatusCode::OK, flow_json(flow, Some(&t))),
+        };
+        return Ok(Cookies(set.into_iter().collect()).apply(res));
+    }
+    // A verification link from an email may be opened in another browser: the code itself
+    // is the proof, so that one GET needs no CSRF cookie.
+    let link = flow.kind == FlowKind::Verification && req.get_submission && req.q("code").is_some();
+    let csrf_token = if flow.flow_type == FlowType::Browser && !link {
         Some(check_flow_cookie(deps, flow, &req.headers)?)
     } else {
-        None
+        manager::csrf_token_from_request(deps, &req.headers)
     };
     flow.ui.reset_messages();
     let body = match decode_body(deps, &req.headers, bytes) {
@@ -591,7 +684,9 @@ async fn submit_inner(
             .await;
         }
     };
-    if let Some(token) = &csrf_token {
+    if link {
+        // Checked above: no token to compare.
+    } else if let Some(token) = csrf_token.as_ref().filter(|_| flow.flow_type == FlowType::Browser) {
         let sent = body.get("csrf_token").and_then(Value::as_str).unwrap_or("");
         if sent.is_empty() {
             return Err(csrf_error(deps, &req.headers, CsrfFailure::TokenMissing));
@@ -614,7 +709,16 @@ async fn submit_inner(
     let outcome = match flow.kind {
         FlowKind::Login => login::submit(deps, flow, &sub).await,
         FlowKind::Registration => registration::submit(deps, flow, &sub).await,
-        _ => Err(FlowError::Api(ApiError::not_found("Unable to locate the resource"))),
+        FlowKind::Verification => super::verification::submit(deps, flow, &sub).await,
+        FlowKind::Recovery => super::recovery::submit(deps, flow, &sub).await,
+        FlowKind::Settings => {
+            let cur = settings_owner(deps, flow, &req.headers).await?;
+            flow.rendered_identity = Some(
+                cur.identity
+                    .to_json(&deps.schema_url(&cur.identity.schema_id), &Default::default()),
+            );
+            super::settings::submit(deps, flow, &sub, &cur).await
+        }
     };
     match outcome {
         Ok(res) => Ok(res),
@@ -677,17 +781,15 @@ async fn expired_replacement(
     flow.requested_aal = old.requested_aal.clone();
     flow.csrf_hash = old.csrf_hash.clone();
     let current = manager::current(deps, &req.headers).await?;
-    match old.kind {
-        FlowKind::Login => login::populate(deps, &mut flow, current.as_ref()),
-        FlowKind::Registration => registration::populate_initial(deps, &mut flow, None),
-        _ => {}
-    }
-    if flow.flow_type == FlowType::Api {
-        flow.ui.strip_js();
-    }
+    flow.identity_id = old.identity_id;
+    flow.session_id = old.session_id;
+    populate_new(deps, &mut flow, current.as_ref());
     let message = match old.kind {
         FlowKind::Login => text::login_flow_expired(old.expires_at, now),
-        _ => text::registration_flow_expired(old.expires_at, now),
+        FlowKind::Registration => text::registration_flow_expired(old.expires_at, now),
+        FlowKind::Settings => text::settings_flow_expired(old.expires_at, now),
+        FlowKind::Recovery => text::recovery_flow_expired(old.expires_at, now),
+        FlowKind::Verification => text::verification_flow_expired(old.expires_at, now),
     };
     flow.ui.add_message(message);
     deps.store.insert_flow(&flow).await?;

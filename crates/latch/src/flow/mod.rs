@@ -3,9 +3,12 @@
 
 pub mod engine;
 pub mod login;
+pub mod recovery;
 pub mod registration;
 pub mod respond;
 pub mod return_to;
+pub mod settings;
+pub mod verification;
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -121,6 +124,8 @@ pub struct Flow {
     pub created_at: OffsetDateTime,
     /// Last change.
     pub updated_at: OffsetDateTime,
+    /// Settings flows render their identity (set when loaded; not stored).
+    pub rendered_identity: Option<Value>,
 }
 
 impl Flow {
@@ -142,6 +147,12 @@ impl Flow {
             m.insert("active".into(), json!(a));
         }
         m.insert("ui".into(), serde_json::to_value(&self.ui).unwrap_or(Value::Null));
+        if let Some(i) = &self.rendered_identity {
+            m.insert("identity".into(), i.clone());
+        }
+        if let Some(c) = self.internal.get("continue_with") {
+            m.insert("continue_with".into(), c.clone());
+        }
         if self.kind == FlowKind::Login {
             m.insert("created_at".into(), json!(rfc3339(self.created_at)));
             m.insert("updated_at".into(), json!(rfc3339(self.updated_at)));

@@ -105,7 +105,8 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
         ));
     }
     let method = sub.body.get("method").and_then(Value::as_str).unwrap_or("");
-    if method == "profile" || (method.is_empty() && sub.body.get("screen").is_some()) {
+    let screen = sub.body.get("screen").and_then(Value::as_str);
+    if method == "profile" || matches!(screen, Some("previous" | "credential-selection")) {
         return profile_step(deps, flow, sub).await;
     }
     let Some(strategy) = deps.strategies.registration.iter().find(|s| s.id() == method) else {
@@ -142,8 +143,13 @@ fn flatten(prefix: &str, v: &Value) -> Vec<(String, Value)> {
 }
 
 async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Response, FlowError> {
-    let traits = sub.body.get("traits").cloned().unwrap_or_else(|| json!({}));
-    let back = sub.body.get("screen").and_then(Value::as_str) == Some("previous");
+    let screen = sub.body.get("screen").and_then(Value::as_str);
+    let stored = flow.internal_get("traits").cloned();
+    let traits = match (screen, stored) {
+        (Some("credential-selection"), Some(s)) => s,
+        _ => sub.body.get("traits").cloned().unwrap_or_else(|| json!({})),
+    };
+    let back = screen == Some("previous");
     if back || is_unified(deps) {
         let values = flow.internal_get("traits").cloned();
         if let Some(o) = flow.internal.as_object_mut() {
@@ -161,6 +167,7 @@ async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Res
             Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
         }
         flow.internal_set("traits", traits.clone());
+        flow.state = "choose_method".into();
         populate_credential_selection(deps, flow, &traits);
         flow.ui.add_message(text::registration_choose_credentials());
     }
@@ -195,6 +202,42 @@ async fn success(
     } else {
         None
     };
+    // Unverified addresses get a verification code when verification is on.
+    let mut verification_continue = vec![];
+    let mut verification_url = None;
+    if deps.config.selfservice.flows.verification.enabled {
+        let show_ui = hooks.iter().any(|h| h.hook == "show_verification_ui");
+        for a in identity
+            .verifiable_addresses
+            .iter()
+            .filter(|a| !a.verified && a.via == "email")
+        {
+            let path = format!("self-service/verification/{}", flow.flow_type.as_str());
+            match super::verification::start_for_address(
+                deps,
+                flow.flow_type,
+                &path,
+                flow.return_to.clone(),
+                &a.value,
+                sub.req,
+            )
+            .await
+            {
+                Ok(vf) => {
+                    if show_ui {
+                        let mut item = json!({"action": "show_verification_ui", "flow": {"id": vf.id, "verifiable_address": a.value}});
+                        if vf.flow_type == super::FlowType::Browser {
+                            let url = respond::ui_url_for(deps, &vf);
+                            item["flow"]["url"] = json!(url);
+                            verification_url.get_or_insert(url);
+                        }
+                        verification_continue.push(item);
+                    }
+                }
+                Err(e) => tracing::warn!(error = ?e, "could not start verification after registration"),
+            }
+        }
+    }
     flow.internal_set("completed", json!(true));
     flow.state = "passed_challenge".into();
     flow.updated_at = now;
@@ -211,13 +254,15 @@ async fn success(
     Ok(match sub.style {
         Style::Api => {
             let mut body = json!({"identity": identity_json, "continue_with": null});
+            let mut cw = vec![];
             if let (Some(i), Some(sj), Some(o)) = (&issued, session_json, body.as_object_mut()) {
                 o.insert("session".into(), sj);
                 o.insert("session_token".into(), json!(i.token));
-                o.insert(
-                    "continue_with".into(),
-                    json!([{"action": "set_ory_session_token", "ory_session_token": i.token}]),
-                );
+                cw.push(json!({"action": "set_ory_session_token", "ory_session_token": i.token}));
+            }
+            cw.extend(verification_continue);
+            if !cw.is_empty() {
+                body["continue_with"] = json!(cw);
             }
             respond::json(StatusCode::OK, body)
         }
@@ -232,16 +277,15 @@ async fn success(
                     .push(manager::csrf_cookie(deps, &crate::crypto::csrf::new_cookie_token()));
             }
             let res = if style == Style::Spa {
-                let mut body = json!({
-                    "identity": identity_json,
-                    "continue_with": [{"action": "redirect_browser_to", "redirect_browser_to": to}],
-                });
+                let mut cw = vec![json!({"action": "redirect_browser_to", "redirect_browser_to": to})];
+                cw.extend(verification_continue);
+                let mut body = json!({"identity": identity_json, "continue_with": cw});
                 if let (Some(sj), Some(o)) = (session_json, body.as_object_mut()) {
                     o.insert("session".into(), sj);
                 }
                 respond::json(StatusCode::OK, body)
             } else {
-                respond::redirect(&to, StatusCode::SEE_OTHER)
+                respond::redirect(verification_url.as_deref().unwrap_or(&to), StatusCode::SEE_OTHER)
             };
             cookies.apply(res)
         }

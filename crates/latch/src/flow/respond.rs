@@ -112,7 +112,14 @@ pub fn rerender(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8;
             };
             redirect(&ui_url_for(deps, flow), status)
         }
-        _ => json(StatusCode::BAD_REQUEST, flow_json(flow, csrf_token)),
+        _ => {
+            // Verification and recovery answer 200 while the flow goes on (Kratos).
+            let status = match flow.kind {
+                super::FlowKind::Verification | super::FlowKind::Recovery => StatusCode::OK,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            json(status, flow_json(flow, csrf_token))
+        }
     }
 }
 

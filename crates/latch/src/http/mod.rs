@@ -1,6 +1,7 @@
 //! The only module that knows axum: routers, middleware, error rendering.
 
 pub mod admin_identities;
+pub mod admin_recovery;
 pub mod client;
 pub mod cors;
 pub mod error;
@@ -72,6 +73,7 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/admin/metrics/prometheus", get(prometheus))
         .merge(admin_identities::routes())
         .merge(sessions::admin_routes())
+        .merge(admin_recovery::routes())
         .fallback(admin_fallback)
         .layer(middleware::from_fn_with_state(
             (state.clone(), Listener::Admin),

@@ -34,6 +34,22 @@ pub fn routes() -> Router<AppState> {
             "/self-service/registration",
             get(registration_submit).post(registration_submit),
         )
+        .route("/self-service/settings/browser", get(settings_browser))
+        .route("/self-service/settings/api", get(settings_api))
+        .route("/self-service/settings/flows", get(settings_flows))
+        .route("/self-service/settings", get(settings_submit).post(settings_submit))
+        .route("/self-service/verification/browser", get(verification_browser))
+        .route("/self-service/verification/api", get(verification_api))
+        .route("/self-service/verification/flows", get(verification_flows))
+        .route(
+            "/self-service/verification",
+            get(verification_submit).post(verification_submit),
+        )
+        .route("/self-service/recovery/browser", get(recovery_browser))
+        .route("/self-service/recovery/api", get(recovery_api))
+        .route("/self-service/recovery/flows", get(recovery_flows))
+        .route("/self-service/recovery", get(recovery_submit).post(recovery_submit))
+        .route("/.well-known/change-password", get(change_password))
         .route("/self-service/errors", get(get_error))
         .route("/self-service/logout/browser", get(logout_browser))
         .route("/self-service/logout", get(logout))
@@ -46,6 +62,7 @@ fn req(headers: HeaderMap, peer: SocketAddr, uri: &Uri) -> Req {
         peer: Some(peer),
         path_and_query: uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default(),
         query: uri.query().map(str::to_string),
+        get_submission: false,
     }
 }
 
@@ -65,6 +82,12 @@ init_handler!(login_browser, FlowKind::Login, FlowType::Browser);
 init_handler!(login_api, FlowKind::Login, FlowType::Api);
 init_handler!(registration_browser, FlowKind::Registration, FlowType::Browser);
 init_handler!(registration_api, FlowKind::Registration, FlowType::Api);
+init_handler!(settings_browser, FlowKind::Settings, FlowType::Browser);
+init_handler!(settings_api, FlowKind::Settings, FlowType::Api);
+init_handler!(verification_browser, FlowKind::Verification, FlowType::Browser);
+init_handler!(verification_api, FlowKind::Verification, FlowType::Api);
+init_handler!(recovery_browser, FlowKind::Recovery, FlowType::Browser);
+init_handler!(recovery_api, FlowKind::Recovery, FlowType::Api);
 
 macro_rules! fetch_handler {
     ($name:ident, $kind:expr) => {
@@ -80,6 +103,9 @@ macro_rules! fetch_handler {
 }
 fetch_handler!(login_flows, FlowKind::Login);
 fetch_handler!(registration_flows, FlowKind::Registration);
+fetch_handler!(settings_flows, FlowKind::Settings);
+fetch_handler!(verification_flows, FlowKind::Verification);
+fetch_handler!(recovery_flows, FlowKind::Recovery);
 
 macro_rules! submit_handler {
     ($name:ident, $kind:expr) => {
@@ -101,12 +127,22 @@ macro_rules! submit_handler {
             } else {
                 body
             };
-            engine::submit(&s, $kind, req(headers, peer, &uri), body).await
+            let mut r = req(headers, peer, &uri);
+            r.get_submission = method == Method::GET;
+            engine::submit(&s, $kind, r, body).await
         }
     };
 }
 submit_handler!(login_submit, FlowKind::Login);
 submit_handler!(registration_submit, FlowKind::Registration);
+submit_handler!(settings_submit, FlowKind::Settings);
+submit_handler!(verification_submit, FlowKind::Verification);
+submit_handler!(recovery_submit, FlowKind::Recovery);
+
+/// `GET /.well-known/change-password` → the settings UI. Kratos: getWellKnownChangePassword.
+async fn change_password(State(s): State<AppState>) -> Response {
+    respond::redirect(s.config.flow_ui_url("settings").as_str(), StatusCode::SEE_OTHER)
+}
 
 /// `GET /self-service/errors?id=`. Kratos: getFlowError.
 async fn get_error(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<axum::Json<Value>> {

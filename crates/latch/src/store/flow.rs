@@ -184,5 +184,6 @@ fn decode(r: FlowRow) -> Result<Flow, StoreError> {
         expires_at: expires_at.0,
         created_at: created_at.0,
         updated_at: updated_at.0,
+        rendered_identity: None,
     })
 }

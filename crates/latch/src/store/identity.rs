@@ -247,6 +247,28 @@ impl Store {
         }
     }
 
+    /// Finds the identity owning a verifiable (`verifiable = true`) or recovery address.
+    pub async fn find_identity_by_address(
+        &self,
+        verifiable: bool,
+        via: &str,
+        value: &str,
+    ) -> Result<Option<Identity>, StoreError> {
+        let table = if verifiable {
+            "identity_verifiable_addresses"
+        } else {
+            "identity_recovery_addresses"
+        };
+        let sql = format!("SELECT identity_id FROM {table} WHERE via = $1 AND value = $2");
+        let row: Option<(Uuid,)> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(via).bind(value).fetch_optional(p).await?
+        });
+        match row {
+            Some((id,)) => self.get_identity(id).await,
+            None => Ok(None),
+        }
+    }
+
     /// Lists identities ordered by id, with keyset pagination.
     pub async fn list_identities(&self, f: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
         let mut sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE 1 = 1");

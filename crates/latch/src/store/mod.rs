@@ -5,6 +5,7 @@
 //! [`sql`]. See `docs/adr/0001-storage.md`.
 
 pub mod cache;
+pub mod code;
 pub mod flow;
 pub mod identity;
 pub mod migrate;

@@ -2,6 +2,7 @@
 //! and judges submissions; the flow engine owns HTTP, CSRF, sessions and responses.
 //! Adding a method touches its folder and [`all`].
 
+pub mod code;
 pub mod password;
 
 use async_trait::async_trait;
@@ -141,6 +142,11 @@ pub struct Strategies {
 /// Every method named in the configuration and enabled, in one list.
 pub fn all(config: &crate::config::Config) -> Strategies {
     let mut s = Strategies::default();
+    let code = &config.selfservice.methods.code;
+    if code.enabled && code.passwordless_enabled {
+        s.login.push(Box::new(code::Code));
+        s.registration.push(Box::new(code::Code));
+    }
     if config.selfservice.methods.password.enabled {
         s.login.push(Box::new(password::Password));
         s.registration.push(Box::new(password::Password));

@@ -12,4 +12,5 @@ mod client;
 mod flows;
 mod migrations;
 mod sessions;
+mod settings;
 mod snapshots;

@@ -1,0 +1,133 @@
+//! Settings flows: change the profile (traits) with a privileged session. Kratos:
+//! `selfservice/flow/settings`, `selfservice/strategy/profile`. Later methods (passkeys,
+//! security keys) add their nodes here.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::engine::Submission;
+use super::respond::{self, Style, rerender};
+use super::{Flow, FlowKind};
+use crate::deps::Deps;
+use crate::http::error::ApiError;
+use crate::identity::Identity;
+use crate::identity::manager::{TraitsError, apply_traits};
+use crate::session::manager::Current;
+use crate::store::StoreError;
+use crate::strategy::{FlowError, traits_invalid};
+use crate::text;
+use crate::ui::{Group, InputType, Node, trait_nodes};
+
+/// The settings form: the profile with the identity's current traits.
+pub fn populate(deps: &Deps, flow: &mut Flow, identity: &Identity) {
+    flow.ui.nodes.clear();
+    flow.ui.set_csrf(String::new());
+    if deps.config.selfservice.methods.profile.enabled
+        && let Some(schema) = deps.schemas.get(&identity.schema_id)
+    {
+        for n in trait_nodes(&schema.raw, Group::Profile, "traits", Some(&identity.traits)) {
+            flow.ui.upsert(n);
+        }
+        flow.ui.append(
+            Node::input("method", InputType::Submit, Group::Profile)
+                .value("profile")
+                .label(text::label_save()),
+        );
+    }
+    flow.state = "show_form".into();
+}
+
+/// 403 `session_refresh_required` (JSON) pointing at a refresh login that returns here.
+pub fn refresh_required(deps: &Deps, flow: &Flow) -> ApiError {
+    let back = respond::ui_url_for(deps, flow);
+    let to = format!(
+        "{}?refresh=true&return_to={}",
+        deps.public_url("self-service/login/browser"),
+        url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    );
+    ApiError::new(StatusCode::FORBIDDEN)
+        .id("session_refresh_required")
+        .reason("The login session is too old and thus not allowed to update these fields. Please re-authenticate.")
+        .message("The requested action was forbidden")
+        .details(json!({"redirect_browser_to": to}))
+        .extra("redirect_browser_to", json!(to))
+}
+
+/// Whether the session authenticated recently enough for sensitive changes.
+pub fn privileged(deps: &Deps, cur: &Current) -> bool {
+    let max = deps.config.selfservice.flows.settings.privileged_session_max_age;
+    cur.session.authenticated_at + max > deps.clock.now()
+}
+
+/// Handles `POST /self-service/settings?flow=` (the session is checked by the engine).
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Response, FlowError> {
+    let method = sub.body.get("method").and_then(Value::as_str).unwrap_or("");
+    if method != "profile" || !deps.config.selfservice.methods.profile.enabled {
+        return Err(FlowError::message(text::settings_no_strategy()));
+    }
+    let traits = sub
+        .body
+        .get("traits")
+        .cloned()
+        .filter(Value::is_object)
+        .ok_or_else(|| FlowError::on_node("traits", text::required("traits")))?;
+    if !privileged(deps, cur) {
+        if sub.style == Style::Browser {
+            let e = refresh_required(deps, flow);
+            let to = e
+                .extra
+                .get("redirect_browser_to")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            return Ok(respond::redirect(&to, StatusCode::SEE_OTHER));
+        }
+        return Err(FlowError::Api(refresh_required(deps, flow)));
+    }
+    let mut identity = cur.identity.clone();
+    identity.traits = traits;
+    match apply_traits(&mut identity, &deps.schemas, deps.clock.as_ref()) {
+        Ok(_) => {}
+        Err(TraitsError::Invalid(errs)) => {
+            populate(deps, flow, &identity);
+            return Err(traits_invalid(&errs));
+        }
+        Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
+    }
+    match deps.store.update_identity(&identity).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            populate(deps, flow, &identity);
+            return Err(FlowError::message(text::duplicate_credentials()));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    populate(deps, flow, &identity);
+    flow.ui.add_message(text::settings_saved());
+    flow.state = "success".into();
+    flow.active = Some("profile".into());
+    flow.updated_at = deps.clock.now();
+    deps.store.update_flow(flow).await?;
+    Ok(match sub.style {
+        Style::Browser => {
+            let to = flow
+                .return_to
+                .clone()
+                .unwrap_or_else(|| respond::ui_url_for(deps, flow));
+            respond::redirect(&to, StatusCode::SEE_OTHER)
+        }
+        _ => {
+            let mut body = respond::flow_json(flow, sub.csrf.as_ref());
+            if let Some(i) = body.as_object_mut() {
+                i.insert(
+                    "identity".into(),
+                    identity.to_json(&deps.schema_url(&identity.schema_id), &Default::default()),
+                );
+            }
+            let _ = rerender;
+            let _ = FlowKind::Settings;
+            respond::json(StatusCode::OK, body)
+        }
+    })
+}

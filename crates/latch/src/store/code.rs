@@ -1,0 +1,177 @@
+//! One-time codes: stored as keyed hashes, single-use, one live code per flow.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Store, StoreError, Ts};
+
+/// A stored code (never the code itself).
+#[derive(Debug, Clone)]
+pub struct CodeRow {
+    /// Row id.
+    pub id: Uuid,
+    /// The flow the code belongs to.
+    pub flow_id: Uuid,
+    /// The identity it signs in / recovers (None for registration and unknown addresses).
+    pub identity_id: Option<Uuid>,
+    /// `login`, `registration`, `verification`, `recovery`.
+    pub purpose: String,
+    /// Where it was sent (normalised).
+    pub address: String,
+    /// `email` or `sms`.
+    pub address_type: String,
+    /// Keyed hash of the code.
+    pub code_hash: String,
+    /// End of validity.
+    pub expires_at: OffsetDateTime,
+    /// When it was used.
+    pub used_at: Option<OffsetDateTime>,
+    /// When it was issued.
+    pub created_at: OffsetDateTime,
+}
+
+type Row = (
+    Uuid,
+    Uuid,
+    Option<Uuid>,
+    String,
+    String,
+    String,
+    String,
+    Ts,
+    Option<Ts>,
+    Ts,
+);
+
+fn from_row(r: Row) -> CodeRow {
+    CodeRow {
+        id: r.0,
+        flow_id: r.1,
+        identity_id: r.2,
+        purpose: r.3,
+        address: r.4,
+        address_type: r.5,
+        code_hash: r.6,
+        expires_at: r.7.0,
+        used_at: r.8.map(|t| t.0),
+        created_at: r.9.0,
+    }
+}
+
+/// Inserts a code after deleting the flow's unused ones; used inside `with_tx!` bodies so the
+/// code and its email are written together.
+#[macro_export]
+macro_rules! replace_code {
+    ($tx:expr, $code:expr) => {{
+        let code: &$crate::store::code::CodeRow = $code;
+        sqlx::query("DELETE FROM selfservice_codes WHERE flow_id = $1 AND used_at IS NULL")
+            .bind(code.flow_id)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO selfservice_codes (id, flow_id, identity_id, purpose, address, address_type, code_hash, expires_at, used_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+        )
+        .bind(code.id)
+        .bind(code.flow_id)
+        .bind(code.identity_id)
+        .bind(&code.purpose)
+        .bind(&code.address)
+        .bind(&code.address_type)
+        .bind(&code.code_hash)
+        .bind($crate::store::Ts(code.expires_at))
+        .bind($crate::store::Ts(code.created_at))
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+impl Store {
+    /// The flow's unused codes, newest first.
+    pub async fn unused_codes(&self, flow_id: Uuid) -> Result<Vec<CodeRow>, StoreError> {
+        let rows: Vec<Row> = crate::with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT id, flow_id, identity_id, purpose, address, address_type, code_hash, expires_at, used_at, created_at \
+                 FROM selfservice_codes WHERE flow_id = $1 AND used_at IS NULL ORDER BY created_at DESC",
+            )
+            .bind(flow_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(from_row).collect())
+    }
+
+    /// When the flow's newest code was issued (resend cooldown).
+    pub async fn last_code_at(&self, flow_id: Uuid) -> Result<Option<OffsetDateTime>, StoreError> {
+        let row: Option<(Ts,)> = crate::with_pool!(self, p => {
+            sqlx::query_as("SELECT created_at FROM selfservice_codes WHERE flow_id = $1 ORDER BY created_at DESC LIMIT 1")
+                .bind(flow_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(|r| r.0.0))
+    }
+
+    /// Marks a code used; `false` if another request used it first (single use).
+    pub async fn use_code(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let n = crate::with_pool!(self, p => {
+            sqlx::query("UPDATE selfservice_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+                .bind(id)
+                .bind(Ts(now))
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Records a wrong code for a flow and an address.
+    pub async fn record_code_failure(
+        &self,
+        flow_id: Uuid,
+        address: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        crate::with_pool!(self, p => {
+            sqlx::query("INSERT INTO selfservice_code_failures (id, flow_id, address, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(Uuid::new_v4())
+                .bind(flow_id)
+                .bind(address)
+                .bind(Ts(now))
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Wrong codes for a flow, and for an address since `since`.
+    pub async fn code_failures(
+        &self,
+        flow_id: Uuid,
+        address: &str,
+        since: OffsetDateTime,
+    ) -> Result<(i64, i64), StoreError> {
+        let (a, b): ((i64,), (i64,)) = crate::with_pool!(self, p => {
+            let a = sqlx::query_as("SELECT COUNT(*) FROM selfservice_code_failures WHERE flow_id = $1")
+                .bind(flow_id)
+                .fetch_one(p)
+                .await?;
+            let b = sqlx::query_as("SELECT COUNT(*) FROM selfservice_code_failures WHERE address = $1 AND created_at > $2")
+                .bind(address)
+                .bind(Ts(since))
+                .fetch_one(p)
+                .await?;
+            (a, b)
+        });
+        Ok((a.0, b.0))
+    }
+
+    /// Stores a code without an email (unknown addresses under enumeration protection, so the
+    /// work done matches a real send).
+    pub async fn insert_code(&self, code: &CodeRow) -> Result<(), StoreError> {
+        crate::with_tx!(self, tx => {
+            crate::replace_code!(tx, code);
+            Ok::<(), StoreError>(())
+        })
+    }
+}

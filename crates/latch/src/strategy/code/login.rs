@@ -1,0 +1,146 @@
+//! Passwordless login by code. Kratos: `selfservice/strategy/code/strategy_login.go`.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{Code, Purpose, issue, verify};
+use crate::deps::Deps;
+use crate::flow::Flow;
+use crate::identity::State;
+use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
+use crate::text;
+use crate::ui::{Autocomplete, Group, InputType, Node};
+
+/// Login identifiers are compared lower-cased when they look like email addresses.
+pub fn normalize(identifier: &str) -> String {
+    crate::identity::schema::normalize_identifier(identifier)
+}
+
+/// The form after a code was sent: identifier fixed, code input, continue and resend.
+pub fn sent_nodes(flow: &mut Flow, identifier: &str, label: crate::text::UiText) {
+    flow.ui.nodes.retain(|n| n.group == Group::Default);
+    flow.ui.set_value("identifier", json!(identifier));
+    if let Some(a) = flow.ui.get_mut("identifier").and_then(|n| n.input_attributes_mut()) {
+        a.r#type = InputType::Hidden;
+    }
+    flow.ui
+        .append(Node::input("method", InputType::Hidden, Group::Code).value("code"));
+    flow.ui.append(
+        Node::input("code", InputType::Text, Group::Code)
+            .required()
+            .autocomplete(Autocomplete::OneTimeCode)
+            .label(label),
+    );
+    flow.ui.append(
+        Node::input("method", InputType::Submit, Group::Code)
+            .value("code")
+            .label(text::label_continue()),
+    );
+    flow.ui.append(
+        Node::input("resend", InputType::Submit, Group::Code)
+            .value("code")
+            .label(text::label_resend_code()),
+    );
+}
+
+#[async_trait]
+impl LoginStrategy for Code {
+    fn id(&self) -> &'static str {
+        "code"
+    }
+
+    fn populate(&self, deps: &Deps, flow: &mut Flow) {
+        let c = &deps.config.selfservice.methods.code;
+        if !(c.enabled && c.passwordless_enabled) || flow.requested_aal != "aal1" {
+            return;
+        }
+        if flow.ui.get("identifier").is_none() {
+            flow.ui.upsert(crate::flow::login::identifier_node(deps));
+        }
+        flow.ui.append(
+            Node::input("method", InputType::Submit, Group::Code)
+                .value("code")
+                .label(text::login_send_code()),
+        );
+    }
+
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
+        let deps = cx.deps;
+        let c = &deps.config.selfservice.methods.code;
+        if !(c.enabled && c.passwordless_enabled) {
+            return Err(FlowError::message(text::login_no_strategy()));
+        }
+        let resend = field(body, "resend") == Some("code");
+        let code = field(body, "code").filter(|c| !c.trim().is_empty());
+        let stored = flow
+            .internal_get("code_address")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let identifier = field(body, "identifier")
+            .or_else(|| field(body, "address"))
+            .map(normalize)
+            .or(stored.clone());
+        let Some(identifier) = identifier.filter(|i| !i.is_empty()) else {
+            return Err(FlowError::on_node("identifier", text::required("identifier")));
+        };
+        if code.is_none() || resend {
+            if flow.state == "sent_email" && !resend && code.is_none() && field(body, "identifier").is_none() {
+                return Err(FlowError::on_node("code", text::required("code")));
+            }
+            let identity = deps.store.find_identity_by_identifier("code", &identifier).await?;
+            match identity {
+                Some(i) if i.state == State::Active => {
+                    let data = json!({"identity": {"id": i.id, "traits": i.traits}, "request_url": flow.request_url});
+                    issue(deps, flow, Purpose::Login, Some(i.id), &identifier, true, data).await?;
+                }
+                _ if deps.config.security.account_enumeration.mitigate => {
+                    // Same answer and the same database work as for a known address.
+                    issue(deps, flow, Purpose::Login, None, &identifier, false, json!({})).await?;
+                }
+                _ => return Err(FlowError::on_node("identifier", text::no_code_user())),
+            }
+            flow.internal_set("code_address", json!(identifier));
+            sent_nodes(flow, &identifier, text::label_login_code());
+            flow.ui.add_message(text::login_code_sent());
+            flow.state = "sent_email".into();
+            flow.active = Some("code".into());
+            return Ok(LoginOutcome::Continue);
+        }
+        if stored.as_deref() != Some(identifier.as_str()) {
+            return Err(FlowError::message(text::login_code_invalid()));
+        }
+        let row = verify(deps, flow, Purpose::Login, &identifier, code.unwrap_or("")).await?;
+        let Some(id) = row.identity_id else {
+            return Err(FlowError::message(text::login_code_invalid()));
+        };
+        let Some(mut identity) = deps.store.get_identity(id).await? else {
+            return Err(FlowError::message(text::login_code_invalid()));
+        };
+        if identity.state != State::Active {
+            return Err(FlowError::message(text::identity_disabled()));
+        }
+        // Receiving the code proves control of the address.
+        let now = deps.clock.now();
+        let mut changed = false;
+        for a in identity
+            .verifiable_addresses
+            .iter_mut()
+            .filter(|a| a.value == identifier && !a.verified)
+        {
+            a.verified = true;
+            a.verified_at = Some(now);
+            a.status = "completed".into();
+            a.updated_at = now;
+            changed = true;
+        }
+        if changed {
+            deps.store.update_identity(&identity).await?;
+        }
+        flow.active = Some("code".into());
+        Ok(LoginOutcome::Authenticated {
+            identity: Box::new(identity),
+            method: "code",
+            aal: "aal1",
+        })
+    }
+}

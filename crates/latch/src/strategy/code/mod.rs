@@ -1,0 +1,221 @@
+//! The `code` method: one-time codes by email for registration and login (passwordless),
+//! and the code mechanics shared with verification and recovery.
+//! Kratos: `selfservice/strategy/code`.
+//!
+//! Codes are 6 digits from the OS CSPRNG, stored as keyed hashes, compared in constant time
+//! and single-use; a new code replaces the flow's old one. Wrong codes are bounded per flow
+//! (`max_submissions`) and per address across flows ([`ADDRESS_FAILURES_PER_HOUR`]), so
+//! opening new flows does not reset the budget. Resending has a cooldown.
+
+mod login;
+mod registration;
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use super::FlowError;
+use crate::crypto::{ct_eq, hex, random_bytes};
+use crate::deps::Deps;
+use crate::flow::Flow;
+use crate::store::code::CodeRow;
+use crate::text::{self, UiText};
+
+/// The code strategy.
+#[derive(Debug, Clone, Copy)]
+pub struct Code;
+
+/// Wrong codes allowed per address per hour, across all flows.
+pub const ADDRESS_FAILURES_PER_HOUR: i64 = 10;
+/// Minimum time between two codes of one flow.
+pub const RESEND_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// What a code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Sign in.
+    Login,
+    /// Sign up.
+    Registration,
+    /// Prove an address.
+    Verification,
+    /// Regain access.
+    Recovery,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Login => "login",
+            Purpose::Registration => "registration",
+            Purpose::Verification => "verification",
+            Purpose::Recovery => "recovery",
+        }
+    }
+
+    /// The courier template for this purpose.
+    pub fn template(self) -> &'static str {
+        match self {
+            Purpose::Login => "login_code_valid",
+            Purpose::Registration => "registration_code_valid",
+            Purpose::Verification => "verification_code_valid",
+            Purpose::Recovery => "recovery_code_valid",
+        }
+    }
+
+    /// The "invalid or already used" message of this purpose.
+    pub fn invalid(self) -> UiText {
+        match self {
+            Purpose::Login => text::login_code_invalid(),
+            Purpose::Registration => text::registration_code_invalid(),
+            Purpose::Verification => text::verification_code_invalid(),
+            Purpose::Recovery => text::recovery_code_invalid(),
+        }
+    }
+}
+
+/// A new 6-digit code (uniform, by rejection sampling).
+pub fn generate() -> String {
+    loop {
+        let b = random_bytes(4);
+        let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        // 4_294_000_000 is the largest multiple of 1_000_000 below 2^32.
+        if n < 4_294_000_000 {
+            return format!("{:06}", n % 1_000_000);
+        }
+    }
+}
+
+/// Keyed hash of a code, bound to its flow. Kratos: `persister_hmac.go`.
+pub fn hash(deps: &Deps, flow_id: Uuid, code: &str) -> String {
+    let secret = deps.config.cookie_secrets().first().cloned().unwrap_or_default();
+    match Hmac::<Sha256>::new_from_slice(format!("latch one-time code\0{secret}").as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(flow_id.as_bytes());
+            mac.update(code.trim().as_bytes());
+            hex(&mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
+fn cooldown_message(seconds: i64) -> UiText {
+    text::validation_generic(&format!(
+        "A code was sent moments ago. Please wait {seconds} seconds before requesting another one."
+    ))
+}
+
+/// Creates a code for `address` and queues its email in the same transaction. With
+/// `identity_id = None` and `send = false` (unknown address under enumeration protection)
+/// the code is stored but nothing is sent, so both cases do the same work.
+#[allow(clippy::too_many_arguments)]
+pub async fn issue(
+    deps: &Deps,
+    flow: &Flow,
+    purpose: Purpose,
+    identity_id: Option<Uuid>,
+    address: &str,
+    send: bool,
+    mut data: Value,
+) -> Result<(), FlowError> {
+    let now = deps.clock.now();
+    if let Some(last) = deps.store.last_code_at(flow.id).await? {
+        let wait = (last + RESEND_COOLDOWN) - now;
+        if wait.is_positive() {
+            return Err(FlowError::message(cooldown_message(wait.whole_seconds().max(1))));
+        }
+    }
+    let code = generate();
+    let lifespan = deps.config.selfservice.methods.code.config.lifespan;
+    let row = CodeRow {
+        id: Uuid::new_v4(),
+        flow_id: flow.id,
+        identity_id,
+        purpose: purpose.as_str().into(),
+        address: address.to_string(),
+        address_type: "email".into(),
+        code_hash: hash(deps, flow.id, &code),
+        expires_at: now + lifespan,
+        used_at: None,
+        created_at: now,
+    };
+    if !send {
+        deps.store.insert_code(&row).await?;
+        return Ok(());
+    }
+    if let Some(o) = data.as_object_mut() {
+        o.insert("code".into(), json!(code));
+        o.insert("to".into(), json!(address));
+        o.insert("expires_in_minutes".into(), json!(lifespan.as_secs() / 60));
+        if let Some(base) = o
+            .get("verification_url_base")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
+            o.insert("verification_url".into(), json!(format!("{base}&code={code}")));
+        }
+    }
+    crate::courier::send_with_code(deps, &row, purpose.template(), address, &data).await?;
+    Ok(())
+}
+
+/// Checks a submitted code for a flow and uses it up. `cap_address` is the address whose
+/// cross-flow failure budget applies.
+pub async fn verify(
+    deps: &Deps,
+    flow: &Flow,
+    purpose: Purpose,
+    cap_address: &str,
+    submitted: &str,
+) -> Result<CodeRow, FlowError> {
+    let now = deps.clock.now();
+    let max = i64::from(deps.config.selfservice.methods.code.config.max_submissions);
+    let (per_flow, per_address) = deps
+        .store
+        .code_failures(flow.id, cap_address, now - Duration::from_secs(3600))
+        .await?;
+    if per_flow >= max {
+        return Err(FlowError::message(text::validation_generic(
+            "The request was submitted too often. Please request another code.",
+        )));
+    }
+    if per_address >= ADDRESS_FAILURES_PER_HOUR {
+        return Err(FlowError::message(text::validation_generic(
+            "Too many wrong codes were entered for this address. For your protection, codes for it are blocked for up to an hour; please try again later.",
+        )));
+    }
+    let submitted = submitted.trim();
+    let want = hash(deps, flow.id, submitted);
+    let candidates = deps.store.unused_codes(flow.id).await?;
+    let found = candidates
+        .into_iter()
+        .find(|c| ct_eq(c.code_hash.as_bytes(), want.as_bytes()));
+    let usable = found.filter(|c| c.expires_at > now && (c.identity_id.is_some() || purpose == Purpose::Registration));
+    let Some(c) = usable else {
+        deps.store.record_code_failure(flow.id, cap_address, now).await?;
+        return Err(FlowError::message(purpose.invalid()));
+    };
+    if !deps.store.use_code(c.id, now).await? {
+        return Err(FlowError::message(text::validation_generic(
+            "The code was already used. Please request another code.",
+        )));
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits_and_vary() {
+        let a = generate();
+        assert_eq!(a.len(), 6);
+        assert!(a.chars().all(|c| c.is_ascii_digit()));
+        let distinct: std::collections::HashSet<String> = (0..50).map(|_| generate()).collect();
+        assert!(distinct.len() > 40);
+    }
+}
