@@ -11,4 +11,6 @@ mod cli;
 mod client;
 mod flows;
 mod migrations;
+mod proxy;
+mod sdk;
 mod sessions;
