@@ -13,7 +13,7 @@ use crate::session::AuthMethod;
 use crate::session::manager::{self, Current};
 use crate::strategy::{Cx, FlowError, LoginOutcome};
 use crate::text;
-use crate::ui::{Autocomplete, Group, InputType, Node};
+use crate::ui::{Group, InputType, Node};
 
 /// The `identifier` input: labelled with the trait's title when exactly one trait is a
 /// login identifier and has a title, else "ID". Kratos: `extension_identifier_label.go`.
@@ -44,10 +44,11 @@ pub fn identifier_node(deps: &Deps) -> Node {
         [(name, title)] if !title.is_empty() => text::label_generated(title, name),
         _ => text::label_id(),
     };
+    // No `autocomplete` here: Kratos v26.2.0 sets none on this node, and its SDKs' enum has no
+    // `username`, so a flow carrying it fails to deserialise in ory-kratos-client 26.2.0.
     Node::input("identifier", InputType::Text, Group::Default)
         .value("")
         .required()
-        .autocomplete(Autocomplete::Username)
         .label(label)
 }
 

@@ -177,11 +177,16 @@ async fn public_fallback(State(state): State<AppState>, uri: Uri) -> Response {
     not_found()
 }
 
-/// Self-service paths on the admin port redirect (307) to the public port.
+/// Self-service, whoami and identity-schema paths on the admin port redirect (307) to the
+/// public port, as Kratos does (its SDK's `IdentityApi` reads schemas through the admin URL).
 async fn admin_fallback(State(state): State<AppState>, uri: Uri) -> Response {
     let path = uri.path();
     let stripped = path.strip_prefix("/admin").unwrap_or(path);
-    if stripped.starts_with("/self-service/") || stripped.starts_with("/sessions/whoami") {
+    if stripped.starts_with("/self-service/")
+        || stripped.starts_with("/sessions/whoami")
+        || stripped == "/schemas"
+        || stripped.starts_with("/schemas/")
+    {
         let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or(path);
         let pq = pq.strip_prefix("/admin").unwrap_or(pq);
         return Redirect::temporary(&state.public_url(pq)).into_response();

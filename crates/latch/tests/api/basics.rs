@@ -105,6 +105,12 @@ async fn unknown_paths_answer_kratos_errors_and_redirect_across_ports(b: Backend
     let res = c.get(s.admin_url("/self-service/login/browser")).send().await.unwrap();
     assert_eq!(res.status(), 307);
     assert!(res.headers()["location"].to_str().unwrap().starts_with(&s.public));
+    for path in ["/schemas", "/schemas/default", "/admin/schemas/default"] {
+        let res = c.get(s.admin_url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 307, "{path}");
+        let to = path.trim_start_matches("/admin");
+        assert_eq!(res.headers()["location"], format!("{}{to}", s.public).as_str());
+    }
 }
 both!(unknown_paths_answer_kratos_errors_and_redirect_across_ports);
 

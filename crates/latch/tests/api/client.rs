@@ -71,21 +71,35 @@ impl Jar {
 /// One client of a given style against a test server.
 pub struct Client<'a> {
     pub kind: Kind,
-    pub srv: &'a TestServer,
+    /// Clients live no longer than the server they talk to.
+    _srv: std::marker::PhantomData<&'a TestServer>,
     pub jar: Jar,
     pub token: Option<String>,
+    /// Where the client reaches Latch's public API: the server itself, or a proxy in front.
+    pub base: String,
     http: reqwest::Client,
 }
 
 impl<'a> Client<'a> {
     pub fn new(srv: &'a TestServer, kind: Kind) -> Client<'a> {
+        Client::via(srv, kind, &srv.public)
+    }
+
+    /// A client that reaches Latch's public API at `base` (e.g. a reverse proxy's path prefix).
+    pub fn via(srv: &'a TestServer, kind: Kind, base: &str) -> Client<'a> {
         Client {
             kind,
-            srv,
+            _srv: std::marker::PhantomData,
             jar: Jar::default(),
             token: None,
+            base: base.trim_end_matches('/').to_string(),
             http: srv.client(),
         }
+    }
+
+    /// A public API URL as this client reaches it.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
     pub fn api(&self) -> &'static str {
@@ -119,9 +133,7 @@ impl<'a> Client<'a> {
     /// Starts a flow (`login`, `registration`) and returns its JSON (the browser client fetches it
     /// from the flows endpoint after the redirect, as a UI server would).
     pub async fn init(&self, flow: &str, query: &str) -> Value {
-        let url = self
-            .srv
-            .public_url(&format!("/self-service/{flow}/{}{query}", self.api()));
+        let url = self.url(&format!("/self-service/{flow}/{}{query}", self.api()));
         let res = self.send(self.req(Method::GET, &url)).await;
         match self.kind {
             Kind::Browser => {
@@ -140,7 +152,7 @@ impl<'a> Client<'a> {
     }
 
     pub async fn fetch(&self, flow: &str, id: &str) -> Value {
-        let url = self.srv.public_url(&format!("/self-service/{flow}/flows?id={id}"));
+        let url = self.url(&format!("/self-service/{flow}/flows?id={id}"));
         let res = self
             .send(self.req(Method::GET, &url).header("accept", "application/json"))
             .await;
@@ -196,8 +208,7 @@ impl<'a> Client<'a> {
     }
 
     pub async fn whoami(&self) -> Response {
-        self.send(self.req(Method::GET, &self.srv.public_url("/sessions/whoami")))
-            .await
+        self.send(self.req(Method::GET, &self.url("/sessions/whoami"))).await
     }
 }
 

@@ -11,6 +11,8 @@ mod cli;
 mod client;
 mod flows;
 mod migrations;
+mod proxy;
+mod sdk;
 mod sessions;
 mod settings;
 mod snapshots;
