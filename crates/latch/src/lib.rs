@@ -6,6 +6,7 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod courier;
 pub mod crypto;
 pub mod deps;
 pub mod flow;

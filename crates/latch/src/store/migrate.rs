@@ -43,7 +43,11 @@ macro_rules! migration {
 }
 
 /// Every migration, oldest first. File names are `NNNN_name.sql` in both folders.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_identities"), migration!(2, "0002_sessions_flows")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_identities"),
+    migration!(2, "0002_sessions_flows"),
+    migration!(3, "0003_courier"),
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latch_migrations (\
     version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL)";

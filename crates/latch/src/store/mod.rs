@@ -5,6 +5,7 @@
 //! [`sql`]. See `docs/adr/0001-storage.md`.
 
 pub mod cache;
+pub mod courier;
 pub mod flow;
 pub mod identity;
 pub mod migrate;
@@ -106,6 +107,8 @@ pub struct Store {
     pub pool: Pool,
     /// Cached `whoami` answers, invalidated by the writes in this module.
     pub cache: std::sync::Arc<cache::SessionCache>,
+    /// Wakes this node's courier worker when mail is enqueued; counts its attempts.
+    pub outbox: std::sync::Arc<courier::OutboxSignals>,
 }
 
 impl Store {
@@ -145,6 +148,7 @@ impl Store {
                 Ok(Store {
                     pool: Pool::Sqlite(pool),
                     cache: Default::default(),
+                    outbox: Default::default(),
                 })
             }
             Dsn::Postgres {
@@ -170,6 +174,7 @@ impl Store {
                 Ok(Store {
                     pool: Pool::Postgres(pool),
                     cache: Default::default(),
+                    outbox: Default::default(),
                 })
             }
         }

@@ -4,11 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
+mod smtp_sink;
 
 mod admin_identities;
 mod basics;
 mod cli;
 mod client;
+mod courier;
 mod flows;
 mod migrations;
 mod sessions;
