@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Dsn, parse_dsn};
+use crate::courier::dispatcher::Dispatcher;
 use crate::crypto::password::{HashAlgorithm, PasswordHasher};
 use crate::deps::{AppState, Deps};
 use crate::http;
@@ -130,13 +131,7 @@ impl App {
                 tracing::info!(applied = n, "applied database migrations");
             }
         } else {
-            let pending = store.pending_migrations().await?;
-            if !pending.is_empty() {
-                return Err(AppError::Config(format!(
-                    "the database has {} pending migration(s): run `latch migrate sql --yes -c <config>` (or `latch migrate sql -e --yes` with DSN set) first",
-                    pending.len()
-                )));
-            }
+            ensure_migrated(&store).await?;
         }
         let entries: Vec<(String, String)> = config
             .identity
@@ -147,6 +142,8 @@ impl App {
         let schemas = SchemaRegistry::load(&entries, &config.identity.default_schema_id)
             .await
             .map_err(|e| AppError::Config(e.to_string()))?;
+
+        let mailer = crate::courier::setup(&config).map_err(|e| AppError::Config(e.to_string()))?;
 
         let public_addr = format!("{}:{}", bind_host(&config.serve.public.host), config.serve.public.port);
         let admin_addr = format!("{}:{}", bind_host(&config.serve.admin.host), config.serve.admin.port);
@@ -198,6 +195,7 @@ impl App {
             sealer,
             csrf_cookie_name,
             strategies,
+            mailer,
             config,
             store,
             clock,
@@ -259,6 +257,14 @@ impl App {
         });
         let store = self.deps.store.clone();
         let listener = tokio::spawn(store.clone().listen_for_invalidations());
+        let (stop_courier, stop_rx) = tokio::sync::watch::channel(false);
+        let dispatcher = Dispatcher::new(
+            &self.deps.config,
+            store.clone(),
+            self.deps.clock.clone(),
+            self.deps.mailer.clone(),
+        );
+        let courier = tokio::spawn(dispatcher.run(stop_rx));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
@@ -266,11 +272,49 @@ impl App {
         });
         let (a, b) = tokio::join!(public.into_future(), admin.into_future());
         listener.abort();
+        // Requests may enqueue mail until the end; the worker then finishes its current message.
+        let _ = stop_courier.send(true);
+        let _ = courier.await;
         a?;
         b?;
         store.close().await;
         Ok(())
     }
+}
+
+/// Refuses a database with pending migrations, naming the command that applies them.
+async fn ensure_migrated(store: &Store) -> Result<(), AppError> {
+    let pending = store.pending_migrations().await?;
+    if !pending.is_empty() {
+        return Err(AppError::Config(format!(
+            "the database has {} pending migration(s): run `latch migrate sql --yes -c <config>` (or `latch migrate sql -e --yes` with DSN set) first",
+            pending.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs only the courier worker until `stop` turns `true`: opens the database, checks the
+/// courier configuration and delivers the outbox. Kratos: `kratos courier watch`.
+pub async fn watch_courier(
+    config: Config,
+    clock: SharedClock,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), AppError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = open_store(&config).await?;
+    ensure_migrated(&store).await?;
+    let mailer = crate::courier::setup(&config).map_err(|e| AppError::Config(e.to_string()))?;
+    if mailer.is_none() {
+        return Err(AppError::Config(
+            "`latch courier watch` delivers mail, but no SMTP server is configured: set courier.smtp.connection_uri \
+             (or the COURIER_SMTP_CONNECTION_URI environment variable)"
+                .into(),
+        ));
+    }
+    Dispatcher::new(&config, store.clone(), clock, mailer).run(stop).await;
+    store.close().await;
+    Ok(())
 }
 
 fn bind_host(h: &str) -> &str {

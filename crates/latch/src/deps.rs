@@ -36,6 +36,10 @@ pub struct Deps {
     pub csrf_cookie_name: String,
     /// Enabled methods.
     pub strategies: crate::strategy::Strategies,
+    /// SMTP delivery for the courier worker; `None` without `courier.smtp.connection_uri`
+    /// (allowed in `--dev`, where mail stays in the outbox). Enqueueing goes through
+    /// `store` (`Store::enqueue_message`, `insert_courier_message!`, `Store::wake_courier`).
+    pub mailer: Option<Arc<crate::courier::smtp::Mailer>>,
 }
 
 /// Axum state.

@@ -33,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         what: MigrateCommand,
     },
+    /// The mail worker (Kratos: `kratos courier`).
+    Courier {
+        #[command(subcommand)]
+        what: CourierCommand,
+    },
     /// Check a configuration file and exit (non-zero on errors).
     ValidateConfig {
         /// The configuration files (YAML or JSON), later ones override earlier ones.
@@ -54,12 +59,26 @@ struct ServeArgs {
     /// Development mode: cookies without `Secure`, http base URLs allowed.
     #[arg(long)]
     dev: bool,
-    /// Accepted for Kratos compatibility; the mail worker always runs inside `serve`.
+    /// Accepted for Kratos compatibility; the courier worker always runs inside `serve`.
     #[arg(long = "watch-courier")]
     watch_courier: bool,
     /// Accepted for Kratos compatibility (Latch sends no telemetry).
     #[arg(long = "sqa-opt-out")]
     sqa_opt_out: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum CourierCommand {
+    /// Deliver queued mail until stopped (Kratos: `kratos courier watch`). `serve` runs the
+    /// same worker; run this too (on any number of nodes) to add delivery capacity.
+    Watch {
+        /// Configuration files (YAML or JSON); repeatable, later ones override earlier ones.
+        #[arg(short = 'c', long = "config")]
+        config: Vec<PathBuf>,
+        /// Accepted for Kratos compatibility; Latch serves metrics on the admin port only.
+        #[arg(long = "expose-metrics-port")]
+        expose_metrics_port: Option<u16>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +150,13 @@ fn main() -> ExitCode {
                     },
             } => migrate(dsn, read_from_env, yes, &config).await,
             Command::Serve(args) => serve(args).await,
+            Command::Courier {
+                what:
+                    CourierCommand::Watch {
+                        config,
+                        expose_metrics_port,
+                    },
+            } => courier_watch(&config, expose_metrics_port).await,
         }
     })
 }
@@ -222,6 +248,33 @@ async fn serve(args: ServeArgs) -> ExitCode {
         "Latch is serving"
     );
     match app.run(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn courier_watch(files: &[PathBuf], metrics_port: Option<u16>) -> ExitCode {
+    let loaded = match latch::config::load(files, &env_map(), false) {
+        Ok(l) => l,
+        Err(e) => return fail(&e.to_string()),
+    };
+    init_logging(Some(loaded.config.log.level.as_str()).filter(|l| !l.is_empty()));
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    if let Some(port) = metrics_port {
+        tracing::warn!(
+            port,
+            "--expose-metrics-port is accepted for Kratos compatibility and ignored"
+        );
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let clock = std::sync::Arc::new(latch::clock::SystemClock);
+    match latch::app::watch_courier(loaded.config, clock, stopped).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }

@@ -47,6 +47,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "courier.templates",
     "courier.message_retries",
     "courier.template_override_path",
+    "courier.worker",
     "hashers.argon2",
     "hashers.bcrypt",
     "hashers.algorithm",

@@ -31,8 +31,8 @@ pub use self::methods::{
     Toggle, WebauthnConfig, WebauthnMethod,
 };
 pub use self::sections::{
-    AccountEnumeration, Argon2, Bcrypt, Cookies, Courier, HashAlgorithm, Hashers, Identity, IdentitySchema, Log,
-    RequiredAal, SameSite, Secrets, Security, Session, SessionCookie, Smtp, Whoami,
+    AccountEnumeration, Argon2, Bcrypt, Cookies, Courier, CourierWorker, HashAlgorithm, Hashers, Identity,
+    IdentitySchema, Log, RequiredAal, SameSite, Secrets, Security, Session, SessionCookie, Smtp, Whoami,
 };
 pub use self::selfservice::{
     After, AfterMethod, Before, ErrorFlow, Flows, Hook, LoginFlow, LoginStyle, LogoutAfter, LogoutFlow, MessageFlow,

@@ -227,6 +227,8 @@ pub struct Courier {
     pub templates: Value,
     /// Directory with template overrides.
     pub template_override_path: Option<String>,
+    /// The dispatch worker.
+    pub worker: CourierWorker,
 }
 
 impl Default for Courier {
@@ -236,6 +238,28 @@ impl Default for Courier {
             message_retries: 5,
             templates: Value::Null,
             template_override_path: None,
+            worker: CourierWorker::default(),
+        }
+    }
+}
+
+/// `courier.worker`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CourierWorker {
+    /// Messages claimed per round (default 10).
+    pub pull_count: u32,
+    /// Pause between rounds when the outbox is idle (default 1s); enqueueing on the same
+    /// node wakes the worker at once.
+    #[serde(deserialize_with = "de_duration")]
+    pub pull_wait: Duration,
+}
+
+impl Default for CourierWorker {
+    fn default() -> Self {
+        CourierWorker {
+            pull_count: 10,
+            pull_wait: Duration::from_secs(1),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The only module that knows axum: routers, middleware, error rendering.
 
+pub mod admin_courier;
 pub mod admin_identities;
 pub mod admin_recovery;
 pub mod client;
@@ -72,6 +73,7 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/admin/version", get(version))
         .route("/admin/metrics/prometheus", get(prometheus))
         .merge(admin_identities::routes())
+        .merge(admin_courier::routes())
         .merge(sessions::admin_routes())
         .merge(admin_recovery::routes())
         .fallback(admin_fallback)

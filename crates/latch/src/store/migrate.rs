@@ -46,6 +46,7 @@ macro_rules! migration {
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_identities"),
     migration!(2, "0002_sessions_flows"),
+    migration!(3, "0003_courier"),
     migration!(4, "0004_codes"),
 ];
 

@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod code;
+pub mod courier;
 pub mod flow;
 pub mod identity;
 pub mod migrate;
@@ -107,6 +108,8 @@ pub struct Store {
     pub pool: Pool,
     /// Cached `whoami` answers, invalidated by the writes in this module.
     pub cache: std::sync::Arc<cache::SessionCache>,
+    /// Wakes this node's courier worker when mail is enqueued; counts its attempts.
+    pub outbox: std::sync::Arc<courier::OutboxSignals>,
 }
 
 impl Store {
@@ -146,6 +149,7 @@ impl Store {
                 Ok(Store {
                     pool: Pool::Sqlite(pool),
                     cache: Default::default(),
+                    outbox: Default::default(),
                 })
             }
             Dsn::Postgres {
@@ -171,6 +175,7 @@ impl Store {
                 Ok(Store {
                     pool: Pool::Postgres(pool),
                     cache: Default::default(),
+                    outbox: Default::default(),
                 })
             }
         }

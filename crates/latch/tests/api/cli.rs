@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::SCHEMA;
 
-fn latch() -> Command {
+pub(crate) fn latch() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_latch"));
     // The tests must not pick up Kratos variables from the developer's shell.
     for (k, _) in std::env::vars() {

@@ -4,11 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
+mod smtp_sink;
 
 mod admin_identities;
 mod basics;
 mod cli;
 mod client;
+mod code;
+mod courier;
 mod flows;
 mod migrations;
 mod proxy;

@@ -1,0 +1,140 @@
+//! Latch's own wording for the mails it sends, as minijinja templates. Variables: `code`,
+//! `to`, `expires_in_minutes`, `traits`/`identity` when known, `verification_url` and
+//! `recovery_url` when given (see `templates.rs` for the Kratos aliases).
+
+use super::message::TemplateType;
+
+/// Subject, plain-text body and HTML body of one template type.
+pub(super) struct Builtin {
+    pub subject: &'static str,
+    pub plaintext: &'static str,
+    pub html: &'static str,
+}
+
+const EXPIRY_TEXT: &str = "{% if expires_in_minutes %}The code expires in {{ expires_in_minutes }} minutes \
+and works only once.{% else %}The code works only once.{% endif %}";
+
+/// The built-in templates for `kind`.
+pub(super) fn builtin(kind: TemplateType) -> Builtin {
+    match kind {
+        TemplateType::LoginCodeValid => Builtin {
+            subject: "{{ code }} is your sign-in code",
+            plaintext: LOGIN_TEXT,
+            html: LOGIN_HTML,
+        },
+        TemplateType::RegistrationCodeValid => Builtin {
+            subject: "{{ code }} is your code to finish signing up",
+            plaintext: REGISTRATION_TEXT,
+            html: REGISTRATION_HTML,
+        },
+        TemplateType::VerificationCodeValid => Builtin {
+            subject: "{{ code }} is your code to confirm your email address",
+            plaintext: VERIFICATION_TEXT,
+            html: VERIFICATION_HTML,
+        },
+        TemplateType::RecoveryCodeValid => Builtin {
+            subject: "{{ code }} is your account recovery code",
+            plaintext: RECOVERY_TEXT,
+            html: RECOVERY_HTML,
+        },
+    }
+}
+
+/// The shared expiry sentence, spliced into every body below.
+pub(super) fn expand(template: &str) -> String {
+    template.replace("[[expiry]]", EXPIRY_TEXT)
+}
+
+const LOGIN_TEXT: &str = "Hello,
+
+someone asked to sign in to your account with this email address. Enter this code to continue:
+
+    {{ code }}
+
+[[expiry]]
+
+If that was not you, ignore this email: nobody can sign in without the code.
+";
+
+const REGISTRATION_TEXT: &str = "Hello,
+
+enter this code to finish creating your account:
+
+    {{ code }}
+
+[[expiry]]
+
+If you did not start signing up, ignore this email and no account will be created.
+";
+
+const VERIFICATION_TEXT: &str = "Hello,
+
+please confirm that this email address belongs to you by entering this code:
+
+    {{ code }}
+
+{% if verification_url %}You can also open this link instead:
+
+    {{ verification_url }}
+
+{% endif %}[[expiry]]
+
+If you did not ask for this, ignore this email.
+";
+
+const RECOVERY_TEXT: &str = "Hello,
+
+someone asked to recover access to the account that uses this email address. Enter this code to continue:
+
+    {{ code }}
+
+{% if recovery_url %}You can also open this link instead:
+
+    {{ recovery_url }}
+
+{% endif %}[[expiry]]
+
+If that was not you, ignore this email: your account stays as it is.
+";
+
+const LOGIN_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>someone asked to sign in to your account with this email address. Enter this code to continue:</p>
+<p style="font-size: 1.6em; font-weight: bold; letter-spacing: 0.15em">{{ code }}</p>
+<p>[[expiry]]</p>
+<p>If that was not you, ignore this email: nobody can sign in without the code.</p>
+</body></html>
+"#;
+
+const REGISTRATION_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>enter this code to finish creating your account:</p>
+<p style="font-size: 1.6em; font-weight: bold; letter-spacing: 0.15em">{{ code }}</p>
+<p>[[expiry]]</p>
+<p>If you did not start signing up, ignore this email and no account will be created.</p>
+</body></html>
+"#;
+
+const VERIFICATION_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>please confirm that this email address belongs to you by entering this code:</p>
+<p style="font-size: 1.6em; font-weight: bold; letter-spacing: 0.15em">{{ code }}</p>
+{% if verification_url %}<p>You can also <a href="{{ verification_url }}">confirm your address with this link</a>.</p>
+{% endif %}<p>[[expiry]]</p>
+<p>If you did not ask for this, ignore this email.</p>
+</body></html>
+"#;
+
+const RECOVERY_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>someone asked to recover access to the account that uses this email address. Enter this code to continue:</p>
+<p style="font-size: 1.6em; font-weight: bold; letter-spacing: 0.15em">{{ code }}</p>
+{% if recovery_url %}<p>You can also <a href="{{ recovery_url }}">recover your account with this link</a>.</p>
+{% endif %}<p>[[expiry]]</p>
+<p>If that was not you, ignore this email: your account stays as it is.</p>
+</body></html>
+"#;

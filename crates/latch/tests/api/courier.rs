@@ -1,0 +1,464 @@
+//! The courier: outbox, SMTP delivery with retries, and the admin courier API
+//! (Kratos operations listCourierMessages, getCourierMessage).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use latch::app::{App, BuildOptions};
+use latch::courier::message::{NewMessage, TemplateType};
+use latch::courier::templates::render;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::both;
+use crate::harness::{Backend, TestDb, TestServer, base_config, merge};
+use crate::smtp_sink::{SmtpSink, WAIT};
+
+fn smtp_config(sink: &SmtpSink, retries: u32) -> Value {
+    json!({"courier": {
+        "smtp": {
+            "connection_uri": sink.uri(),
+            "from_address": "no-reply@latch.test",
+            "from_name": "Latch Test",
+            "headers": {"X-Latch-Test": "courier"},
+            "local_name": "node.latch.test"
+        },
+        "message_retries": retries
+    }})
+}
+
+/// Renders and enqueues a login-code mail the way the code strategy will.
+async fn enqueue(srv: &TestServer, to: &str, code: &str) -> Uuid {
+    let data = json!({"code": code, "to": to, "expires_in_minutes": 10});
+    let rendered = render(&srv.app.config, TemplateType::LoginCodeValid, &data).unwrap();
+    let m = NewMessage::new(to, TemplateType::LoginCodeValid, rendered, data, srv.app.clock.now());
+    srv.app.store.enqueue_message(&m).await.unwrap();
+    m.id
+}
+
+async fn get_message(srv: &TestServer, id: Uuid) -> Value {
+    let res = srv
+        .client()
+        .get(srv.admin_url(&format!("/admin/courier/messages/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// Waits (on the worker's attempt counter, no sleeping) until the message has `status`.
+async fn wait_status(srv: &TestServer, id: Uuid, status: &str) -> Value {
+    let mut attempts = srv.app.store.outbox.attempts.subscribe();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let m = get_message(srv, id).await;
+            if m["status"] == status {
+                return m;
+            }
+            attempts.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("message {id} never became {status}"))
+}
+
+/// Waits until this node's worker finished at least `n` attempts.
+async fn wait_attempts(srv: &TestServer, n: u64) {
+    let mut attempts = srv.app.store.outbox.attempts.subscribe();
+    tokio::time::timeout(WAIT, attempts.wait_for(|a| *a >= n))
+        .await
+        .unwrap_or_else(|_| panic!("the worker never made {n} attempts"))
+        .unwrap();
+}
+
+async fn courier_sends_multipart_mail_and_records_success(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let srv = TestServer::with_config(b, smtp_config(&sink, 5)).await;
+    let id = enqueue(&srv, "jane@example.com", "482913").await;
+
+    let mail = sink.next_mail_to("jane@example.com").await;
+    assert_eq!(mail.mail_from, "no-reply@latch.test");
+    assert_eq!(mail.header("From"), Some("\"Latch Test\" <no-reply@latch.test>"));
+    assert_eq!(mail.header("To"), Some("jane@example.com"));
+    assert_eq!(mail.header("Subject"), Some("482913 is your sign-in code"));
+    assert_eq!(mail.header("X-Latch-Test"), Some("courier"));
+    assert_eq!(mail.message_id(), format!("<{id}@latch.test>"));
+    assert!(
+        mail.header("Content-Type")
+            .unwrap()
+            .starts_with("multipart/alternative"),
+        "{:?}",
+        mail.headers
+    );
+    let text = mail.text.as_deref().unwrap();
+    assert!(text.contains("    482913\n"), "{text}");
+    assert!(text.contains("expires in 10 minutes"), "{text}");
+    let html = mail.html.as_deref().unwrap();
+    assert!(html.contains(">482913</p>"), "{html}");
+
+    let m = wait_status(&srv, id, "sent").await;
+    assert_eq!(m["id"], id.to_string());
+    assert_eq!(m["type"], "email");
+    assert_eq!(m["channel"], "email");
+    assert_eq!(m["recipient"], "jane@example.com");
+    assert_eq!(m["template_type"], "login_code_valid");
+    assert_eq!(m["subject"], "482913 is your sign-in code");
+    assert_eq!(m["body"], text.replace("\r\n", "\n"));
+    assert_eq!(m["send_count"], 1);
+    let d = m["dispatches"].as_array().unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0]["status"], "success");
+    assert_eq!(d[0]["message_id"], id.to_string());
+    assert!(d[0].get("error").is_none());
+    for key in ["created_at", "updated_at"] {
+        time::OffsetDateTime::parse(m[key].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    }
+    let keys: HashSet<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
+    let expected: HashSet<&str> = [
+        "id",
+        "status",
+        "type",
+        "recipient",
+        "body",
+        "subject",
+        "template_type",
+        "channel",
+        "send_count",
+        "dispatches",
+        "created_at",
+        "updated_at",
+    ]
+    .into();
+    assert_eq!(keys, expected, "Kratos' message JSON, nothing more (no template_data)");
+    srv.stop().await;
+}
+both!(courier_sends_multipart_mail_and_records_success);
+
+async fn courier_smtp_outage_retries_after_backoff_and_delivers_each_message_once(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let mut cfg = smtp_config(&sink, 10);
+    // Only wake-ups start a round, so the test decides when retries happen.
+    merge(&mut cfg, &json!({"courier": {"worker": {"pull_wait": "1h"}}}));
+    let srv = TestServer::with_config(b, cfg).await;
+    sink.stop().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(enqueue(&srv, &format!("user{i}@example.com"), &format!("10000{i}")).await);
+    }
+    // At least one attempt failed against the stopped server.
+    wait_attempts(&srv, 1).await;
+    let failed: Vec<Value> = attempted_messages(&srv, &ids).await;
+    assert_eq!(failed[0]["dispatches"][0]["status"], "failed");
+    assert_eq!(failed[0]["dispatches"][0]["error"]["code"], 500);
+    assert!(
+        failed[0]["status"] == "queued" || failed[0]["status"] == "processing",
+        "a failed message goes back to the queue: {}",
+        failed[0]
+    );
+    assert!(sink.mails().is_empty());
+
+    sink.restart().await;
+    srv.clock.advance(Duration::from_secs(600));
+    srv.app.store.wake_courier();
+    let mails = sink.wait_for_count(5).await;
+    for id in &ids {
+        wait_status(&srv, *id, "sent").await;
+    }
+    let mails_after = sink.mails();
+    assert_eq!(mails_after.len(), 5, "no duplicates: {:?}", mails.len());
+    let message_ids: HashSet<String> = mails_after.iter().map(|m| m.message_id()).collect();
+    let expected: HashSet<String> = ids.iter().map(|id| format!("<{id}@latch.test>")).collect();
+    assert_eq!(message_ids, expected, "every message exactly once");
+    srv.stop().await;
+}
+both!(courier_smtp_outage_retries_after_backoff_and_delivers_each_message_once);
+
+/// The messages that have a failed attempt (at least one has, once an attempt was made).
+async fn attempted_messages(srv: &TestServer, ids: &[Uuid]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for id in ids {
+        let m = get_message(srv, *id).await;
+        if m["send_count"].as_i64().unwrap() > 0 {
+            out.push(m);
+        }
+    }
+    assert!(!out.is_empty(), "no message has a failed attempt");
+    out
+}
+
+async fn courier_abandons_a_message_after_message_retries_failures(b: Backend) {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let overrides = json!({"courier": {
+        "smtp": {"connection_uri": format!("smtp://127.0.0.1:{port}/?disable_starttls=true")},
+        "message_retries": 3,
+        "worker": {"pull_wait": "1h"}
+    }});
+    let srv = TestServer::with_config(b, overrides).await;
+    let id = enqueue(&srv, "gone@example.com", "777777").await;
+    for attempt in 1..=3u64 {
+        wait_attempts(&srv, attempt).await;
+        let m = get_message(&srv, id).await;
+        assert_eq!(m["send_count"], attempt);
+        if attempt < 3 {
+            assert_eq!(m["status"], "queued");
+            srv.clock.advance(Duration::from_secs(301));
+            srv.app.store.wake_courier();
+        }
+    }
+    let m = wait_status(&srv, id, "abandoned").await;
+    assert_eq!(m["send_count"], 3);
+    let d = m["dispatches"].as_array().unwrap();
+    assert_eq!(d.len(), 3);
+    assert!(
+        d.iter()
+            .all(|d| d["status"] == "failed" && d["error"]["message"].is_string())
+    );
+    // Abandoned messages are never attempted again.
+    srv.clock.advance(Duration::from_secs(3600));
+    srv.app.store.wake_courier();
+    let again = get_message(&srv, id).await;
+    assert_eq!(again["status"], "abandoned");
+    srv.stop().await;
+}
+both!(courier_abandons_a_message_after_message_retries_failures);
+
+async fn courier_admin_list_filters_paginates_and_rejects_bad_input(b: Backend) {
+    // No SMTP in dev mode: mail stays queued in the outbox.
+    let srv = TestServer::start(b).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(enqueue(&srv, &format!("p{}@example.com", i % 2), &format!("20000{i}")).await);
+        srv.clock.advance(Duration::from_millis(5));
+    }
+    let c = srv.client();
+    let list = |q: &str| c.get(srv.admin_url(&format!("/admin/courier/messages{q}"))).send();
+
+    let all: Vec<Value> = list("").await.unwrap().json().await.unwrap();
+    assert_eq!(all.len(), 5);
+    let newest_first: Vec<String> = ids.iter().rev().map(Uuid::to_string).collect();
+    let got: Vec<String> = all.iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(got, newest_first, "newest first, as Kratos");
+    assert!(
+        all.iter()
+            .all(|m| m["status"] == "queued" && m.get("dispatches").is_none())
+    );
+    assert!(
+        all[0]["body"].as_str().unwrap().contains("200004"),
+        "dev mode shows bodies"
+    );
+
+    let queued: Vec<Value> = list("?status=queued").await.unwrap().json().await.unwrap();
+    assert_eq!(queued.len(), 5);
+    let sent: Vec<Value> = list("?status=sent").await.unwrap().json().await.unwrap();
+    assert!(sent.is_empty());
+    let p1: Vec<Value> = list("?recipient=p1%40example.com").await.unwrap().json().await.unwrap();
+    assert_eq!(p1.len(), 2);
+    assert!(p1.iter().all(|m| m["recipient"] == "p1@example.com"));
+
+    // Keyset pagination through the Link header, filters kept.
+    let mut seen = Vec::new();
+    let mut url = srv.admin_url("/admin/courier/messages?page_size=2&status=queued");
+    loop {
+        let res = c.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let link = res.headers()["link"].to_str().unwrap().to_string();
+        assert!(link.contains("rel=\"first\""), "{link}");
+        let page: Vec<Value> = res.json().await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|m| m["id"].as_str().unwrap().to_string()));
+        let next = link
+            .split(',')
+            .find(|l| l.contains("rel=\"next\""))
+            .map(|l| l.trim().trim_start_matches('<').split('>').next().unwrap().to_string());
+        match next {
+            Some(n) => {
+                assert!(n.contains("status=queued"), "{n}");
+                url = n;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, newest_first);
+
+    for (q, what) in [
+        ("?status=delivered", "Message status is not valid"),
+        ("?page_size=0", "page_size"),
+        ("?page_token=garbage", "page_token"),
+    ] {
+        let res = list(q).await.unwrap();
+        assert_eq!(res.status(), 400, "{q}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["error"]["reason"].as_str().unwrap().contains(what), "{q}: {body}");
+    }
+
+    let res = c
+        .get(srv.admin_url("/admin/courier/messages/not-a-uuid"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = c
+        .get(srv.admin_url(&format!("/admin/courier/messages/{}", Uuid::new_v4())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 404);
+    assert_eq!(body["error"]["message"], "Unable to locate the resource");
+    // Without the /admin prefix too, as Kratos.
+    let res = c
+        .get(srv.admin_url(&format!("/courier/messages/{}", ids[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let one: Value = res.json().await.unwrap();
+    assert_eq!(one["status"], "queued");
+    assert_eq!(one["send_count"], 0);
+    assert!(one.get("dispatches").is_none(), "no attempts yet: omitted, as Kratos");
+    assert_eq!(*srv.app.store.outbox.attempts.borrow(), 0, "no SMTP: nothing attempted");
+    srv.stop().await;
+}
+both!(courier_admin_list_filters_paginates_and_rejects_bad_input);
+
+async fn courier_two_nodes_on_one_database_deliver_each_message_once(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let mut cfg = smtp_config(&sink, 10);
+    merge(
+        &mut cfg,
+        &json!({"courier": {"worker": {"pull_count": 3, "pull_wait": "50ms"}}}),
+    );
+    let a = TestServer::with_config(b, cfg.clone()).await;
+    let b_node = TestServer::sharing_db(&a, cfg).await;
+    let n = 30;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let node = if i % 2 == 0 { &a } else { &b_node };
+        ids.push(enqueue(node, &format!("many{i}@example.com"), &format!("3{i:05}")).await);
+    }
+    sink.wait_for_count(n).await;
+    let total = || *a.app.store.outbox.attempts.borrow() + *b_node.app.store.outbox.attempts.borrow();
+    let mut ra = a.app.store.outbox.attempts.subscribe();
+    let mut rb = b_node.app.store.outbox.attempts.subscribe();
+    tokio::time::timeout(WAIT, async {
+        while total() < n as u64 {
+            tokio::select! {
+                r = ra.changed() => r.unwrap(),
+                r = rb.changed() => r.unwrap(),
+            }
+        }
+    })
+    .await
+    .expect("every message attempted");
+    assert_eq!(total(), n as u64, "one attempt per message across both nodes");
+    let mails = sink.mails();
+    assert_eq!(mails.len(), n, "no duplicates");
+    let message_ids: HashSet<String> = mails.iter().map(|m| m.message_id()).collect();
+    assert_eq!(message_ids.len(), n);
+    for id in &ids {
+        let m = get_message(&a, *id).await;
+        assert_eq!(m["status"], "sent");
+        assert_eq!(m["send_count"], 1);
+        assert_eq!(m["dispatches"].as_array().unwrap().len(), 1);
+    }
+    b_node.stop().await;
+    a.stop().await;
+}
+both!(courier_two_nodes_on_one_database_deliver_each_message_once);
+
+async fn courier_without_smtp_outside_dev_refuses_to_start(b: Backend) {
+    let db = TestDb::new(b).await;
+    let mut cfg = base_config(&db.dsn);
+    merge(
+        &mut cfg,
+        &json!({"serve": {"public": {"base_url": "https://auth.latch.test/"}}}),
+    );
+    let mut loaded = latch::config::load_values(vec![cfg.clone()], &Default::default(), false).unwrap();
+    loaded.config.serve.public.port = 0;
+    loaded.config.serve.admin.port = 0;
+    let opts = || BuildOptions {
+        clock: Some(Arc::new(latch::clock::SystemClock)),
+        migrate: true,
+    };
+    let err = App::build(loaded.config, opts()).await.unwrap_err().to_string();
+    assert!(err.contains("courier.smtp.connection_uri"), "{err}");
+    assert!(err.contains("--dev"), "{err}");
+
+    // With the code method (the only mail sender here) off, no SMTP is needed.
+    merge(
+        &mut cfg,
+        &json!({"selfservice": {"methods": {"code": {"enabled": false}}}}),
+    );
+    let mut loaded = latch::config::load_values(vec![cfg], &Default::default(), false).unwrap();
+    loaded.config.serve.public.port = 0;
+    loaded.config.serve.admin.port = 0;
+    App::build(loaded.config, opts()).await.unwrap();
+}
+both!(courier_without_smtp_outside_dev_refuses_to_start);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn courier_watch_cli_delivers_the_outbox_and_stops_on_sigterm() {
+    let sink = SmtpSink::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut cfg = base_config(&db.dsn);
+    merge(&mut cfg, &smtp_config(&sink, 5));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latch.json");
+    std::fs::write(&file, cfg.to_string()).unwrap();
+
+    let loaded = latch::config::load_values(vec![cfg], &Default::default(), false).unwrap();
+    let store = latch::app::open_store(&loaded.config).await.unwrap();
+    store.migrate(&latch::clock::SystemClock).await.unwrap();
+    let data = json!({"code": "654321", "to": "cli@example.com", "expires_in_minutes": 10});
+    let rendered = render(&loaded.config, TemplateType::RegistrationCodeValid, &data).unwrap();
+    let now = latch::clock::Clock::now(&latch::clock::SystemClock);
+    let m = NewMessage::new(
+        "cli@example.com",
+        TemplateType::RegistrationCodeValid,
+        rendered,
+        data,
+        now,
+    );
+    store.enqueue_message(&m).await.unwrap();
+    store.close().await;
+
+    let child = crate::cli::latch()
+        .args(["courier", "watch", "-c"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mail = sink.next_mail_to("cli@example.com").await;
+    assert_eq!(mail.message_id(), format!("<{}@latch.test>", m.id));
+    assert!(mail.header("Subject").unwrap().contains("654321"));
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "graceful shutdown exits 0: {stderr}");
+    assert!(stderr.contains("courier worker started"), "{stderr}");
+    assert!(stderr.contains("message sent"), "{stderr}");
+    assert!(
+        !stderr.contains("654321"),
+        "codes, subjects and bodies are never logged: {stderr}"
+    );
+    assert!(
+        !stderr.contains("cli@example.com"),
+        "addresses are redacted in logs: {stderr}"
+    );
+}
