@@ -67,6 +67,34 @@ pub fn setup(config: &Config) -> Result<Option<Arc<Mailer>>, CourierError> {
     Ok(mailer.map(Arc::new))
 }
 
+/// Stores a one-time code and queues the email that carries it in ONE transaction, then wakes
+/// the worker: a code is never stored without its mail, nor a mail sent for a code that was
+/// not stored. `template` is a Kratos template type (`login_code_valid`, …).
+pub async fn send_with_code(
+    deps: &crate::deps::Deps,
+    row: &crate::store::code::CodeRow,
+    template: &str,
+    to: &str,
+    data: &serde_json::Value,
+) -> Result<(), crate::store::StoreError> {
+    use crate::store::StoreError;
+    let kind = message::TemplateType::parse(template)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown courier template {template:?}")))?;
+    let rendered = templates::render(&deps.config, kind, data).map_err(|e| {
+        tracing::error!(template, error = %e, "rendering a courier template failed");
+        StoreError::Corrupt(format!("courier template {template}: {e}"))
+    })?;
+    let msg = message::NewMessage::new(to, kind, rendered, data.clone(), deps.clock.now());
+    let store = &deps.store;
+    crate::with_tx!(store, tx => {
+        crate::replace_code!(tx, row);
+        crate::store::courier::insert_courier_message!(tx, &msg);
+        Ok::<(), StoreError>(())
+    })?;
+    store.wake_courier();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -94,32 +122,4 @@ mod tests {
         let c = Config::from_value(recovery, false).unwrap();
         assert_eq!(mail_senders(&c), vec!["selfservice.flows.recovery"]);
     }
-}
-
-/// Stores a one-time code and queues the email that carries it in ONE transaction, then wakes
-/// the worker: a code is never stored without its mail, nor a mail sent for a code that was
-/// not stored. `template` is a Kratos template type (`login_code_valid`, …).
-pub async fn send_with_code(
-    deps: &crate::deps::Deps,
-    row: &crate::store::code::CodeRow,
-    template: &str,
-    to: &str,
-    data: &serde_json::Value,
-) -> Result<(), crate::store::StoreError> {
-    use crate::store::StoreError;
-    let kind = message::TemplateType::parse(template)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown courier template {template:?}")))?;
-    let rendered = templates::render(&deps.config, kind, data).map_err(|e| {
-        tracing::error!(template, error = %e, "rendering a courier template failed");
-        StoreError::Corrupt(format!("courier template {template}: {e}"))
-    })?;
-    let msg = message::NewMessage::new(to, kind, rendered, data.clone(), deps.clock.now());
-    let store = &deps.store;
-    crate::with_tx!(store, tx => {
-        crate::replace_code!(tx, row);
-        crate::store::courier::insert_courier_message!(tx, &msg);
-        Ok::<(), StoreError>(())
-    })?;
-    store.wake_courier();
-    Ok(())
 }
