@@ -130,3 +130,27 @@ async fn get_requests_on_public_port_are_not_cacheable(b: Backend) {
     assert_eq!(res.headers()["x-request-id"], "abc-123");
 }
 both!(get_requests_on_public_port_are_not_cacheable);
+
+async fn cors_allows_configured_origins_with_credentials(b: Backend) {
+    let s = TestServer::with_config(
+        b,
+        serde_json::json!({"serve": {"public": {"cors": {"enabled": true, "allowed_origins": ["https://app.example.com", "https://*.example.org"]}}}}),
+    )
+    .await;
+    let c = s.client();
+    for origin in ["https://app.example.com", "https://x.example.org"] {
+        let res = c
+            .request(reqwest::Method::OPTIONS, s.public_url("/self-service/login/browser"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+        assert_eq!(res.headers()["access-control-allow-origin"], origin);
+        assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    }
+    let res = c.get(s.public_url("/health/alive")).header("origin", "https://evil.test").send().await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+both!(cors_allows_configured_origins_with_credentials);
