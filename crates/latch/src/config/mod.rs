@@ -6,6 +6,7 @@
 //! arrays replace), then environment variables, then built-in defaults for what is left unset.
 
 
+pub mod dev;
 mod dsn;
 mod duration;
 mod env;
