@@ -5,7 +5,6 @@
 //! Order of precedence: files in the order given (later files deep-merge over earlier ones,
 //! arrays replace), then environment variables, then built-in defaults for what is left unset.
 
-
 pub mod dev;
 mod dsn;
 mod duration;

@@ -253,7 +253,7 @@ async fn error_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): 
                 ));
                 body.push_str(&format!("<h2>{}</h2>\n", l(Phrase::CsrfDeveloper)));
                 body.push_str(&format!(
-                    "<dl class=\"facts\"><dt>{}</dt><dd data-testid=\"reject-reason\">{}</dd>",
+                    "<dl class=\"facts stacked\"><dt>{}</dt><dd data-testid=\"reject-reason\">{}</dd>",
                     l(Phrase::WhatHappened),
                     esc(&detail("reject_reason"))
                 ));
@@ -274,7 +274,7 @@ async fn error_page(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): 
                 let reject = detail("reject_reason");
                 if !reject.is_empty() {
                     body.push_str(&format!(
-                        "<dl class=\"facts\"><dt>{}</dt><dd data-testid=\"reject-reason\">{}</dd></dl>\n",
+                        "<dl class=\"facts stacked\"><dt>{}</dt><dd data-testid=\"reject-reason\">{}</dd></dl>\n",
                         l(Phrase::WhatHappened),
                         esc(&reject)
                     ));
