@@ -223,30 +223,77 @@ async fn migrate(dsn: Option<String>, from_env: bool, yes: bool, files: &[PathBu
 
 async fn serve(args: ServeArgs) -> ExitCode {
     let _ = (args.watch_courier, args.sqa_opt_out);
-    let loaded = match latch::config::load(&args.config, &env_map(), args.dev) {
-        Ok(l) => l,
-        Err(e) => return fail(&e.to_string()),
+    let env = env_map();
+    let zero_config = args.config.is_empty();
+    let loaded = if zero_config {
+        if !args.dev {
+            return fail(
+                "no configuration given. Either pass a Kratos-style config file with `-c FILE` (it needs at least \
+                 `dsn` and `identity.schemas`, and usually `serve.public.base_url`; see docs/configuration.md and examples/latch.yml), \
+                 or run `latch serve --dev` for a zero-configuration development server (SQLite file latch.sqlite in the \
+                 working directory, built-in identity schema and UI on http://localhost:4433/).",
+            );
+        }
+        let dir = match std::env::current_dir() {
+            Ok(d) => d,
+            Err(e) => return fail(&format!("cannot read the working directory: {e}")),
+        };
+        let (secrets, path, created) = match latch::config::dev::load_or_create_secrets(&dir) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+        let layer = latch::config::dev::zero_config_layer(&env, &secrets);
+        match latch::config::load_values(vec![layer], &env, true) {
+            Ok(l) => {
+                init_logging(Some(l.config.log.level.as_str()).filter(|l| !l.is_empty()));
+                if created {
+                    tracing::info!(file = %path.display(), "generated development secrets (kept for the next start)");
+                }
+                l
+            }
+            Err(e) => return fail(&e.to_string()),
+        }
+    } else {
+        match latch::config::load(&args.config, &env, args.dev) {
+            Ok(l) => {
+                init_logging(Some(l.config.log.level.as_str()).filter(|l| !l.is_empty()));
+                l
+            }
+            Err(e) => return fail(&e.to_string()),
+        }
     };
-    init_logging(Some(loaded.config.log.level.as_str()).filter(|l| !l.is_empty()));
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
     let memory = loaded.config.dsn.trim() == "memory";
     let opts = latch::app::BuildOptions {
         clock: None,
-        migrate: memory,
+        migrate: memory || zero_config,
     };
     let app = match latch::app::App::build(loaded.config, opts).await {
         Ok(a) => a,
         Err(e) => return fail(&e.to_string()),
     };
+    let deps = app.deps();
     tracing::info!(
-        public = %app.deps().public_base,
-        admin = %app.deps().admin_base,
+        public = %deps.public_base,
+        admin = %deps.admin_base,
         public_listen = %app.public_addr(),
         admin_listen = %app.admin_addr(),
         "Latch is serving"
     );
+    let builtin_ui = deps.config.flow_ui_url("registration").as_str() == deps.public_url("ui/registration");
+    if zero_config || builtin_ui {
+        tracing::info!(
+            sign_up = %deps.public_url("ui/registration"),
+            sign_in = %deps.public_url("ui/login"),
+            welcome = %deps.public_url("ui/welcome"),
+            admin_api = %deps.admin_base,
+            "open {} to create an account, {} to sign in",
+            deps.public_url("ui/registration"),
+            deps.public_url("ui/login")
+        );
+    }
     match app.run(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),

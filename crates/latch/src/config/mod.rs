@@ -5,6 +5,7 @@
 //! Order of precedence: files in the order given (later files deep-merge over earlier ones,
 //! arrays replace), then environment variables, then built-in defaults for what is left unset.
 
+pub mod dev;
 mod dsn;
 mod duration;
 mod env;
@@ -202,6 +203,13 @@ fn validate(keys: &keys::Keys, doc: &Value) -> Result<(), ConfigError> {
             keys::SchemaErrorKind::Required(property) => {
                 // Latch decides on a missing DSN itself (e.g. in-memory SQLite with --dev).
                 if error.path.0.is_empty() && property == "dsn" {
+                    continue;
+                }
+                // Unset, it points at the built-in welcome page (a Latch default).
+                let path_text = error.path.to_string();
+                if (error.path.0.is_empty() && property == "selfservice")
+                    || (path_text == "selfservice" && property == "default_browser_return_url")
+                {
                     continue;
                 }
                 let mut path = error.path.clone();

@@ -45,6 +45,9 @@ pub struct Config {
     pub feature_flags: Value,
     public_base_url: Url,
     admin_base_url: Url,
+    /// `selfservice.default_browser_return_url` was unset and points at the built-in
+    /// welcome page (follows the public base URL once the listener is bound).
+    default_return_derived: bool,
 }
 
 /// The serde image of [`Config`] before derived values are computed.
@@ -94,7 +97,12 @@ impl Config {
             dev,
             "serve.admin",
         )?;
+        let default_return_derived = d.selfservice.default_browser_return_url.is_none();
+        if default_return_derived {
+            d.selfservice.default_browser_return_url = Some(welcome_url(&public_base_url));
+        }
         Ok(Config {
+            default_return_derived,
             dsn: d.dsn,
             dev,
             version: d.version,
@@ -125,6 +133,9 @@ impl Config {
     pub fn set_bound_base_urls(&mut self, public: Url, admin: Url) {
         if self.serve.public.base_url.is_none() {
             self.public_base_url = public;
+            if self.default_return_derived {
+                self.selfservice.default_browser_return_url = Some(welcome_url(&self.public_base_url));
+            }
         }
         if self.serve.admin.base_url.is_none() {
             self.admin_base_url = admin;
@@ -170,6 +181,11 @@ impl Config {
     pub fn feature_flag(&self, name: &str) -> bool {
         self.feature_flags.get(name).and_then(Value::as_bool).unwrap_or(false)
     }
+}
+
+/// Latch's built-in welcome page, the default `selfservice.default_browser_return_url`.
+fn welcome_url(public_base: &Url) -> Url {
+    public_base.join("ui/welcome").unwrap_or_else(|_| public_base.clone())
 }
 
 fn base_url(configured: Option<&Url>, host: &str, port: u16, dev: bool, key: &str) -> Result<Url, ConfigError> {

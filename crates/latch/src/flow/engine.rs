@@ -398,13 +398,16 @@ async fn load_flow(deps: &Deps, kind: FlowKind, id: Uuid) -> Result<Flow, ApiErr
 
 /// `GET /self-service/{kind}/flows?id=`.
 pub async fn fetch(deps: &AppState, kind: FlowKind, req: Req) -> Response {
-    match fetch_inner(deps, kind, &req).await {
-        Ok(r) => r,
+    match fetch_json(deps, kind, &req).await {
+        Ok(flow) => respond::json(StatusCode::OK, flow),
         Err(e) => e.into_response(),
     }
 }
 
-async fn fetch_inner(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Response, ApiError> {
+/// The flow JSON `GET /self-service/{kind}/flows?id=` answers, with the same checks (CSRF
+/// cookie for browser flows, session owner for settings, expiry). The built-in UI calls
+/// this in-process with the browser's headers.
+pub async fn fetch_json(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Value, ApiError> {
     let id = parse_flow_id(req.q("id"))?;
     let mut flow = load_flow(deps, kind, id).await?;
     let token = if flow.flow_type == FlowType::Browser {
@@ -461,7 +464,7 @@ async fn fetch_inner(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Response,
             .reason(reason)
             .details(details));
     }
-    Ok(respond::json(StatusCode::OK, flow_json(&flow, token.as_ref())))
+    Ok(flow_json(&flow, token.as_ref()))
 }
 
 /// The session that owns a settings flow: the request must carry a session of the flow's identity.

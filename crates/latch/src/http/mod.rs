@@ -8,6 +8,7 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod pages;
 pub mod schemas;
 pub mod selfservice;
 pub mod sessions;
@@ -53,6 +54,7 @@ pub fn public_router(state: AppState) -> Router {
         .merge(schemas::routes())
         .merge(selfservice::routes())
         .merge(sessions::public_routes())
+        .merge(pages::routes())
         .fallback(public_fallback)
         .layer(middleware::from_fn_with_state(
             (state.clone(), Listener::Public),

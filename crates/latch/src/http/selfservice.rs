@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, query_one};
 use crate::clock::rfc3339;
-use crate::deps::AppState;
+use crate::deps::{AppState, Deps};
 use crate::flow::engine::{self, Req};
 use crate::flow::respond::{self, Cookies};
 use crate::flow::{FlowKind, FlowType};
@@ -149,24 +149,28 @@ async fn get_error(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
     let raw = query_one(q.as_deref(), "id")
         .or_else(|| query_one(q.as_deref(), "error"))
         .unwrap_or_default();
+    Ok(axum::Json(load_error(&s, &raw).await?))
+}
+
+/// The stored self-service error `id` as `GET /self-service/errors?id=` answers it
+/// (`stub:500` gives a stub); the built-in error page reads it in-process.
+pub async fn load_error(s: &Deps, raw: &str) -> ApiResult<Value> {
     if raw == "stub:500" {
         let now = rfc3339(s.clock.now());
-        return Ok(axum::Json(json!({
+        return Ok(json!({
             "id": "stub:500",
             "error": ApiError::internal().reason("This is a stub error.").error_object(),
             "created_at": now,
             "updated_at": now,
-        })));
+        }));
     }
-    let id = uuid::Uuid::parse_str(&raw).map_err(|_| ApiError::not_found("Unable to locate the resource"))?;
+    let id = uuid::Uuid::parse_str(raw).map_err(|_| ApiError::not_found("Unable to locate the resource"))?;
     let (error, created, updated) = s
         .store
         .get_error(id, s.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found("Unable to locate the resource"))?;
-    Ok(axum::Json(
-        json!({"id": id, "error": error, "created_at": rfc3339(created), "updated_at": rfc3339(updated)}),
-    ))
+    Ok(json!({"id": id, "error": error, "created_at": rfc3339(created), "updated_at": rfc3339(updated)}))
 }
 
 fn no_session() -> ApiError {

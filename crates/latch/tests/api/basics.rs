@@ -150,7 +150,12 @@ async fn cors_allows_configured_origins_with_credentials(b: Backend) {
         assert_eq!(res.headers()["access-control-allow-origin"], origin);
         assert_eq!(res.headers()["access-control-allow-credentials"], "true");
     }
-    let res = c.get(s.public_url("/health/alive")).header("origin", "https://evil.test").send().await.unwrap();
+    let res = c
+        .get(s.public_url("/health/alive"))
+        .header("origin", "https://evil.test")
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
 both!(cors_allows_configured_origins_with_credentials);

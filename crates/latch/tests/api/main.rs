@@ -14,6 +14,7 @@ mod code;
 mod courier;
 mod flows;
 mod migrations;
+mod pages;
 mod proxy;
 mod sdk;
 mod sessions;
