@@ -207,3 +207,29 @@ async fn pages_welcome_shows_the_session_and_signs_out(backend: Backend) {
     assert_eq!(c.whoami().await.status(), StatusCode::UNAUTHORIZED);
 }
 both!(pages_welcome_shows_the_session_and_signs_out);
+
+async fn dev_mailbox_lists_queued_codes(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let c = Client::new(&srv, Kind::Native);
+    let flow = c.init("login", "").await;
+    srv.create_identity(serde_json::json!({"schema_id": "default", "traits": {"email": "mbox@example.com"}}))
+        .await;
+    let res = c
+        .submit(
+            &flow,
+            serde_json::json!({"method": "code", "identifier": "mbox@example.com"}),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let page = srv
+        .client()
+        .get(srv.public_url("/ui/dev/mailbox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("mbox@example.com"), "{html}");
+    assert!(html.contains("data-testid=\"mail-body\""));
+}
+both!(dev_mailbox_lists_queued_codes);

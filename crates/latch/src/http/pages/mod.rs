@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/recovery", get(recovery))
         .route("/ui/error", get(error_page))
         .route("/ui/welcome", get(welcome))
+        .route("/ui/dev/mailbox", get(dev_mailbox))
         .route("/ui/assets/latch.css", get(css))
         .route("/ui/assets/latch.js", get(js))
 }
@@ -473,6 +474,50 @@ async fn welcome(State(s): State<AppState>, headers: HeaderMap) -> Response {
     ));
     Page {
         title: locale.phrase(Phrase::Welcome),
+        body,
+        nonces: Vec::new(),
+        locale,
+        status: StatusCode::OK,
+    }
+    .respond(&s)
+}
+
+/// `GET /ui/dev/mailbox` (only with `--dev`): the newest messages of the outbox, so codes can
+/// be read without an SMTP server. Without `--dev` this page does not exist.
+async fn dev_mailbox(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let locale = Locale::negotiate(&headers);
+    if !s.config.dev {
+        return crate::http::error::ApiError::not_found("The requested path does not exist on this server.")
+            .into_response();
+    }
+    let filter = crate::store::courier::MessageFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    let messages = match s.store.list_messages(&filter).await {
+        Ok(m) => m,
+        Err(e) => return respond::error(&s, e.into(), Style::Browser).await,
+    };
+    let mut body = String::from(
+        "<p class=\"lead\">Development mailbox: the newest messages Latch queued. Shown only with <code>--dev</code>.</p>\n",
+    );
+    if messages.is_empty() {
+        body.push_str("<p role=\"status\">No messages yet.</p>\n");
+    }
+    body.push_str("<ol class=\"mailbox\">\n");
+    for m in &messages {
+        body.push_str(&format!(
+            "<li class=\"mail\" data-testid=\"mail\"><p><strong>To:</strong> <span data-testid=\"mail-to\">{}</span><br><strong>Subject:</strong> {}<br><strong>Status:</strong> {} · {}</p><pre data-testid=\"mail-body\">{}</pre></li>\n",
+            esc(&m.recipient),
+            esc(&m.subject),
+            esc(m.status.as_str()),
+            esc(&crate::clock::rfc3339(m.created_at)),
+            esc(&m.body),
+        ));
+    }
+    body.push_str("</ol>\n");
+    Page {
+        title: "Mailbox",
         body,
         nonces: Vec::new(),
         locale,
