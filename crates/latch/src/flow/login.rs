@@ -84,7 +84,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
             .id("session_already_available"),
         ));
     }
-    let method = sub.body.get("method").and_then(Value::as_str).unwrap_or("");
+    let method = crate::strategy::method_of(&sub.body);
     let Some(strategy) = deps.strategies.login.iter().find(|s| s.id() == method) else {
         return Err(FlowError::message(text::login_no_strategy()));
     };

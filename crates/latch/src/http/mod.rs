@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod schemas;
 pub mod selfservice;
 pub mod sessions;
+pub mod well_known;
 
 use std::time::Instant;
 
@@ -52,6 +53,7 @@ pub fn public_router(state: AppState) -> Router {
         .merge(schemas::routes())
         .merge(selfservice::routes())
         .merge(sessions::public_routes())
+        .merge(well_known::routes())
         .fallback(public_fallback)
         .layer(middleware::from_fn_with_state(
             (state.clone(), Listener::Public),

@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod flows;
 mod migrations;
+mod passkey;
 mod sessions;
 mod settings;
 mod snapshots;
