@@ -55,7 +55,7 @@ pub fn identifier_node(deps: &Deps) -> Node {
 pub fn populate(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
     flow.ui.set_csrf(String::new());
     for s in &deps.strategies.login {
-        s.populate(deps, flow);
+        s.populate(deps, flow, current.map(|c| &c.identity));
     }
     if flow.refresh
         && let Some(cur) = current
@@ -117,7 +117,7 @@ async fn success(
         completed_at: now,
     };
     let (session, token) = match &sub.current {
-        Some(cur) if flow.refresh && cur.identity.id == identity.id => {
+        Some(cur) if (flow.refresh || flow.requested_aal == "aal2") && cur.identity.id == identity.id => {
             let mut s = cur.session.clone();
             s.methods.push(am);
             s.aal = crate::session::compute_aal(&s.methods).to_string();

@@ -5,6 +5,7 @@
 pub mod code;
 pub mod passkey;
 pub mod password;
+pub mod webauthn;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -114,8 +115,9 @@ pub enum RegistrationStep {
 pub trait LoginStrategy: Send + Sync + std::fmt::Debug {
     /// The `method` value this strategy answers to.
     fn id(&self) -> &'static str;
-    /// Adds this method's nodes to a new login flow.
-    fn populate(&self, deps: &Deps, flow: &mut Flow);
+    /// Adds this method's nodes to a new login flow; `signed_in` is the identity of the
+    /// request's session (refresh and `aal2` flows), if any.
+    fn populate(&self, deps: &Deps, flow: &mut Flow, signed_in: Option<&Identity>);
     /// Handles a submission with `method` = [`LoginStrategy::id`].
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError>;
 }
@@ -184,6 +186,16 @@ pub fn all(config: &crate::config::Config) -> Strategies {
                 s.settings.push(Box::new(p));
             }
             Err(e) => tracing::warn!(error = %e, "passkeys are not offered"),
+        }
+    }
+    if config.selfservice.methods.webauthn.enabled {
+        match webauthn::SecurityKeys::new(config) {
+            Ok(w) => {
+                s.login.push(Box::new(w.clone()));
+                s.registration.push(Box::new(w.clone()));
+                s.settings.push(Box::new(w));
+            }
+            Err(e) => tracing::warn!(error = %e, "security keys (webauthn) are not offered"),
         }
     }
     s

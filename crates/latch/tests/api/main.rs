@@ -15,3 +15,4 @@ mod passkey;
 mod sessions;
 mod settings;
 mod snapshots;
+mod webauthn;

@@ -28,21 +28,27 @@ pub struct RelyingParty {
 pub enum RpError {
     /// The base URL's host is an IP address, which WebAuthn does not accept as RP id.
     #[error(
-        "cannot derive a passkey relying party from {0}: WebAuthn needs a domain name; set selfservice.methods.passkey.config.rp"
+        "cannot derive a WebAuthn relying party from {0}: an RP id must be a domain name; set selfservice.methods.<passkey|webauthn>.config.rp"
     )]
     NoDomain(String),
     /// An origin is not a URL.
-    #[error("selfservice.methods.passkey.config.rp.origins: {0:?} is not a valid origin")]
+    #[error("rp.origins: {0:?} is not a valid origin")]
     BadOrigin(String),
     /// webauthn-rs refused the combination (rp id not a suffix of the first web origin).
-    #[error("selfservice.methods.passkey.config.rp: rp.id {0:?} does not match the origin {1:?}")]
+    #[error("rp.id {0:?} does not match the origin {1:?}")]
     Mismatch(String, String),
 }
 
-/// The configured relying party, or the one derived from the public base URL.
+/// The passkey relying party: configured, or derived from the public base URL.
 pub fn resolve(config: &Config) -> Result<RelyingParty, RpError> {
+    resolve_rp(config, config.selfservice.methods.passkey.config.rp.as_ref())
+}
+
+/// A configured relying party (`rp` of `passkey` or `webauthn`), completed with defaults
+/// derived from the public base URL.
+pub fn resolve_rp(config: &Config, configured: Option<&crate::config::RelyingParty>) -> Result<RelyingParty, RpError> {
     let base = config.public_base_url();
-    let configured = config.selfservice.methods.passkey.config.rp.clone().unwrap_or_default();
+    let configured = configured.cloned().unwrap_or_default();
     let id = if configured.id.is_empty() {
         match base.host() {
             Some(url::Host::Domain(d)) => d.to_string(),

@@ -174,8 +174,14 @@ impl StoredCredential {
         })
     }
 
-    /// The webauthn-rs view of this credential, for verifying an assertion.
+    /// The webauthn-rs view of this passkey (registered with user verification required).
     pub fn to_webauthn(&self) -> Result<Credential, CredentialError> {
+        self.to_webauthn_with(UserVerificationPolicy::Required)
+    }
+
+    /// The webauthn-rs view of this credential, for verifying an assertion; `policy` is the
+    /// user verification asked for at registration.
+    pub fn to_webauthn_with(&self, policy: UserVerificationPolicy) -> Result<Credential, CredentialError> {
         let value: serde_cbor_2::Value =
             serde_cbor_2::from_slice(&self.public_key).map_err(|_| CredentialError::PublicKey)?;
         let key = COSEKey::try_from(&value).map_err(|_| CredentialError::PublicKey)?;
@@ -188,7 +194,7 @@ impl StoredCredential {
             user_verified: flags.user_verified,
             backup_eligible: flags.backup_eligible,
             backup_state: flags.backup_state,
-            registration_policy: UserVerificationPolicy::Required,
+            registration_policy: policy,
             extensions: RegisteredExtensions::none(),
             attestation: ParsedAttestation {
                 data: ParsedAttestationData::None,

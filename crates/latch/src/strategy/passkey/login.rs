@@ -137,7 +137,7 @@ impl LoginStrategy for Passkey {
         "passkey"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow) {
+    fn populate(&self, deps: &Deps, flow: &mut Flow, _signed_in: Option<&Identity>) {
         if flow.requested_aal != "aal1" {
             return;
         }

@@ -16,8 +16,8 @@ use crate::strategy::{Cx, FlowError, SettingsStrategy, field};
 use crate::text::{self, UiText};
 use crate::ui::{Group, InputType, Node, Trigger};
 
-/// Whether the identity can still sign in without its passkeys: a password, or an address
-/// for passwordless codes, while those methods are on.
+/// Whether the identity can still sign in without its passkeys: a password, an address for
+/// passwordless codes (while those methods are on), or a passwordless security key.
 fn has_other_first_factor(deps: &Deps, identity: &Identity) -> bool {
     let methods = &deps.config.selfservice.methods;
     let password = methods.password.enabled
@@ -33,7 +33,13 @@ fn has_other_first_factor(deps: &Deps, identity: &Identity) -> bool {
             .credentials
             .get("code")
             .is_some_and(|c| !c.identifiers.is_empty());
-    password || code
+    let security_key = identity.credentials.get("webauthn").is_some_and(|c| {
+        c.config
+            .get("credentials")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|k| k.get("is_passwordless") == Some(&Value::Bool(true))))
+    });
+    password || code || security_key
 }
 
 fn lockout() -> UiText {
