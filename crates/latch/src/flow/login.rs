@@ -56,7 +56,7 @@ pub fn identifier_node(deps: &Deps) -> Node {
 pub fn populate(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
     flow.ui.set_csrf(String::new());
     for s in &deps.strategies.login {
-        s.populate(deps, flow);
+        s.populate(deps, flow, current.map(|c| &c.identity));
     }
     if flow.refresh
         && let Some(cur) = current
@@ -85,7 +85,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
             .id("session_already_available"),
         ));
     }
-    let method = sub.body.get("method").and_then(Value::as_str).unwrap_or("");
+    let method = crate::strategy::method_of(&sub.body);
     let Some(strategy) = deps.strategies.login.iter().find(|s| s.id() == method) else {
         return Err(FlowError::message(text::login_no_strategy()));
     };
@@ -118,7 +118,7 @@ async fn success(
         completed_at: now,
     };
     let (session, token) = match &sub.current {
-        Some(cur) if flow.refresh && cur.identity.id == identity.id => {
+        Some(cur) if (flow.refresh || flow.requested_aal == "aal2") && cur.identity.id == identity.id => {
             let mut s = cur.session.clone();
             s.methods.push(am);
             s.aal = crate::session::compute_aal(&s.methods).to_string();

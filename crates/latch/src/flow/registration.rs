@@ -104,7 +104,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
             .id("session_already_available"),
         ));
     }
-    let method = sub.body.get("method").and_then(Value::as_str).unwrap_or("");
+    let method = crate::strategy::method_of(&sub.body);
     let screen = sub.body.get("screen").and_then(Value::as_str);
     if method == "profile" || matches!(screen, Some("previous" | "credential-selection")) {
         return profile_step(deps, flow, sub).await;

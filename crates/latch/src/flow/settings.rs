@@ -1,21 +1,21 @@
-//! Settings flows: change the profile (traits) with a privileged session. Kratos:
-//! `selfservice/flow/settings`, `selfservice/strategy/profile`. Later methods (passkeys,
-//! security keys) add their nodes here.
+//! Settings flows: change the profile (traits) or a method's credentials (passkeys, …) with
+//! a privileged session. Kratos: `selfservice/flow/settings`, `selfservice/strategy/profile`;
+//! credential methods implement [`crate::strategy::SettingsStrategy`].
 
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::Flow;
 use super::engine::Submission;
-use super::respond::{self, Style, rerender};
-use super::{Flow, FlowKind};
+use super::respond::{self, Style};
 use crate::deps::Deps;
 use crate::http::error::ApiError;
 use crate::identity::Identity;
 use crate::identity::manager::{TraitsError, apply_traits};
 use crate::session::manager::Current;
 use crate::store::StoreError;
-use crate::strategy::{FlowError, traits_invalid};
+use crate::strategy::{Cx, FlowError, traits_invalid};
 use crate::text;
 use crate::ui::{Group, InputType, Node, trait_nodes};
 
@@ -34,6 +34,9 @@ pub fn populate(deps: &Deps, flow: &mut Flow, identity: &Identity) {
                 .value("profile")
                 .label(text::label_save()),
         );
+    }
+    for s in &deps.strategies.settings {
+        s.populate(deps, flow, identity);
     }
     flow.state = "show_form".into();
 }
@@ -60,41 +63,66 @@ pub fn privileged(deps: &Deps, cur: &Current) -> bool {
     cur.session.authenticated_at + max > deps.clock.now()
 }
 
-/// Handles `POST /self-service/settings?flow=` (the session is checked by the engine).
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Response, FlowError> {
-    let method = sub.body.get("method").and_then(Value::as_str).unwrap_or("");
-    if method != "profile" || !deps.config.selfservice.methods.profile.enabled {
-        return Err(FlowError::message(text::settings_no_strategy()));
+/// Answers a session that is too old for changes: the refresh login (browsers) or 403.
+fn refresh_response(deps: &Deps, flow: &Flow, style: Style) -> Result<Response, FlowError> {
+    let e = refresh_required(deps, flow);
+    if style == Style::Browser {
+        let to = e
+            .extra
+            .get("redirect_browser_to")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        return Ok(respond::redirect(&to, StatusCode::SEE_OTHER));
     }
-    let traits = sub
-        .body
+    Err(FlowError::Api(e))
+}
+
+/// The profile method: new traits, validated against the identity schema.
+fn profile_update(deps: &Deps, flow: &mut Flow, body: &Value, identity: &Identity) -> Result<Identity, FlowError> {
+    let traits = body
         .get("traits")
         .cloned()
         .filter(Value::is_object)
         .ok_or_else(|| FlowError::on_node("traits", text::required("traits")))?;
-    if !privileged(deps, cur) {
-        if sub.style == Style::Browser {
-            let e = refresh_required(deps, flow);
-            let to = e
-                .extra
-                .get("redirect_browser_to")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            return Ok(respond::redirect(&to, StatusCode::SEE_OTHER));
-        }
-        return Err(FlowError::Api(refresh_required(deps, flow)));
-    }
-    let mut identity = cur.identity.clone();
-    identity.traits = traits;
-    match apply_traits(&mut identity, &deps.schemas, deps.clock.as_ref()) {
-        Ok(_) => {}
+    let mut updated = identity.clone();
+    updated.traits = traits;
+    match apply_traits(&mut updated, &deps.schemas, deps.clock.as_ref()) {
+        Ok(_) => Ok(updated),
         Err(TraitsError::Invalid(errs)) => {
-            populate(deps, flow, &identity);
-            return Err(traits_invalid(&errs));
+            populate(deps, flow, &updated);
+            Err(traits_invalid(&errs))
         }
-        Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
+        Err(e) => Err(FlowError::message(text::system_generic(&e.to_string()))),
     }
+}
+
+/// Handles `POST /self-service/settings?flow=` (the session is checked by the engine):
+/// picks the method (`profile`, or a settings strategy such as `passkey`), requires a
+/// privileged session, stores the changed identity and shows the flow with its success.
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Response, FlowError> {
+    let method = crate::strategy::method_of(&sub.body);
+    let profile = method == "profile" && deps.config.selfservice.methods.profile.enabled;
+    let strategy = deps.strategies.settings.iter().find(|s| s.id() == method);
+    if !profile && strategy.is_none() {
+        return Err(FlowError::message(text::settings_no_strategy()));
+    }
+    if profile && !sub.body.get("traits").is_some_and(Value::is_object) {
+        return Err(FlowError::on_node("traits", text::required("traits")));
+    }
+    if !privileged(deps, cur) {
+        return refresh_response(deps, flow, sub.style);
+    }
+    let identity = match strategy {
+        Some(s) => {
+            let cx = Cx {
+                deps,
+                client: &sub.client,
+            };
+            s.submit(&cx, flow, &sub.body, &cur.identity).await?
+        }
+        None => profile_update(deps, flow, &sub.body, &cur.identity)?,
+    };
     match deps.store.update_identity(&identity).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
@@ -104,11 +132,16 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Cu
         Err(e) => return Err(e.into()),
     }
     populate(deps, flow, &identity);
+    if flow.flow_type == super::FlowType::Api {
+        flow.ui.strip_js();
+    }
     flow.ui.add_message(text::settings_saved());
     flow.state = "success".into();
-    flow.active = Some("profile".into());
+    flow.active = Some(method.to_string());
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;
+    let identity_json = identity.to_json(&deps.schema_url(&identity.schema_id), &Default::default());
+    flow.rendered_identity = Some(identity_json.clone());
     Ok(match sub.style {
         Style::Browser => {
             let to = flow
@@ -120,13 +153,8 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Cu
         _ => {
             let mut body = respond::flow_json(flow, sub.csrf.as_ref());
             if let Some(i) = body.as_object_mut() {
-                i.insert(
-                    "identity".into(),
-                    identity.to_json(&deps.schema_url(&identity.schema_id), &Default::default()),
-                );
+                i.insert("identity".into(), identity_json);
             }
-            let _ = rerender;
-            let _ = FlowKind::Settings;
             respond::json(StatusCode::OK, body)
         }
     })

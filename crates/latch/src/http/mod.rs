@@ -12,6 +12,7 @@ pub mod pages;
 pub mod schemas;
 pub mod selfservice;
 pub mod sessions;
+pub mod well_known;
 
 use std::time::Instant;
 
@@ -55,6 +56,7 @@ pub fn public_router(state: AppState) -> Router {
         .merge(selfservice::routes())
         .merge(sessions::public_routes())
         .merge(pages::routes())
+        .merge(well_known::routes())
         .fallback(public_fallback)
         .layer(middleware::from_fn_with_state(
             (state.clone(), Listener::Public),

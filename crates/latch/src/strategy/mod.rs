@@ -3,7 +3,9 @@
 //! Adding a method touches its folder and [`all`].
 
 pub mod code;
+pub mod passkey;
 pub mod password;
+pub mod webauthn;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -113,8 +115,9 @@ pub enum RegistrationStep {
 pub trait LoginStrategy: Send + Sync + std::fmt::Debug {
     /// The `method` value this strategy answers to.
     fn id(&self) -> &'static str;
-    /// Adds this method's nodes to a new login flow.
-    fn populate(&self, deps: &Deps, flow: &mut Flow);
+    /// Adds this method's nodes to a new login flow; `signed_in` is the identity of the
+    /// request's session (refresh and `aal2` flows), if any.
+    fn populate(&self, deps: &Deps, flow: &mut Flow, signed_in: Option<&Identity>);
     /// Handles a submission with `method` = [`LoginStrategy::id`].
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError>;
 }
@@ -130,6 +133,25 @@ pub trait RegistrationStrategy: Send + Sync + std::fmt::Debug {
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError>;
 }
 
+/// A method whose credentials can be managed in settings (the profile is handled by the
+/// settings flow itself). Kratos: `settings.Strategy`.
+#[async_trait]
+pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
+    /// The `method` value this strategy answers to.
+    fn id(&self) -> &'static str;
+    /// Adds this method's nodes for `identity` to a settings flow.
+    fn populate(&self, deps: &Deps, flow: &mut Flow, identity: &Identity);
+    /// Handles a submission with `method` = [`SettingsStrategy::id`] from a privileged
+    /// session; returns the changed identity, which the settings flow stores.
+    async fn submit(
+        &self,
+        cx: &Cx<'_>,
+        flow: &mut Flow,
+        body: &Value,
+        identity: &Identity,
+    ) -> Result<Identity, FlowError>;
+}
+
 /// The enabled strategies, in Kratos' order.
 #[derive(Debug, Default)]
 pub struct Strategies {
@@ -137,6 +159,10 @@ pub struct Strategies {
     pub login: Vec<Box<dyn LoginStrategy>>,
     /// Registration methods (excluding `profile`, which the engine handles as a step).
     pub registration: Vec<Box<dyn RegistrationStrategy>>,
+    /// Settings methods (excluding `profile`).
+    pub settings: Vec<Box<dyn SettingsStrategy>>,
+    /// The passkey relying party, when passkeys are on (for `/.well-known/webauthn`).
+    pub passkey_rp: Option<passkey::config::RelyingParty>,
 }
 
 /// Every method named in the configuration and enabled, in one list.
@@ -151,7 +177,47 @@ pub fn all(config: &crate::config::Config) -> Strategies {
         s.login.push(Box::new(password::Password));
         s.registration.push(Box::new(password::Password));
     }
+    if config.selfservice.methods.passkey.enabled {
+        match passkey::Passkey::new(config) {
+            Ok(p) => {
+                s.passkey_rp = Some(p.relying_party().clone());
+                s.login.push(Box::new(p.clone()));
+                s.registration.push(Box::new(p.clone()));
+                s.settings.push(Box::new(p));
+            }
+            Err(e) => tracing::warn!(error = %e, "passkeys are not offered"),
+        }
+    }
+    if config.selfservice.methods.webauthn.enabled {
+        match webauthn::SecurityKeys::new(config) {
+            Ok(w) => {
+                s.login.push(Box::new(w.clone()));
+                s.registration.push(Box::new(w.clone()));
+                s.settings.push(Box::new(w));
+            }
+            Err(e) => tracing::warn!(error = %e, "security keys (webauthn) are not offered"),
+        }
+    }
     s
+}
+
+/// The `method` of a submission. Like Kratos, a passkey credential in the body selects
+/// the passkey method when `method` is missing.
+pub fn method_of(body: &Value) -> &str {
+    match field(body, "method").filter(|m| !m.is_empty()) {
+        Some(m) => m,
+        None => {
+            let passkey = [
+                "passkey_login",
+                "passkey_register",
+                "passkey_settings_register",
+                "passkey_remove",
+            ]
+            .iter()
+            .any(|k| field(body, k).is_some_and(|v| !v.is_empty()));
+            if passkey { "passkey" } else { "" }
+        }
+    }
 }
 
 /// Reads a string field from a submission (JSON or decoded form).

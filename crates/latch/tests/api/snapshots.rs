@@ -28,14 +28,49 @@ fn redact(mut v: Value, srv: &TestServer) -> Value {
             _ => {}
         }
     }
+    /// Sorted keys: test builds get serde_json's `preserve_order` (a dev-dependency enables
+    /// it), release builds do not; the snapshots must not depend on it.
+    fn sort_keys(v: &mut Value) {
+        match v {
+            Value::Array(a) => a.iter_mut().for_each(sort_keys),
+            Value::Object(o) => {
+                let mut entries: Vec<(String, Value)> = std::mem::take(o).into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                for (k, mut x) in entries {
+                    sort_keys(&mut x);
+                    o.insert(k, x);
+                }
+            }
+            _ => {}
+        }
+    }
     walk(&mut v, &srv.public);
     if let Some(nodes) = v.pointer_mut("/ui/nodes").and_then(Value::as_array_mut) {
         for n in nodes {
             if n["attributes"]["name"] == "csrf_token" && n["attributes"]["value"] != json!("") {
                 n["attributes"]["value"] = json!("[csrf]");
             }
+            // WebAuthn options carry a random challenge and user handle.
+            let name = n["attributes"]["name"].as_str().unwrap_or("").to_string();
+            if name == "passkey_challenge" || name == "passkey_create_data" {
+                let mut options: Value = serde_json::from_str(n["attributes"]["value"].as_str().unwrap()).unwrap();
+                for ptr in ["/publicKey", "/credentialOptions/publicKey"] {
+                    if let Some(pk) = options.pointer_mut(ptr) {
+                        pk["challenge"] = json!("[challenge]");
+                        if pk.get("user").is_some() {
+                            pk["user"]["id"] = json!("[user handle]");
+                        }
+                    }
+                }
+                sort_keys(&mut options);
+                n["attributes"]["value"] = json!(options.to_string());
+            }
+            if n["type"] == "script" {
+                n["attributes"]["integrity"] = json!("[sha512]");
+            }
         }
     }
+    sort_keys(&mut v);
     v
 }
 

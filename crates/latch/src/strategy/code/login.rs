@@ -49,7 +49,7 @@ impl LoginStrategy for Code {
         "code"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow) {
+    fn populate(&self, deps: &Deps, flow: &mut Flow, _signed_in: Option<&crate::identity::Identity>) {
         let c = &deps.config.selfservice.methods.code;
         if !(c.enabled && c.passwordless_enabled) || flow.requested_aal != "aal1" {
             return;

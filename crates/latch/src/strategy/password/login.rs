@@ -18,7 +18,7 @@ impl LoginStrategy for Password {
         "password"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow) {
+    fn populate(&self, deps: &Deps, flow: &mut Flow, _signed_in: Option<&crate::identity::Identity>) {
         if flow.requested_aal != "aal1" {
             return;
         }

@@ -1,0 +1,167 @@
+//! Passkey sign in: discoverable credentials, chosen by the person (button) or offered by
+//! the browser's autofill. Kratos: `selfservice/strategy/passkey/passkey_login.go`.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential, WebauthnError};
+
+use super::credentials::PasskeyConfig;
+use super::nodes::{add_script, hidden, trigger_button, without_inline_js};
+use super::{LOGIN_KEY, Passkey, take_internal};
+use crate::deps::Deps;
+use crate::flow::Flow;
+use crate::identity::{Identity, State};
+use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
+use crate::text;
+use crate::ui::{Autocomplete, Node, Trigger};
+
+impl Passkey {
+    /// Puts a new challenge and the sign-in nodes into the flow.
+    fn login_nodes(&self, deps: &Deps, flow: &mut Flow) {
+        let challenge = match self.start_login(flow) {
+            Ok(c) => c.to_string(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not start a passkey sign in");
+                return;
+            }
+        };
+        match flow.ui.get_mut("identifier").and_then(Node::input_attributes_mut) {
+            Some(a) => a.autocomplete = Some(Autocomplete::UsernameWebauthn),
+            None => flow
+                .ui
+                .upsert(crate::flow::login::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn)),
+        }
+        add_script(deps, flow);
+        flow.ui.upsert(hidden("passkey_challenge", Some(challenge)));
+        let login = hidden("passkey_login", None).onload_trigger(Trigger::PasskeyLoginAutocompleteInit);
+        let login = without_inline_js(flow, login);
+        flow.ui.upsert(login);
+        let button = trigger_button(
+            flow,
+            "passkey_login_trigger",
+            Trigger::PasskeyLogin,
+            text::login_passkey(),
+        )
+        .value("");
+        flow.ui.upsert(button);
+    }
+
+    /// A failed attempt: a new challenge for the next one, and the message.
+    fn login_failed(&self, deps: &Deps, flow: &mut Flow, message: text::UiText) -> FlowError {
+        self.login_nodes(deps, flow);
+        FlowError::message(message)
+    }
+
+    /// Verifies `raw` (the browser's credential JSON) and returns the identity it proves.
+    async fn verify_login(&self, deps: &Deps, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
+        let state =
+            take_internal(flow, LOGIN_KEY).and_then(|s| serde_json::from_value::<DiscoverableAuthentication>(s).ok());
+        let credential: PublicKeyCredential = match serde_json::from_str(raw) {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = format!("Unable to parse WebAuthn response: {e}");
+                return Err(self.login_failed(deps, flow, text::validation_generic(&reason)));
+            }
+        };
+        let handle = credential
+            .response
+            .user_handle
+            .as_deref()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .filter(|h| !h.is_empty())
+            .map(str::to_string);
+        let Some(handle) = handle else {
+            return Err(self.login_failed(deps, flow, text::no_webauthn_user()));
+        };
+        let Some(mut identity) = deps.store.find_identity_by_identifier("passkey", &handle).await? else {
+            return Err(self.login_failed(deps, flow, text::no_webauthn_user()));
+        };
+        let Some(stored) = identity.credentials.get("passkey") else {
+            return Err(self.login_failed(deps, flow, text::no_webauthn_user()));
+        };
+        let mut config = PasskeyConfig::from_value(&stored.config);
+        let Some(entry) = config.find_mut(&credential.raw_id) else {
+            return Err(self.login_failed(deps, flow, text::no_webauthn_user()));
+        };
+        let Some(state) = state else {
+            // No pending challenge: this one was answered already (a replay) or never issued.
+            return Err(self.login_failed(deps, flow, text::webauthn_invalid()));
+        };
+        let known = match entry.to_webauthn() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, identity = %identity.id, "stored passkey is unreadable");
+                return Err(self.login_failed(deps, flow, text::webauthn_invalid()));
+            }
+        };
+        let result = match self
+            .webauthn
+            .finish_discoverable_authentication_v2(&credential, state, known)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, WebauthnError::CredentialPossibleCompromise) {
+                    entry.authenticator.get_or_insert_with(Default::default).clone_warning = true;
+                    save_config(deps, &mut identity, &config).await;
+                }
+                tracing::info!(error = %e, "passkey assertion refused");
+                return Err(self.login_failed(deps, flow, text::webauthn_invalid()));
+            }
+        };
+        let auth = entry.authenticator.get_or_insert_with(Default::default);
+        auth.sign_count = auth.sign_count.max(result.counter());
+        let flags = entry.flags.get_or_insert_with(Default::default);
+        flags.user_present = true;
+        flags.user_verified = result.user_verified();
+        flags.backup_eligible = result.backup_eligible();
+        flags.backup_state = result.backup_state();
+        save_config(deps, &mut identity, &config).await;
+        Ok(identity)
+    }
+}
+
+/// Writes the updated passkey config back (counter, flags); a failure only costs freshness.
+async fn save_config(deps: &Deps, identity: &mut Identity, config: &PasskeyConfig) {
+    if let Some(c) = identity.credentials.get_mut("passkey") {
+        c.config = config.to_value();
+        c.updated_at = deps.clock.now();
+    }
+    if let Err(e) = deps.store.update_identity(identity).await {
+        tracing::warn!(error = %e, "could not store the passkey counter");
+    }
+}
+
+#[async_trait]
+impl LoginStrategy for Passkey {
+    fn id(&self) -> &'static str {
+        "passkey"
+    }
+
+    fn populate(&self, deps: &Deps, flow: &mut Flow, _signed_in: Option<&Identity>) {
+        if flow.requested_aal != "aal1" {
+            return;
+        }
+        self.login_nodes(deps, flow);
+    }
+
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
+        let deps = cx.deps;
+        let raw = field(body, "passkey_login").unwrap_or("").trim();
+        if raw.is_empty() {
+            // Kratos re-renders the flow so the client can run the ceremony.
+            self.login_nodes(deps, flow);
+            return Ok(LoginOutcome::Continue);
+        }
+        let identity = self.verify_login(deps, flow, raw).await?;
+        if identity.state != State::Active {
+            return Err(self.login_failed(deps, flow, text::identity_disabled()));
+        }
+        flow.active = Some("passkey".into());
+        flow.ui.set_value("passkey_login", json!(""));
+        Ok(LoginOutcome::Authenticated {
+            identity: Box::new(identity),
+            method: "passkey",
+            aal: "aal1",
+        })
+    }
+}

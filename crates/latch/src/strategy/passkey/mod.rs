@@ -1,0 +1,129 @@
+//! The `passkey` method: discoverable WebAuthn credentials as a first factor, for sign up,
+//! sign in (button or browser autofill) and settings, in browser and native (API) flows.
+//! Kratos: `selfservice/strategy/passkey`.
+//!
+//! Ceremony state (the challenge) lives in the flow's server-side `internal` state and is
+//! taken out on each submission, so every challenge answers at most once. Verification
+//! (origin, RP id hash, UP and UV, signature, counter, backup flags) is webauthn-rs'.
+
+pub mod config;
+pub mod credentials;
+mod login;
+pub mod nodes;
+mod registration;
+mod settings;
+
+use serde_json::{Value, json};
+use webauthn_rs::prelude::{
+    COSEAlgorithm, CreationChallengeResponse, CredentialID, DiscoverableAuthentication, PasskeyRegistration, Uuid,
+    Webauthn, WebauthnError,
+};
+use webauthn_rs_proto::{
+    AuthenticatorSelectionCriteria, PubKeyCredParams, ResidentKeyRequirement, UserVerificationPolicy,
+};
+
+use self::config::{RelyingParty, RpError};
+use crate::flow::Flow;
+
+/// Internal-state key of a pending registration ceremony (`{state, user_handle}`).
+const REGISTRATION_KEY: &str = "passkey_registration";
+/// Internal-state key of a pending sign-in ceremony.
+const LOGIN_KEY: &str = "passkey_login";
+
+/// The passkey strategy with its relying party.
+#[derive(Debug, Clone)]
+pub struct Passkey {
+    rp: RelyingParty,
+    webauthn: Webauthn,
+}
+
+/// A started registration: the options for the client and the state to keep.
+struct Creation {
+    /// `{"publicKey": …}` as the browser's `navigator.credentials.create` takes it.
+    options: Value,
+    /// The serialised webauthn-rs state.
+    state: Value,
+}
+
+impl Passkey {
+    /// The strategy for this configuration's relying party.
+    pub fn new(config: &crate::config::Config) -> Result<Passkey, RpError> {
+        let rp = config::resolve(config)?;
+        let webauthn = rp.webauthn()?;
+        Ok(Passkey { rp, webauthn })
+    }
+
+    /// Starts a registration for `user_handle`: a discoverable credential (resident key
+    /// required), user verification required, ES256 or RS256, none of `exclude`.
+    fn start_registration(
+        &self,
+        user_handle: &str,
+        user_name: &str,
+        exclude: Vec<CredentialID>,
+    ) -> Result<Creation, WebauthnError> {
+        let name = if user_name.is_empty() {
+            self.rp.display_name.as_str()
+        } else {
+            user_name
+        };
+        let exclude = if exclude.is_empty() { None } else { Some(exclude) };
+        // webauthn-rs names users by UUID; the options carry Kratos' 64-character handle
+        // instead (the registration state does not depend on the user id).
+        let (mut ccr, state): (CreationChallengeResponse, PasskeyRegistration) = self
+            .webauthn
+            .start_passkey_registration(Uuid::new_v4(), name, name, exclude)?;
+        let pk = &mut ccr.public_key;
+        pk.user.id = user_handle.as_bytes().to_vec();
+        pk.pub_key_cred_params = [COSEAlgorithm::ES256, COSEAlgorithm::RS256]
+            .into_iter()
+            .map(|alg| PubKeyCredParams {
+                type_: "public-key".into(),
+                alg: alg as i64,
+            })
+            .collect();
+        let attachment = pk
+            .authenticator_selection
+            .take()
+            .and_then(|s| s.authenticator_attachment);
+        pk.authenticator_selection = Some(AuthenticatorSelectionCriteria {
+            authenticator_attachment: attachment,
+            resident_key: Some(ResidentKeyRequirement::Required),
+            require_resident_key: true,
+            user_verification: UserVerificationPolicy::Required,
+        });
+        Ok(Creation {
+            options: serde_json::to_value(&ccr).map_err(|_| WebauthnError::InvalidUsername)?,
+            state: serde_json::to_value(&state).map_err(|_| WebauthnError::InvalidUsername)?,
+        })
+    }
+
+    /// Starts a discoverable sign in; returns `{"publicKey": …}` without `allowCredentials`
+    /// (any passkey of this RP may answer) and stores the state in the flow.
+    fn start_login(&self, flow: &mut Flow) -> Result<Value, WebauthnError> {
+        let (rcr, state): (_, DiscoverableAuthentication) = self.webauthn.start_discoverable_authentication()?;
+        let mut options = json!({ "publicKey": serde_json::to_value(&rcr.public_key).unwrap_or(Value::Null) });
+        if let Some(pk) = options.get_mut("publicKey").and_then(Value::as_object_mut) {
+            pk.remove("allowCredentials");
+        }
+        flow.internal_set(
+            LOGIN_KEY,
+            serde_json::to_value(&state).map_err(|_| WebauthnError::InvalidUsername)?,
+        );
+        Ok(options)
+    }
+
+    /// The relying party (for `/.well-known/webauthn`).
+    pub fn relying_party(&self) -> &RelyingParty {
+        &self.rp
+    }
+}
+
+/// Takes a value out of the flow's internal state (single use).
+fn take_internal(flow: &mut Flow, key: &str) -> Option<Value> {
+    flow.internal.as_object_mut().and_then(|o| o.remove(key))
+}
+
+/// A fresh user handle: 64 ASCII alphanumerics (Kratos' format).
+fn new_user_handle() -> String {
+    crate::crypto::random_alnum(credentials::USER_HANDLE_LEN)
+}

@@ -1,0 +1,180 @@
+//! Sign in with a security key: two steps by identifier (passwordless mode) or the second
+//! factor of an `aal2` flow. Kratos: `selfservice/strategy/webauthn/login.go`.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use webauthn_rs::prelude::{PublicKeyCredential, SecurityKeyAuthentication};
+
+use super::nodes::{hidden, trigger_button};
+use super::{LOGIN_KEY, SecurityKeys, webauthn_config};
+use crate::deps::Deps;
+use crate::flow::{Flow, FlowType};
+use crate::identity::{Identity, State};
+use crate::strategy::passkey::nodes::add_script;
+use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
+use crate::text;
+use crate::ui::{Autocomplete, Group, InputType, Node, Trigger};
+
+impl SecurityKeys {
+    /// The challenge nodes for `identity`'s keys; false when it has none.
+    fn challenge_nodes(&self, deps: &Deps, flow: &mut Flow, identity: &Identity) -> bool {
+        let Some(options) = self.start_login(flow, identity) else {
+            return false;
+        };
+        add_script(deps, flow);
+        flow.ui.upsert(trigger_button(
+            "webauthn_login_trigger",
+            Trigger::WebAuthnLogin,
+            &options,
+            text::login_continue(),
+        ));
+        flow.ui.upsert(hidden("webauthn_login"));
+        true
+    }
+
+    /// Step 1 of the passwordless sign in: the identifier picks the keys to ask for.
+    async fn identifier_step(&self, deps: &Deps, flow: &mut Flow, identifier: &str) -> Result<LoginOutcome, FlowError> {
+        let normalized = crate::identity::schema::normalize_identifier(identifier);
+        let identity = deps.store.find_identity_by_identifier("webauthn", &normalized).await?;
+        let shown = identity.is_some_and(|i| self.challenge_nodes(deps, flow, &i));
+        if !shown {
+            return Err(FlowError::message(text::no_webauthn_user()));
+        }
+        flow.ui.remove_in_group(Group::Webauthn, &["method"]);
+        flow.ui
+            .upsert(Node::input("identifier", InputType::Hidden, Group::Default).value(identifier.to_string()));
+        flow.ui.add_message(text::login_webauthn_passwordless());
+        Ok(LoginOutcome::Continue)
+    }
+
+    /// Verifies the assertion against the keys the challenge was issued for.
+    async fn verify(&self, deps: &Deps, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
+        let pending = flow.internal.as_object_mut().and_then(|o| o.remove(LOGIN_KEY));
+        let Some(pending) = pending else {
+            return Err(FlowError::message(text::webauthn_invalid()));
+        };
+        let state = pending
+            .get("state")
+            .cloned()
+            .and_then(|s| serde_json::from_value::<SecurityKeyAuthentication>(s).ok());
+        let identity_id = pending
+            .get("identity_id")
+            .cloned()
+            .and_then(|v| serde_json::from_value::<Uuid>(v).ok());
+        let credential = serde_json::from_str::<PublicKeyCredential>(raw).map_err(|e| {
+            FlowError::message(text::validation_generic(&format!(
+                "Unable to parse WebAuthn response: {e}"
+            )))
+        })?;
+        let (Some(state), Some(identity_id)) = (state, identity_id) else {
+            return Err(FlowError::message(text::webauthn_invalid()));
+        };
+        let Some(mut identity) = deps.store.get_identity(identity_id).await? else {
+            return Err(FlowError::message(text::no_webauthn_user()));
+        };
+        let result = match self.webauthn.finish_securitykey_authentication(&credential, &state) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(error = %e, "security key assertion refused");
+                return Err(FlowError::message(text::webauthn_invalid()));
+            }
+        };
+        let mut config = webauthn_config(&identity);
+        if let Some(entry) = config.find_mut(result.cred_id()) {
+            let auth = entry.authenticator.get_or_insert_with(Default::default);
+            auth.sign_count = auth.sign_count.max(result.counter());
+            let flags = entry.flags.get_or_insert_with(Default::default);
+            flags.user_verified = result.user_verified();
+            flags.backup_eligible = result.backup_eligible();
+            flags.backup_state = result.backup_state();
+        }
+        if let Some(c) = identity.credentials.get_mut("webauthn") {
+            c.config = config.to_value();
+            c.updated_at = deps.clock.now();
+        }
+        if let Err(e) = deps.store.update_identity(&identity).await {
+            tracing::warn!(error = %e, "could not store the security key counter");
+        }
+        Ok(identity)
+    }
+}
+
+#[async_trait]
+impl LoginStrategy for SecurityKeys {
+    fn id(&self) -> &'static str {
+        "webauthn"
+    }
+
+    fn populate(&self, deps: &Deps, flow: &mut Flow, signed_in: Option<&Identity>) {
+        if flow.flow_type == FlowType::Api {
+            return;
+        }
+        match (flow.requested_aal.as_str(), self.passwordless, signed_in) {
+            ("aal1", true, _) => {
+                match flow.ui.get_mut("identifier").and_then(Node::input_attributes_mut) {
+                    Some(a) => a.autocomplete = Some(Autocomplete::UsernameWebauthn),
+                    None => flow
+                        .ui
+                        .upsert(crate::flow::login::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn)),
+                }
+                flow.ui.append(
+                    Node::input("method", InputType::Submit, Group::Webauthn)
+                        .value("webauthn")
+                        .label(text::login_webauthn()),
+                );
+            }
+            ("aal2", false, Some(identity)) => {
+                self.challenge_nodes(deps, flow, identity);
+            }
+            _ => {}
+        }
+    }
+
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
+        let deps = cx.deps;
+        let second_factor = flow.requested_aal == "aal2";
+        if flow.flow_type == FlowType::Api || second_factor == self.passwordless {
+            return Err(FlowError::message(text::login_no_strategy()));
+        }
+        let raw = field(body, "webauthn_login").unwrap_or("").trim();
+        if raw.is_empty() {
+            let identifier = field(body, "identifier").unwrap_or("").trim();
+            if second_factor || identifier.is_empty() {
+                return Err(FlowError::on_node("identifier", text::required("identifier")));
+            }
+            return self.identifier_step(deps, flow, identifier).await;
+        }
+        let identity = match self.verify(deps, flow, raw).await {
+            Ok(i) => i,
+            Err(e) => {
+                // A fresh challenge for the next try.
+                let who = match (second_factor, flow.identity_id) {
+                    (true, Some(id)) => deps.store.get_identity(id).await?,
+                    _ => {
+                        let identifier = field(body, "identifier").unwrap_or("").trim();
+                        let normalized = crate::identity::schema::normalize_identifier(identifier);
+                        deps.store.find_identity_by_identifier("webauthn", &normalized).await?
+                    }
+                };
+                if let Some(who) = who {
+                    self.challenge_nodes(deps, flow, &who);
+                }
+                return Err(e);
+            }
+        };
+        if second_factor && flow.identity_id != Some(identity.id) {
+            return Err(FlowError::message(text::webauthn_invalid()));
+        }
+        if identity.state != State::Active {
+            return Err(FlowError::message(text::identity_disabled()));
+        }
+        flow.active = Some("webauthn".into());
+        flow.ui.set_value("webauthn_login", json!(""));
+        Ok(LoginOutcome::Authenticated {
+            identity: Box::new(identity),
+            method: "webauthn",
+            aal: if second_factor { "aal2" } else { "aal1" },
+        })
+    }
+}

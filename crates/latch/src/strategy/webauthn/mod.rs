@@ -1,0 +1,129 @@
+//! The `webauthn` method: security keys, browser flows only. With
+//! `config.passwordless: true` a first factor (sign up and two-step sign in by identifier);
+//! otherwise a second factor added in settings and used by `aal=aal2` logins, which raise
+//! the session to `aal2`. Kratos: `selfservice/strategy/webauthn`.
+//!
+//! Credentials use the same Kratos JSON as passkeys ([`crate::strategy::passkey::credentials`]);
+//! the user handle is 16 random bytes, as in Kratos.
+
+pub mod config;
+mod login;
+mod nodes;
+mod registration;
+mod settings;
+
+use serde_json::{Value, json};
+use webauthn_rs::prelude::{
+    CredentialID, SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, Uuid, Webauthn, WebauthnError,
+};
+use webauthn_rs_proto::UserVerificationPolicy;
+
+use crate::flow::Flow;
+use crate::identity::Identity;
+use crate::strategy::passkey::config::{RelyingParty, RpError};
+use crate::strategy::passkey::credentials::{PasskeyConfig, StoredCredential};
+
+/// Internal-state key of a pending registration (`{state, user_handle}`).
+const REGISTRATION_KEY: &str = "webauthn_registration";
+/// Internal-state key of a pending sign in (`{state, identity_id}`).
+const LOGIN_KEY: &str = "webauthn_login";
+
+/// The security-key strategy.
+#[derive(Debug, Clone)]
+pub struct SecurityKeys {
+    webauthn: Webauthn,
+    passwordless: bool,
+}
+
+impl SecurityKeys {
+    /// The strategy for this configuration.
+    pub fn new(config: &crate::config::Config) -> Result<SecurityKeys, RpError> {
+        let rp: RelyingParty = config::resolve(config)?;
+        Ok(SecurityKeys {
+            webauthn: rp.webauthn()?,
+            passwordless: config.selfservice.methods.webauthn.config.passwordless,
+        })
+    }
+
+    /// Starts a registration; stores the state in the flow and returns `{"publicKey": …}`.
+    fn start_registration(
+        &self,
+        flow: &mut Flow,
+        user_handle: Uuid,
+        name: &str,
+        exclude: Vec<CredentialID>,
+    ) -> Result<Value, WebauthnError> {
+        let exclude = if exclude.is_empty() { None } else { Some(exclude) };
+        let (ccr, state): (_, SecurityKeyRegistration) =
+            self.webauthn
+                .start_securitykey_registration(user_handle, name, name, exclude, None, None)?;
+        let state = serde_json::to_value(&state).map_err(|_| WebauthnError::InvalidUsername)?;
+        flow.internal_set(REGISTRATION_KEY, json!({"state": state, "user_handle": user_handle}));
+        serde_json::to_value(&ccr).map_err(|_| WebauthnError::InvalidUsername)
+    }
+
+    /// Finishes a registration started in this flow (single use).
+    fn finish_registration(
+        &self,
+        flow: &mut Flow,
+        raw: &str,
+        now: time::OffsetDateTime,
+    ) -> Option<(StoredCredential, Uuid)> {
+        let pending = flow.internal.as_object_mut().and_then(|o| o.remove(REGISTRATION_KEY))?;
+        let handle: Uuid = serde_json::from_value(pending.get("user_handle")?.clone()).ok()?;
+        let state: SecurityKeyRegistration = serde_json::from_value(pending.get("state")?.clone()).ok()?;
+        let reg = serde_json::from_str(raw).ok()?;
+        let key = match self.webauthn.finish_securitykey_registration(&reg, &state) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::info!(error = %e, "security key registration refused");
+                return None;
+            }
+        };
+        let mut stored = StoredCredential::from_registration(&reg, &key.into(), now).ok()?;
+        stored.is_passwordless = self.passwordless;
+        Some((stored, handle))
+    }
+
+    /// The identity's security keys usable in this mode (first or second factor).
+    fn usable<'a>(&self, config: &'a PasskeyConfig) -> Vec<&'a StoredCredential> {
+        config
+            .credentials
+            .iter()
+            .filter(|c| c.is_passwordless == self.passwordless)
+            .collect()
+    }
+
+    /// Starts a sign in for `identity`'s keys; stores the state and returns the options.
+    fn start_login(&self, flow: &mut Flow, identity: &Identity) -> Option<Value> {
+        let config = webauthn_config(identity);
+        let keys: Vec<SecurityKey> = self
+            .usable(&config)
+            .into_iter()
+            .filter_map(|c| c.to_webauthn_with(UserVerificationPolicy::Preferred).ok())
+            .map(SecurityKey::from)
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        let (rcr, state): (_, SecurityKeyAuthentication) =
+            self.webauthn.start_securitykey_authentication(&keys).ok()?;
+        let state = serde_json::to_value(&state).ok()?;
+        flow.internal_set(LOGIN_KEY, json!({"state": state, "identity_id": identity.id}));
+        Some(json!({ "publicKey": serde_json::to_value(&rcr.public_key).ok()? }))
+    }
+}
+
+/// The identity's `webauthn` credential config (empty when it has none).
+fn webauthn_config(identity: &Identity) -> PasskeyConfig {
+    identity
+        .credentials
+        .get("webauthn")
+        .map(|c| PasskeyConfig::from_value(&c.config))
+        .unwrap_or_default()
+}
+
+/// The identity's user handle, or a new one.
+fn user_handle(config: &PasskeyConfig) -> Uuid {
+    Uuid::from_slice(&config.user_handle).unwrap_or_else(|_| Uuid::new_v4())
+}
