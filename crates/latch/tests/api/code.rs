@@ -588,3 +588,60 @@ async fn registrations_during_an_smtp_outage_are_each_mailed_exactly_once(b: Bac
     assert_eq!(sink.mails().len(), 4, "no duplicates");
 }
 both!(registrations_during_an_smtp_outage_are_each_mailed_exactly_once);
+
+async fn bad_input_is_a_flow_message_and_sends_nothing(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let srv = TestServer::with_config(b, config(&sink)).await;
+    srv.create_identity(json!({"schema_id": "default", "traits": {"email": "bad@example.com"}}))
+        .await;
+    for kind in [Kind::Spa, Kind::Native] {
+        let c = Client::new(&srv, kind);
+        let flow = c.init("login", "").await;
+        let action = flow["ui"]["action"].as_str().unwrap().to_string();
+        let csrf = crate::client::csrf_of(&flow);
+        // Malformed JSON, an unsupported content type, an unknown method, a missing identifier.
+        let cases: Vec<(&str, String)> = vec![
+            ("application/json", "{not json".to_string()),
+            ("text/plain", "method=code".to_string()),
+            (
+                "application/json",
+                json!({"method": "carrier-pigeon", "csrf_token": csrf}).to_string(),
+            ),
+            (
+                "application/json",
+                json!({"method": "code", "csrf_token": csrf}).to_string(),
+            ),
+        ];
+        for (ct, body) in cases {
+            let res = c
+                .send(
+                    c.req(reqwest::Method::POST, &action)
+                        .header("content-type", ct)
+                        .body(body.clone()),
+                )
+                .await;
+            assert_eq!(res.status(), 400, "{ct} {body}");
+            let flow: Value = res.json().await.unwrap();
+            let ids: Vec<u64> = message_ids(&flow)
+                .into_iter()
+                .chain(node_message_ids(&flow, "identifier"))
+                .collect();
+            assert!(
+                ids.iter().any(|i| [4000001, 4010002, 4000002].contains(i)),
+                "{ct} {body}: {flow}"
+            );
+            assert_eq!(flow["state"], "choose_method");
+        }
+    }
+    let msgs: Vec<Value> = srv
+        .client()
+        .get(srv.admin_url("/admin/courier/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(msgs.is_empty(), "nothing was sent");
+}
+both!(bad_input_is_a_flow_message_and_sends_nothing);
