@@ -16,47 +16,16 @@ use crate::session::manager;
 use crate::strategy::FlowError;
 use crate::strategy::code::{Purpose, issue, verify};
 use crate::text;
-use crate::ui::{Autocomplete, Group, InputType, Node};
+use crate::ui::Group;
 
 /// The first screen: an email input and a submit button.
-pub fn populate(_deps: &Deps, flow: &mut Flow) {
-    flow.ui.set_csrf(String::new());
-    flow.ui.upsert(
-        Node::input("email", InputType::Email, Group::Code)
-            .required()
-            .autocomplete(Autocomplete::Email)
-            .label(text::label_email()),
-    );
-    flow.ui.append(
-        Node::input("method", InputType::Submit, Group::Code)
-            .value("code")
-            .label(text::label_submit()),
-    );
+pub fn populate(deps: &Deps, flow: &mut Flow) {
+    super::verification::populate(deps, flow);
 }
 
 /// The form once a code was sent.
 pub fn sent_nodes(flow: &mut Flow, email: &str) {
-    flow.ui.nodes.retain(|n| n.group == Group::Default);
-    flow.ui.append(
-        Node::input("code", InputType::Text, Group::Code)
-            .required()
-            .autocomplete(Autocomplete::OneTimeCode)
-            .label(text::label_recovery_code()),
-    );
-    flow.ui
-        .append(Node::input("method", InputType::Hidden, Group::Code).value("code"));
-    flow.ui.append(
-        Node::input("method", InputType::Submit, Group::Code)
-            .value("code")
-            .label(text::label_continue()),
-    );
-    if !email.is_empty() {
-        flow.ui.append(
-            Node::input("email", InputType::Submit, Group::Code)
-                .value(email)
-                .label(text::label_resend_code()),
-        );
-    }
+    super::verification::sent_nodes(flow, email, text::label_recovery_code());
 }
 
 /// Handles `POST /self-service/recovery?flow=`.
@@ -126,19 +95,7 @@ async fn success(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let mut changed = false;
-    for a in identity
-        .verifiable_addresses
-        .iter_mut()
-        .filter(|a| a.value == address && !a.verified)
-    {
-        a.verified = true;
-        a.verified_at = Some(now);
-        a.status = "completed".into();
-        a.updated_at = now;
-        changed = true;
-    }
-    if changed {
+    if identity.mark_address_verified(&address, now) {
         deps.store.update_identity(&identity).await?;
     }
     let am = AuthMethod {

@@ -13,7 +13,7 @@ use crate::strategy::code::{Purpose, issue, verify};
 use crate::text;
 use crate::ui::{Autocomplete, Group, InputType, Node};
 
-/// The first screen: an email input and a submit button.
+/// The first screen: an email input and a submit button (verification and recovery).
 pub fn populate(_deps: &Deps, flow: &mut Flow) {
     flow.ui.set_csrf(String::new());
     flow.ui.upsert(
@@ -29,13 +29,15 @@ pub fn populate(_deps: &Deps, flow: &mut Flow) {
     );
 }
 
-fn sent_nodes(flow: &mut Flow, email: &str) {
+/// The form once a code was sent: code input, continue, and resend (to `email`, when known).
+/// Shared with recovery, which differs only in the code label.
+pub fn sent_nodes(flow: &mut Flow, email: &str, code_label: text::UiText) {
     flow.ui.nodes.retain(|n| n.group == Group::Default);
     flow.ui.append(
         Node::input("code", InputType::Text, Group::Code)
             .required()
             .autocomplete(Autocomplete::OneTimeCode)
-            .label(text::label_verification_code()),
+            .label(code_label),
     );
     flow.ui
         .append(Node::input("method", InputType::Hidden, Group::Code).value("code"));
@@ -44,11 +46,13 @@ fn sent_nodes(flow: &mut Flow, email: &str) {
             .value("code")
             .label(text::label_continue()),
     );
-    flow.ui.append(
-        Node::input("email", InputType::Submit, Group::Code)
-            .value(email)
-            .label(text::label_resend_code()),
-    );
+    if !email.is_empty() {
+        flow.ui.append(
+            Node::input("email", InputType::Submit, Group::Code)
+                .value(email)
+                .label(text::label_resend_code()),
+        );
+    }
 }
 
 /// Sends a verification code for `address` in a (new or given) verification flow. Used by the
@@ -65,7 +69,7 @@ pub async fn send_code(deps: &Deps, flow: &mut Flow, address: &str) -> Result<()
         None => issue(deps, flow, Purpose::Verification, None, &address, false, json!({})).await?,
     }
     flow.internal_set("code_address", json!(address));
-    sent_nodes(flow, &address);
+    sent_nodes(flow, &address, text::label_verification_code());
     flow.ui.add_message(text::verification_code_sent());
     flow.state = "sent_email".into();
     flow.active = Some("code".into());
@@ -120,18 +124,8 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
             let row = verify(deps, flow, Purpose::Verification, &address, code).await?;
             if let Some(id) = row.identity_id
                 && let Some(mut identity) = deps.store.get_identity(id).await?
+                && identity.mark_address_verified(&row.address, deps.clock.now())
             {
-                let now = deps.clock.now();
-                for a in identity
-                    .verifiable_addresses
-                    .iter_mut()
-                    .filter(|a| a.value == row.address)
-                {
-                    a.verified = true;
-                    a.verified_at = Some(now);
-                    a.status = "completed".into();
-                    a.updated_at = now;
-                }
                 deps.store.update_identity(&identity).await?;
             }
             flow.ui.nodes.retain(|n| n.group == Group::Default);

@@ -140,6 +140,24 @@ pub struct Render<'a> {
 }
 
 impl Identity {
+    /// Marks the verifiable address `value` as verified (a code sent to it came back).
+    /// Returns whether anything changed, so callers store the identity only when needed.
+    pub fn mark_address_verified(&mut self, value: &str, now: OffsetDateTime) -> bool {
+        let mut changed = false;
+        for a in self
+            .verifiable_addresses
+            .iter_mut()
+            .filter(|a| a.value == value && !a.verified)
+        {
+            a.verified = true;
+            a.verified_at = Some(now);
+            a.status = "completed".into();
+            a.updated_at = now;
+            changed = true;
+        }
+        changed
+    }
+
     /// The identity's JSON as Kratos renders it. `schema_url` is
     /// `<public base_url>/schemas/<base64url(schema_id)>`.
     pub fn to_json(&self, schema_url: &str, render: &Render<'_>) -> Value {

@@ -121,19 +121,7 @@ impl LoginStrategy for Code {
         }
         // Receiving the code proves control of the address.
         let now = deps.clock.now();
-        let mut changed = false;
-        for a in identity
-            .verifiable_addresses
-            .iter_mut()
-            .filter(|a| a.value == identifier && !a.verified)
-        {
-            a.verified = true;
-            a.verified_at = Some(now);
-            a.status = "completed".into();
-            a.updated_at = now;
-            changed = true;
-        }
-        if changed {
+        if identity.mark_address_verified(&identifier, now) {
             deps.store.update_identity(&identity).await?;
         }
         flow.active = Some("code".into());

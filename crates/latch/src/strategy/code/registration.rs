@@ -117,11 +117,7 @@ impl RegistrationStrategy for Code {
         }
         verify(deps, flow, Purpose::Registration, &address, code.unwrap_or("")).await?;
         let now = deps.clock.now();
-        for a in identity.verifiable_addresses.iter_mut().filter(|a| a.value == address) {
-            a.verified = true;
-            a.verified_at = Some(now);
-            a.status = "completed".into();
-        }
+        identity.mark_address_verified(&address, now);
         flow.active = Some("code".into());
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),
