@@ -184,15 +184,26 @@ async fn migrate(dsn: Option<String>, from_env: bool, yes: bool, files: &[PathBu
     } else if !from_env && files.is_empty() {
         return fail("give a DSN, `-e` to read it from the DSN environment variable, or `-c <config file>`");
     }
-    let loaded = match latch::config::load(files, &env, false) {
-        Ok(l) => l,
-        Err(e) => return fail(&e.to_string()),
-    };
     init_logging(Some("warn"));
     let clock = latch::clock::SystemClock;
-    let store = match latch::app::open_store(&loaded.config).await {
+    // Migrations need only the DSN: without config files, do not ask for a whole Kratos config.
+    let opened = if files.is_empty() {
+        match env.get("DSN").filter(|d| !d.trim().is_empty()) {
+            Some(d) => match latch::config::parse_dsn(d) {
+                Ok(dsn) => latch::store::Store::connect(&dsn).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            None => Err("the DSN environment variable is not set".to_string()),
+        }
+    } else {
+        match latch::config::load(files, &env, false) {
+            Ok(loaded) => latch::app::open_store(&loaded.config).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let store = match opened {
         Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail(&e),
     };
     let pending = match store.pending_migrations().await {
         Ok(p) => p,

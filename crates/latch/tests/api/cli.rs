@@ -234,3 +234,21 @@ fn cli_migrate_then_serve_with_kratos_config_and_stop_gracefully() {
     );
     assert!(!stderr.contains("PLEASE-CHANGE-ME"), "secrets are never logged");
 }
+
+#[test]
+fn cli_migrate_sql_needs_only_a_dsn() {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn = format!("sqlite://{}/env.sqlite?_fk=true&mode=rwc", dir.path().display());
+    let out = latch()
+        .args(["migrate", "sql", "-e", "--yes"])
+        .env("DSN", &dsn)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Applied"));
+    let dsn2 = format!("sqlite://{}/arg.sqlite?mode=rwc", dir.path().display());
+    let out = latch().args(["migrate", "sql", &dsn2, "--yes"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = latch().args(["migrate", "sql", "-e", "--yes"]).output().unwrap();
+    assert!(!out.status.success(), "no DSN is an error");
+}
