@@ -58,8 +58,9 @@ async function screenshot(page, name) {
 }
 
 /**
- * A CDP virtual authenticator (for passkey tests): resident keys, user verification,
- * automatic presence. Resolves to the authenticator id.
+ * A CDP virtual authenticator on `page` (for passkey tests): resident keys, user
+ * verification, automatic presence. Resolves to { authenticatorId, cdp, credentials() };
+ * the authenticator lives as long as the `cdp` session (WebAuthn.disable removes it).
  */
 async function addVirtualAuthenticator(context, page) {
   const cdp = await context.newCDPSession(page);
@@ -74,7 +75,55 @@ async function addVirtualAuthenticator(context, page) {
       automaticPresenceSimulation: true,
     },
   });
-  return authenticatorId;
+  return {
+    authenticatorId,
+    cdp,
+    async credentials() {
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      return credentials;
+    },
+  };
 }
 
-module.exports = { openBrowser, screenshot, addVirtualAuthenticator, ARTIFACTS };
+/**
+ * Records every navigator.credentials.get/create call of the context's pages in
+ * `window.__webauthnCalls` ({ kind, mediation, hasPublicKey }); installed before any page
+ * script runs (DevTools init scripts are not subject to the page's CSP).
+ */
+async function recordWebAuthnCalls(context) {
+  await context.addInitScript(() => {
+    window.__webauthnCalls = [];
+    const creds = navigator.credentials;
+    for (const kind of ['get', 'create']) {
+      const original = creds[kind].bind(creds);
+      creds[kind] = (options = {}) => {
+        const call = { kind, mediation: options.mediation || null, hasPublicKey: !!options.publicKey, outcome: 'pending' };
+        window.__webauthnCalls.push(call);
+        return original(options).then(
+          (v) => {
+            call.outcome = 'resolved';
+            return v;
+          },
+          (e) => {
+            call.outcome = `rejected: ${e && e.name}`;
+            throw e;
+          },
+        );
+      };
+    }
+  });
+}
+
+/** The calls recorded by recordWebAuthnCalls on the current document. */
+function webAuthnCalls(page) {
+  return page.evaluate(() => window.__webauthnCalls || []);
+}
+
+module.exports = {
+  openBrowser,
+  screenshot,
+  addVirtualAuthenticator,
+  recordWebAuthnCalls,
+  webAuthnCalls,
+  ARTIFACTS,
+};
