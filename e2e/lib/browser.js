@@ -86,37 +86,48 @@ async function addVirtualAuthenticator(context, page) {
 }
 
 /**
- * Records every navigator.credentials.get/create call of the context's pages in
- * `window.__webauthnCalls` ({ kind, mediation, hasPublicKey }); installed before any page
- * script runs (DevTools init scripts are not subject to the page's CSP).
+ * Records every navigator.credentials.get/create call of the context's pages, across
+ * navigations. Resolves to an array that fills as pages call: { id, kind, mediation, path,
+ * outcome } with outcome 'pending', 'resolved' or 'rejected: <name>'. Installed before any
+ * page script runs (DevTools bindings and init scripts are not subject to the page's CSP).
  */
 async function recordWebAuthnCalls(context) {
+  const calls = [];
+  await context.exposeBinding('__latchE2eWebAuthn', (_source, event) => {
+    const known = calls.find((c) => c.id === event.id);
+    if (known) Object.assign(known, event);
+    else calls.push(event);
+  });
   await context.addInitScript(() => {
-    window.__webauthnCalls = [];
     const creds = navigator.credentials;
+    const report = window.__latchE2eWebAuthn;
     for (const kind of ['get', 'create']) {
       const original = creds[kind].bind(creds);
       creds[kind] = (options = {}) => {
-        const call = { kind, mediation: options.mediation || null, hasPublicKey: !!options.publicKey, outcome: 'pending' };
-        window.__webauthnCalls.push(call);
+        const id = `${Date.now()}-${Math.random()}`;
+        report({ id, kind, mediation: options.mediation || null, path: location.pathname, outcome: 'pending' });
         return original(options).then(
           (v) => {
-            call.outcome = 'resolved';
+            report({ id, outcome: 'resolved' });
             return v;
           },
           (e) => {
-            call.outcome = `rejected: ${e && e.name}`;
+            report({ id, outcome: `rejected: ${e && e.name}` });
             throw e;
           },
         );
       };
     }
   });
+  return calls;
 }
 
-/** The calls recorded by recordWebAuthnCalls on the current document. */
-function webAuthnCalls(page) {
-  return page.evaluate(() => window.__webauthnCalls || []);
+/** Turns the virtual authenticator's automatic user presence on or off. */
+async function setAutomaticPresence(authenticator, enabled) {
+  await authenticator.cdp.send('WebAuthn.setAutomaticPresenceSimulation', {
+    authenticatorId: authenticator.authenticatorId,
+    enabled,
+  });
 }
 
 module.exports = {
@@ -124,6 +135,6 @@ module.exports = {
   screenshot,
   addVirtualAuthenticator,
   recordWebAuthnCalls,
-  webAuthnCalls,
+  setAutomaticPresence,
   ARTIFACTS,
 };
