@@ -58,8 +58,9 @@ async function screenshot(page, name) {
 }
 
 /**
- * A CDP virtual authenticator (for passkey tests): resident keys, user verification,
- * automatic presence. Resolves to the authenticator id.
+ * A CDP virtual authenticator on `page` (for passkey tests): resident keys, user
+ * verification, automatic presence. Resolves to { authenticatorId, cdp, credentials() };
+ * the authenticator lives as long as the `cdp` session (WebAuthn.disable removes it).
  */
 async function addVirtualAuthenticator(context, page) {
   const cdp = await context.newCDPSession(page);
@@ -74,7 +75,66 @@ async function addVirtualAuthenticator(context, page) {
       automaticPresenceSimulation: true,
     },
   });
-  return authenticatorId;
+  return {
+    authenticatorId,
+    cdp,
+    async credentials() {
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      return credentials;
+    },
+  };
 }
 
-module.exports = { openBrowser, screenshot, addVirtualAuthenticator, ARTIFACTS };
+/**
+ * Records every navigator.credentials.get/create call of the context's pages, across
+ * navigations. Resolves to an array that fills as pages call: { id, kind, mediation, path,
+ * outcome } with outcome 'pending', 'resolved' or 'rejected: <name>'. Installed before any
+ * page script runs (DevTools bindings and init scripts are not subject to the page's CSP).
+ */
+async function recordWebAuthnCalls(context) {
+  const calls = [];
+  await context.exposeBinding('__latchE2eWebAuthn', (_source, event) => {
+    const known = calls.find((c) => c.id === event.id);
+    if (known) Object.assign(known, event);
+    else calls.push(event);
+  });
+  await context.addInitScript(() => {
+    const creds = navigator.credentials;
+    const report = window.__latchE2eWebAuthn;
+    for (const kind of ['get', 'create']) {
+      const original = creds[kind].bind(creds);
+      creds[kind] = (options = {}) => {
+        const id = `${Date.now()}-${Math.random()}`;
+        report({ id, kind, mediation: options.mediation || null, path: location.pathname, outcome: 'pending' });
+        return original(options).then(
+          (v) => {
+            report({ id, outcome: 'resolved' });
+            return v;
+          },
+          (e) => {
+            report({ id, outcome: `rejected: ${e && e.name}` });
+            throw e;
+          },
+        );
+      };
+    }
+  });
+  return calls;
+}
+
+/** Turns the virtual authenticator's automatic user presence on or off. */
+async function setAutomaticPresence(authenticator, enabled) {
+  await authenticator.cdp.send('WebAuthn.setAutomaticPresenceSimulation', {
+    authenticatorId: authenticator.authenticatorId,
+    enabled,
+  });
+}
+
+module.exports = {
+  openBrowser,
+  screenshot,
+  addVirtualAuthenticator,
+  recordWebAuthnCalls,
+  setAutomaticPresence,
+  ARTIFACTS,
+};

@@ -138,7 +138,15 @@
     }
     hidden.value = method;
     if (typeof form.requestSubmit === "function") {
-      form.requestSubmit();
+      // The credential is all this method needs: other methods' required fields (a password,
+      // the identifier) must not stop the submission, so skip constraint validation for it.
+      var noValidate = form.noValidate;
+      form.noValidate = true;
+      try {
+        form.requestSubmit();
+      } finally {
+        form.noValidate = noValidate;
+      }
     } else {
       form.submit();
     }
