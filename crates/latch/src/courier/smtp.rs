@@ -298,7 +298,11 @@ fn transport(u: &SmtpUri, smtp: &Smtp) -> Result<AsyncSmtpTransport<Tokio1Execut
         .tls(tls)
         .hello_name(hello)
         .timeout(Some(Duration::from_secs(10)))
-        .pool_config(PoolConfig::new().max_size(4).idle_timeout(Duration::from_secs(30)));
+        .pool_config(
+            PoolConfig::new()
+                .max_size(super::dispatcher::CONCURRENCY as u32)
+                .idle_timeout(Duration::from_secs(30)),
+        );
     if let Some(user) = &u.username {
         b = b.credentials(Credentials::new(user.clone(), u.password.clone().unwrap_or_default()));
     }
