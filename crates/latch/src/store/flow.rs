@@ -102,21 +102,25 @@ impl Store {
             bool,
             String,
         );
+        // One query; tuples stop at 16 columns, so the four timestamps are read by index.
         let row: Option<(Raw, (Ts, Ts, Ts, Ts))> = crate::with_pool!(self, p => {
-            let a: Option<Raw> = sqlx::query_as(
+            let row = sqlx::query(
                 "SELECT id, kind, type, state, request_url, return_to, csrf_hash, active, ui, internal, identity_id, \
-                 session_id, refresh, requested_aal FROM selfservice_flows WHERE id = $1",
+                 session_id, refresh, requested_aal, issued_at, expires_at, created_at, updated_at \
+                 FROM selfservice_flows WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(p)
             .await?;
-            let b: Option<(Ts, Ts, Ts, Ts)> = sqlx::query_as(
-                "SELECT issued_at, expires_at, created_at, updated_at FROM selfservice_flows WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(p)
-            .await?;
-            a.zip(b)
+            match row {
+                None => None,
+                Some(r) => {
+                    use sqlx::{FromRow, Row};
+                    let a = Raw::from_row(&r)?;
+                    let t = (r.try_get::<Ts, _>(14)?, r.try_get::<Ts, _>(15)?, r.try_get::<Ts, _>(16)?, r.try_get::<Ts, _>(17)?);
+                    Some((a, t))
+                }
+            }
         });
         let Some((r, t)) = row else { return Ok(None) };
         let full: FlowRow = (
