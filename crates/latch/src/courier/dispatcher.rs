@@ -23,8 +23,8 @@ use crate::store::{Store, StoreError};
 
 /// How long a claim lasts; a worker that dies mid-round loses its messages to others after it.
 pub const LEASE: Duration = Duration::from_secs(60);
-/// Mails in flight at once after the first of a round (also the SMTP pool size).
-pub const CONCURRENCY: usize = 8;
+/// Mails in flight at once (also the SMTP connection pool size).
+pub const CONCURRENCY: usize = 16;
 
 /// The longest pause between two attempts of one message.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -109,12 +109,11 @@ impl Dispatcher {
             .claim_messages(self.clock.now(), LEASE, self.pull_count)
             .await?;
         let full = batch.len() >= self.pull_count as usize;
-        // The first message goes alone as a probe of the server; the rest go CONCURRENCY at a
-        // time (one SMTP exchange waits on network round trips, so one-by-one sending caps
-        // throughput at a few dozen mails per second).
+        // Up to CONCURRENCY mails are in flight at once: one SMTP exchange mostly waits on
+        // network round trips, so one-by-one sending caps throughput at a few dozen mails/s.
         let mut done = 0;
         while done < batch.len() {
-            let size = if done == 0 { 1 } else { CONCURRENCY };
+            let size = CONCURRENCY;
             let chunk: Vec<&Message> = batch.iter().skip(done).take(size).collect();
             // On shutdown, or once the server proved unusable, hand the rest back unattempted.
             if *stop.borrow() {
