@@ -37,6 +37,23 @@ pub fn code_of(mail: &Mail) -> String {
     panic!("no code in mail: {text}")
 }
 
+/// The code in the newest message to `to`, read from the admin courier API (bodies are shown
+/// because the test server runs with `--dev`).
+async fn code_from_admin_api(srv: &TestServer, to: &str) -> String {
+    let url = srv.admin_url(&format!("/admin/courier/messages?recipient={to}"));
+    let msgs: Vec<Value> = srv.client().get(url).send().await.unwrap().json().await.unwrap();
+    let body = msgs[0]["body"].as_str().unwrap().to_string();
+    let mail = Mail {
+        mail_from: String::new(),
+        rcpt_to: vec![],
+        raw: String::new(),
+        headers: vec![],
+        text: Some(body),
+        html: None,
+    };
+    code_of(&mail)
+}
+
 /// Sends the code step and returns the flow in `sent_email`.
 async fn send_step(c: &Client<'_>, flow_name: &str, flow: &Value, fields: Value) -> Value {
     let res = c.submit(flow, fields).await;
