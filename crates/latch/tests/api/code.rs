@@ -128,6 +128,11 @@ async fn code_registration_then_code_login_for_every_client(b: Backend) {
         assert_eq!(message_ids(&flow), vec![1010014]);
         assert_eq!(node(&flow, "identifier").unwrap()["attributes"]["type"], "hidden");
         let code = code_of(&sink.next_mail_to(&email).await);
+        assert_eq!(
+            code_from_admin_api(&srv, &email).await,
+            code,
+            "the admin courier API shows the same code"
+        );
         let res = fresh
             .submit(&flow, json!({"method": "code", "identifier": email, "code": code}))
             .await;
