@@ -129,6 +129,11 @@ pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Response {
     if style.is_json() {
         return err.into_response();
     }
+    if err.id.as_deref() == Some("browser_location_change_required")
+        && let Some(to) = err.extra.get("redirect_browser_to").and_then(Value::as_str)
+    {
+        return redirect(to, StatusCode::SEE_OTHER);
+    }
     let id = Uuid::new_v4();
     if let Err(e) = deps.store.insert_error(id, &err.error_object(), deps.clock.now()).await {
         tracing::error!(error = %e, "could not store a self-service error");
@@ -139,17 +144,13 @@ pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Response {
     redirect(u.as_str(), StatusCode::SEE_OTHER)
 }
 
-/// 422 `browser_location_change_required` for SPAs; a redirect for browsers.
-pub fn location_change(to: &str, style: Style) -> Response {
-    match style {
-        Style::Browser => redirect(to, StatusCode::SEE_OTHER),
-        _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)
-            .id("browser_location_change_required")
-            .reason(format!(
-                "In order to complete this flow please redirect the browser to: {to}"
-            ))
-            .message("browser location change required")
-            .extra("redirect_browser_to", json!(to))
-            .into_response(),
-    }
+/// Kratos' 422 `browser_location_change_required` error pointing at `to`.
+pub fn location_change_error(to: &str) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)
+        .id("browser_location_change_required")
+        .reason(format!(
+            "In order to complete this flow please redirect the browser to: {to}"
+        ))
+        .message("browser location change required")
+        .extra("redirect_browser_to", json!(to))
 }

@@ -524,3 +524,34 @@ async fn passkey_well_known_script_and_origins(b: Backend) {
     );
 }
 both!(passkey_well_known_script_and_origins);
+
+/// Kratos' matrix row "needs browser redirect": a passkey submission without the WebAuthn
+/// answer sends SPAs a 422 `browser_location_change_required` and form posts a 303 to the
+/// flow's page; native apps get the flow back with fresh options (400).
+async fn passkey_login_without_credential_asks_for_a_browser_location_change(b: Backend) {
+    let srv = TestServer::with_config(b, passkey_config()).await;
+    for kind in [Kind::Browser, Kind::Spa, Kind::Native] {
+        let c = Client::new(&srv, kind);
+        let flow = c.init("login", "").await;
+        let ui = format!("/ui/login?flow={}", flow["id"].as_str().unwrap());
+        let res = c.submit(&flow, json!({"method": "passkey"})).await;
+        match kind {
+            Kind::Browser => {
+                assert_eq!(res.status(), StatusCode::SEE_OTHER);
+                assert!(res.headers()["location"].to_str().unwrap().ends_with(&ui));
+            }
+            Kind::Spa => {
+                assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["id"], "browser_location_change_required");
+                assert!(body["redirect_browser_to"].as_str().unwrap().ends_with(&ui), "{body}");
+            }
+            Kind::Native => {
+                assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+                let body: Value = res.json().await.unwrap();
+                assert!(node(&body, "passkey_challenge").is_some(), "{body}");
+            }
+        }
+    }
+}
+both!(passkey_login_without_credential_asks_for_a_browser_location_change);

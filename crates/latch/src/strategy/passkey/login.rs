@@ -148,7 +148,13 @@ impl LoginStrategy for Passkey {
         let deps = cx.deps;
         let raw = field(body, "passkey_login").unwrap_or("").trim();
         if raw.is_empty() {
-            // Kratos re-renders the flow so the client can run the ceremony.
+            if flow.flow_type == crate::flow::FlowType::Browser {
+                // As Kratos: the browser must run the WebAuthn ceremony on the flow's page
+                // (422 `browser_location_change_required` for SPAs, a redirect for forms).
+                let to = crate::flow::respond::ui_url_for(deps, flow);
+                return Err(FlowError::Api(crate::flow::respond::location_change_error(&to)));
+            }
+            // Native apps get the flow back with fresh options to run the ceremony.
             self.login_nodes(deps, flow);
             return Ok(LoginOutcome::Continue);
         }
