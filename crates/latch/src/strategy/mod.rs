@@ -254,3 +254,32 @@ pub fn traits_invalid(errs: &[crate::identity::schema::TraitError]) -> FlowError
         node_messages,
     }
 }
+
+/// Whether the identity could still sign in without its `except` credentials (`passkey` or
+/// `webauthn`): a password, an address for passwordless codes (while those are on), a passkey,
+/// or a passwordless security key. Settings refuse removals that would lock people out.
+pub fn has_first_factor_besides(deps: &Deps, identity: &Identity, except: &str) -> bool {
+    let methods = &deps.config.selfservice.methods;
+    let creds = |kind: &str| identity.credentials.get(kind);
+    let list = |kind: &str| {
+        creds(kind)
+            .and_then(|c| c.config.get("credentials"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let password = methods.password.enabled
+        && creds("password")
+            .and_then(|c| c.config.get("hashed_password"))
+            .and_then(Value::as_str)
+            .is_some_and(|h| !h.is_empty());
+    let code = methods.code.enabled
+        && methods.code.passwordless_enabled
+        && creds("code").is_some_and(|c| !c.identifiers.is_empty());
+    let passkey = except != "passkey" && !list("passkey").is_empty();
+    let security_key = except != "webauthn"
+        && list("webauthn")
+            .iter()
+            .any(|k| k.get("is_passwordless") == Some(&Value::Bool(true)));
+    password || code || passkey || security_key
+}

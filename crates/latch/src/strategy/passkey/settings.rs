@@ -16,32 +16,6 @@ use crate::strategy::{Cx, FlowError, SettingsStrategy, field};
 use crate::text::{self, UiText};
 use crate::ui::{Group, InputType, Node, Trigger};
 
-/// Whether the identity can still sign in without its passkeys: a password, an address for
-/// passwordless codes (while those methods are on), or a passwordless security key.
-fn has_other_first_factor(deps: &Deps, identity: &Identity) -> bool {
-    let methods = &deps.config.selfservice.methods;
-    let password = methods.password.enabled
-        && identity
-            .credentials
-            .get("password")
-            .and_then(|c| c.config.get("hashed_password"))
-            .and_then(Value::as_str)
-            .is_some_and(|h| !h.is_empty());
-    let code = methods.code.enabled
-        && methods.code.passwordless_enabled
-        && identity
-            .credentials
-            .get("code")
-            .is_some_and(|c| !c.identifiers.is_empty());
-    let security_key = identity.credentials.get("webauthn").is_some_and(|c| {
-        c.config
-            .get("credentials")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|k| k.get("is_passwordless") == Some(&Value::Bool(true))))
-    });
-    password || code || security_key
-}
-
 fn lockout() -> UiText {
     text::validation_generic(
         "Unable to remove this passkey because it would lock you out of your account: add another way to sign in first.",
@@ -138,7 +112,7 @@ impl Passkey {
         if config.credentials.len() == before {
             return Err(self.settings_failed(deps, flow, identity, text::no_webauthn_device()));
         }
-        if config.credentials.is_empty() && !has_other_first_factor(deps, identity) {
+        if config.credentials.is_empty() && !crate::strategy::has_first_factor_besides(deps, identity, "passkey") {
             return Err(self.settings_failed(deps, flow, identity, lockout()));
         }
         if config.credentials.is_empty() {

@@ -15,31 +15,6 @@ use crate::strategy::{Cx, FlowError, SettingsStrategy, field};
 use crate::text;
 use crate::ui::{Group, InputType, Node, Trigger};
 
-/// Whether the identity keeps a first factor besides its passwordless security keys.
-fn has_other_first_factor(deps: &Deps, identity: &Identity) -> bool {
-    let methods = &deps.config.selfservice.methods;
-    let password = methods.password.enabled
-        && identity
-            .credentials
-            .get("password")
-            .and_then(|c| c.config.get("hashed_password"))
-            .and_then(Value::as_str)
-            .is_some_and(|h| !h.is_empty());
-    let code = methods.code.enabled
-        && methods.code.passwordless_enabled
-        && identity
-            .credentials
-            .get("code")
-            .is_some_and(|c| !c.identifiers.is_empty());
-    let passkey = identity.credentials.get("passkey").is_some_and(|c| {
-        c.config
-            .get("credentials")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-    });
-    password || code || passkey
-}
-
 impl SecurityKeys {
     fn refused(&self, deps: &Deps, flow: &mut Flow, identity: &Identity, m: text::UiText) -> FlowError {
         SettingsStrategy::populate(self, deps, flow, identity);
@@ -137,7 +112,10 @@ impl SettingsStrategy for SecurityKeys {
             };
             let removed = config.credentials.remove(pos);
             let first_factor_left = config.credentials.iter().any(|c| c.is_passwordless);
-            if removed.is_passwordless && !first_factor_left && !has_other_first_factor(deps, identity) {
+            if removed.is_passwordless
+                && !first_factor_left
+                && !crate::strategy::has_first_factor_besides(deps, identity, "webauthn")
+            {
                 return Err(self.refused(
                     deps,
                     flow,
