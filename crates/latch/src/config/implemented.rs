@@ -52,6 +52,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "hashers.bcrypt",
     "hashers.algorithm",
     "feature_flags",
+    "latch",
 ];
 
 /// Warnings for keys present in `doc` that Latch does not implement, one per top-most

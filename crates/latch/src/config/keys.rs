@@ -92,6 +92,9 @@ fn add_latch_keys(root: &mut Value) {
             serde_json::json!({"type": "array", "items": {"type": "string"}, "default": []}),
         );
     }
+    if let Some(props) = root.pointer_mut("/properties").and_then(Value::as_object_mut) {
+        props.insert("latch".into(), super::latch::schema());
+    }
 }
 
 static KEYS: OnceLock<Result<Keys, String>> = OnceLock::new();

@@ -11,6 +11,7 @@ mod duration;
 mod env;
 mod implemented;
 mod keys;
+mod latch;
 mod methods;
 mod sections;
 mod selfservice;
@@ -27,6 +28,7 @@ use serde_json::Value;
 pub use self::dsn::{Dsn, parse_dsn};
 pub use self::duration::{parse_byte_size, parse_duration};
 pub use self::implemented::IMPLEMENTED;
+pub use self::latch::{Budget, Cache as LatchCache, Cleanup, Hashing, Latch, PasswordLimits, RateLimits, WhoamiCache};
 pub use self::methods::{
     CodeConfig, CodeMethod, Methods, PasskeyConfig, PasskeyMethod, PasswordConfig, PasswordMethod, RelyingParty,
     Toggle, WebauthnConfig, WebauthnMethod,

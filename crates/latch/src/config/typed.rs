@@ -7,6 +7,7 @@ use url::Url;
 
 use super::ConfigError;
 use super::duration::de_opt_url;
+use super::latch::Latch;
 use super::sections::{Cookies, Courier, Hashers, Identity, Log, Secrets, Security, Session};
 use super::selfservice::SelfService;
 
@@ -43,6 +44,8 @@ pub struct Config {
     pub hashers: Hashers,
     /// Kratos feature flags, kept raw; read them with [`Config::feature_flag`].
     pub feature_flags: Value,
+    /// Latch-only settings (`latch:`), which Kratos does not have.
+    pub latch: Latch,
     public_base_url: Url,
     admin_base_url: Url,
     /// `selfservice.default_browser_return_url` was unset and points at the built-in
@@ -68,6 +71,7 @@ struct Document {
     courier: Courier,
     hashers: Hashers,
     feature_flags: Value,
+    latch: Latch,
 }
 
 impl Config {
@@ -117,6 +121,7 @@ impl Config {
             courier: d.courier,
             hashers: d.hashers,
             feature_flags: d.feature_flags,
+            latch: d.latch,
             public_base_url,
             admin_base_url,
         })
