@@ -113,8 +113,13 @@ fn hasher_of(config: &Config) -> PasswordHasher {
     // Bound memory: at most as many concurrent hashes as cores, and never above 256 MiB.
     let per_hash = (h.argon2.memory / (1024 * 1024)).max(1);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as u64;
-    let concurrency = cores.min((256 / per_hash).max(1));
+    let mut concurrency = cores.min((256 / per_hash).max(1));
+    let q = &config.latch.hashing;
+    if q.max_concurrent > 0 {
+        concurrency = u64::from(q.max_concurrent);
+    }
     PasswordHasher::new(algorithm, usize::try_from(concurrency).unwrap_or(1))
+        .with_max_queue(usize::try_from(q.max_queue).unwrap_or(usize::MAX))
 }
 
 impl App {

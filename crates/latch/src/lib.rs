@@ -12,6 +12,7 @@ pub mod deps;
 pub mod flow;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod session;
 pub mod store;
 pub mod strategy;

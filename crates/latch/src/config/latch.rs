@@ -22,6 +22,10 @@ pub struct Latch {
     pub cleanup: Cleanup,
     /// `latch.cache`.
     pub cache: Cache,
+    /// `latch.client_ip_headers`: single-value client-IP headers (`CF-Connecting-IP`,
+    /// `True-Client-IP`, `X-Real-IP`) believed from `serve.public.trusted_proxies`; by
+    /// default only `X-Forwarded-For` is.
+    pub client_ip_headers: Vec<String>,
 }
 
 /// A fixed-window budget: at most `limit` events per `window`.
@@ -240,6 +244,7 @@ pub(super) fn schema() -> Value {
             "sleep_between_batches": duration(),
             "mail_body_retention": duration(),
         })),
+        "client_ip_headers": {"type": "array", "items": {"type": "string"}},
         "cache": strict(json!({
             "whoami": strict(json!({
                 "enabled": {"type": "boolean"},

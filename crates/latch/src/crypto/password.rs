@@ -5,7 +5,18 @@
 use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::Semaphore;
+
+/// Leaves the wait queue when dropped (also when the waiting request is cancelled).
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Which algorithm new hashes use. Kratos: `hashers.algorithm`.
 #[derive(Debug, Clone)]
@@ -35,6 +46,9 @@ pub enum HashError {
     /// Parameters were invalid or the worker failed.
     #[error("password hashing failed: {0}")]
     Failed(String),
+    /// Every hashing slot is taken and the wait queue is full.
+    #[error("the password hashing queue is full")]
+    Busy,
 }
 
 /// The password hasher shared by all requests.
@@ -42,6 +56,10 @@ pub enum HashError {
 pub struct PasswordHasher {
     algorithm: HashAlgorithm,
     permits: Arc<Semaphore>,
+    /// Requests waiting for a permit right now.
+    waiting: Arc<AtomicUsize>,
+    /// How many may wait; one more is refused with [`HashError::Busy`].
+    max_queue: usize,
 }
 
 impl PasswordHasher {
@@ -50,16 +68,34 @@ impl PasswordHasher {
         PasswordHasher {
             algorithm,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_queue: usize::MAX,
         }
+    }
+
+    /// Bounds the queue: at most `max_queue` requests wait for a hashing slot; more fail
+    /// fast with [`HashError::Busy`] instead of waiting without bound.
+    pub fn with_max_queue(mut self, max_queue: usize) -> PasswordHasher {
+        self.max_queue = max_queue;
+        self
+    }
+
+    /// A hashing slot, waiting in the bounded queue if all are taken.
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, HashError> {
+        if let Ok(p) = self.permits.try_acquire() {
+            return Ok(p);
+        }
+        let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _leave = QueueSlot(&self.waiting);
+        if queued >= self.max_queue {
+            return Err(HashError::Busy);
+        }
+        self.permits.acquire().await.map_err(|e| HashError::Failed(e.to_string()))
     }
 
     /// Hashes a password with the configured algorithm (PHC / modular crypt string).
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let _permit = self.permit().await?;
         let algorithm = self.algorithm.clone();
         let password = password.to_string();
         tokio::task::spawn_blocking(move || hash_sync(&algorithm, &password))
@@ -69,11 +105,7 @@ impl PasswordHasher {
 
     /// Verifies a password against a stored hash of any supported format.
     pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let _permit = self.permit().await?;
         let password = password.to_string();
         let hash = hash.to_string();
         tokio::task::spawn_blocking(move || verify_sync(&password, &hash))
@@ -143,7 +175,7 @@ fn verify_sync(password: &str, hash: &str) -> Result<bool, HashError> {
 
 /// A hash that takes about as long to check as a real one; verified against when the
 /// identifier is unknown so timing does not reveal which accounts exist.
-pub async fn dummy_verify(hasher: &PasswordHasher, password: &str) {
+pub async fn dummy_verify(hasher: &PasswordHasher, password: &str) -> Result<(), HashError> {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let hash = match DUMMY.get() {
         Some(h) => h.clone(),
@@ -152,10 +184,14 @@ pub async fn dummy_verify(hasher: &PasswordHasher, password: &str) {
                 let _ = DUMMY.set(h.clone());
                 h
             }
-            Err(_) => return,
+            Err(HashError::Busy) => return Err(HashError::Busy),
+            Err(_) => return Ok(()),
         },
     };
-    let _ = hasher.verify(password, &hash).await;
+    match hasher.verify(password, &hash).await {
+        Err(HashError::Busy) => Err(HashError::Busy),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

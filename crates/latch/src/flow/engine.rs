@@ -254,6 +254,13 @@ async fn init_inner(
             .reason("You can not requested a higher AAL (AAL2/AAL3) without an active session.")
             .message("aal2 and aal3 can only be requested if a session exists already"));
     }
+    let ip = crate::http::client::client_ip(
+        &req.headers,
+        req.peer,
+        &deps.config.serve.public.trusted_proxies,
+        &deps.config.latch.client_ip_headers,
+    );
+    crate::limits::flow_creation(deps, ip.as_deref()).await?;
     let mut flow = new_flow(deps, kind, flow_type, req, return_to);
     flow.refresh = refresh;
     flow.requested_aal = aal;
@@ -645,6 +652,13 @@ async fn submit_inner(
     style: Style,
 ) -> Result<Response, ApiError> {
     let now = deps.clock.now();
+    let client = ClientInfo::from_request(deps, &req.headers, req.peer);
+    if let Err(e) = crate::limits::submission(deps, client.ip.as_deref()).await {
+        return match e {
+            crate::limits::LimitError::Limited(l) => limited(deps, flow, style, None, l).await,
+            crate::limits::LimitError::Store(e) => Err(e.into()),
+        };
+    }
     if flow.expired(now) {
         return expired_replacement(deps, flow, req, style, now).await;
     }
@@ -707,7 +721,7 @@ async fn submit_inner(
         body,
         csrf: csrf_token,
         current,
-        client: ClientInfo::from_request(deps, &req.headers, req.peer),
+        client,
     };
     let outcome = match flow.kind {
         FlowKind::Login => login::submit(deps, flow, &sub).await,
@@ -739,7 +753,23 @@ async fn submit_inner(
             show_message(deps, flow, style, sub.csrf.as_ref(), text::validation_generic(&reason)).await
         }
         Err(FlowError::Api(e)) => Err(e),
+        Err(FlowError::Limited(l)) => limited(deps, flow, style, sub.csrf.as_ref(), l).await,
     }
+}
+
+/// A refused submission: browsers see the explanation on the form; JSON clients get `429`
+/// (or `503`) with `Retry-After`.
+async fn limited(
+    deps: &Deps,
+    flow: &mut Flow,
+    style: Style,
+    csrf: Option<&[u8; 32]>,
+    l: crate::limits::Limited,
+) -> Result<Response, ApiError> {
+    if style == Style::Browser {
+        return show_message(deps, flow, style, csrf, text::validation_generic(&l.explain())).await;
+    }
+    Err(l.into())
 }
 
 /// Saves the flow with one global message and shows it again.

@@ -195,9 +195,16 @@ async fn import_credentials(state: &AppState, ident: &mut Identity, creds: &Valu
                     })?;
                     h.to_string()
                 } else if let Some(p) = config.get("password").and_then(Value::as_str) {
-                    state.hasher.hash(p).await.map_err(|e| {
-                        tracing::error!(error = %e, "hashing an imported password failed");
-                        ApiError::internal()
+                    state.hasher.hash(p).await.map_err(|e| match e {
+                        crate::crypto::password::HashError::Busy => ApiError::from(crate::limits::Limited {
+                            kind: crate::limits::LimitKind::HashingQueue,
+                            retry_after: std::time::Duration::from_secs(1),
+                            limit: None,
+                        }),
+                        e => {
+                            tracing::error!(error = %e, "hashing an imported password failed");
+                            ApiError::internal()
+                        }
                     })?
                 } else {
                     continue;

@@ -82,32 +82,38 @@ pub fn has_cookie_header(headers: &HeaderMap) -> bool {
     headers.get_all(header::COOKIE).iter().any(|v| !v.as_bytes().is_empty())
 }
 
-/// The client's IP: the peer address, or the forwarded-for headers when the peer is a
-/// configured trusted proxy (`serve.public.trusted_proxies`).
-pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trusted: &[String]) -> Option<String> {
+/// The client's IP: the peer address, or, when the peer is a configured trusted proxy
+/// (`serve.public.trusted_proxies`), the right-most `X-Forwarded-For` entry that is not itself
+/// a trusted proxy. Single-value headers such as `CF-Connecting-IP`, `True-Client-IP` or
+/// `X-Real-IP` are believed only when listed in `latch.client_ip_headers` (and only from a
+/// trusted proxy): anyone can send them, and rate limits are keyed on this address.
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &[String],
+    ip_headers: &[String],
+) -> Option<String> {
     let peer_ip = peer.map(|p| p.ip());
     let from_trusted = peer_ip.is_some_and(|ip| trusted.iter().any(|t| ip_matches(ip, t)));
     if from_trusted {
-        for h in ["true-client-ip", "cf-connecting-ip", "x-real-ip"] {
-            if let Some(v) = headers
-                .get(h)
+        for h in ip_headers {
+            if let Some(ip) = headers
+                .get(h.trim().to_ascii_lowercase().as_str())
                 .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
             {
-                return Some(v.to_string());
+                return Some(ip.to_string());
             }
         }
         if let Some(xff) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
             // The right-most address that is not itself a trusted proxy.
             for part in xff.split(',').rev() {
-                let part = part.trim();
-                if let Ok(ip) = part.parse::<IpAddr>() {
-                    if !trusted.iter().any(|t| ip_matches(ip, t)) {
-                        return Some(ip.to_string());
-                    }
-                } else if !part.is_empty() {
-                    return Some(part.to_string());
+                let Ok(ip) = part.trim().parse::<IpAddr>() else {
+                    // Garbage in the chain: stop believing it and use the peer.
+                    break;
+                };
+                if !trusted.iter().any(|t| ip_matches(ip, t)) {
+                    return Some(ip.to_string());
                 }
             }
         }
@@ -174,10 +180,22 @@ mod tests {
         let mut m = HeaderMap::new();
         m.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.0.0.2"));
         let peer: SocketAddr = "10.0.0.1:1234".parse().unwrap();
-        assert_eq!(client_ip(&m, Some(peer), &[]), Some("10.0.0.1".into()));
+        m.insert("cf-connecting-ip", HeaderValue::from_static("198.51.100.7"));
+        assert_eq!(client_ip(&m, Some(peer), &[], &[]), Some("10.0.0.1".into()));
         assert_eq!(
-            client_ip(&m, Some(peer), &["10.0.0.0/8".into()]),
-            Some("203.0.113.9".into())
+            client_ip(&m, Some(peer), &["10.0.0.0/8".into()], &[]),
+            Some("203.0.113.9".into()),
+            "CF-Connecting-IP is ignored unless configured"
+        );
+        assert_eq!(
+            client_ip(&m, Some(peer), &["10.0.0.0/8".into()], &["CF-Connecting-IP".into()]),
+            Some("198.51.100.7".into())
+        );
+        let untrusted: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        assert_eq!(
+            client_ip(&m, Some(untrusted), &["10.0.0.0/8".into()], &["cf-connecting-ip".into()]),
+            Some("192.0.2.1".into()),
+            "headers from an untrusted peer are never believed"
         );
     }
 }

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use crate::limits::{LimitError, LimitKind, Limited};
 use crate::store::StoreError;
 
 /// An error answered to a client (boxed: errors travel in `Result`s on every path).
@@ -26,6 +27,8 @@ pub struct ApiErrorData {
     pub details: Option<Value>,
     /// Keys placed next to `error` at the top level (`use_flow_id`, `redirect_browser_to`, …).
     pub extra: Map<String, Value>,
+    /// Response headers that belong to the error (`Retry-After`, `RateLimit-*`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -39,6 +42,7 @@ impl ApiError {
             409 => "The resource could not be created due to a conflict",
             410 => "The requested resource is no longer available because it has expired or is otherwise invalid.",
             413 => "The request body is too large",
+            429 => "Too many requests were sent; please slow down",
             415 => "The request's content type is not supported",
             422 => "The request was well-formed but was unable to be followed due to semantic errors",
             503 => "The service is temporarily unavailable",
@@ -51,6 +55,7 @@ impl ApiError {
             message: message.to_string(),
             details: None,
             extra: Map::new(),
+            headers: Vec::new(),
         }))
     }
 
@@ -101,6 +106,12 @@ impl ApiError {
     /// Adds a top-level key next to `error`.
     pub fn extra(mut self, key: &str, value: Value) -> ApiError {
         self.extra.insert(key.to_string(), value);
+        self
+    }
+
+    /// Adds a response header (`Retry-After`, …).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> ApiError {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -157,6 +168,11 @@ impl IntoResponse for ApiError {
         {
             h.insert("ory-error-id", v);
         }
+        for (name, value) in &self.headers {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(*name, v);
+            }
+        }
         res
     }
 }
@@ -170,6 +186,39 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %other, "store error");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<Limited> for ApiError {
+    /// `429` (or `503` for a full hashing queue) with `Retry-After` and, where the limit has a
+    /// window, the `RateLimit-*` headers of draft-ietf-httpapi-ratelimit-headers.
+    fn from(l: Limited) -> ApiError {
+        let secs = l.retry_after_secs();
+        let (status, id) = match l.kind {
+            LimitKind::HashingQueue => (StatusCode::SERVICE_UNAVAILABLE, "server_busy"),
+            _ => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded"),
+        };
+        let mut e = ApiError::new(status)
+            .id(id)
+            .reason(l.explain())
+            .details(json!({"retry_after_seconds": secs}))
+            .header("retry-after", secs.to_string());
+        if let Some(limit) = l.limit {
+            e = e
+                .header("ratelimit-limit", limit.to_string())
+                .header("ratelimit-remaining", "0")
+                .header("ratelimit-reset", secs.to_string());
+        }
+        e
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> ApiError {
+        match e {
+            LimitError::Limited(l) => l.into(),
+            LimitError::Store(e) => e.into(),
         }
     }
 }

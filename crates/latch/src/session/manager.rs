@@ -66,7 +66,12 @@ impl ClientInfo {
             (None, None) => None,
         };
         ClientInfo {
-            ip: client_ip(headers, peer, &deps.config.serve.public.trusted_proxies),
+            ip: client_ip(
+                headers,
+                peer,
+                &deps.config.serve.public.trusted_proxies,
+                &deps.config.latch.client_ip_headers,
+            ),
             user_agent: h("user-agent"),
             location,
         }

@@ -125,47 +125,6 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Records a wrong code for a flow and an address.
-    pub async fn record_code_failure(
-        &self,
-        flow_id: Uuid,
-        address: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        crate::with_pool!(self, p => {
-            sqlx::query("INSERT INTO selfservice_code_failures (id, flow_id, address, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(Uuid::new_v4())
-                .bind(flow_id)
-                .bind(address)
-                .bind(Ts(now))
-                .execute(p)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Wrong codes for a flow, and for an address since `since`.
-    pub async fn code_failures(
-        &self,
-        flow_id: Uuid,
-        address: &str,
-        since: OffsetDateTime,
-    ) -> Result<(i64, i64), StoreError> {
-        let (a, b): ((i64,), (i64,)) = crate::with_pool!(self, p => {
-            let a = sqlx::query_as("SELECT COUNT(*) FROM selfservice_code_failures WHERE flow_id = $1")
-                .bind(flow_id)
-                .fetch_one(p)
-                .await?;
-            let b = sqlx::query_as("SELECT COUNT(*) FROM selfservice_code_failures WHERE address = $1 AND created_at > $2")
-                .bind(address)
-                .bind(Ts(since))
-                .fetch_one(p)
-                .await?;
-            (a, b)
-        });
-        Ok((a.0, b.0))
-    }
-
     /// Stores a code without an email (unknown addresses under enumeration protection, so the
     /// work done matches a real send).
     pub async fn insert_code(&self, code: &CodeRow) -> Result<(), StoreError> {

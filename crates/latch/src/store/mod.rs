@@ -9,6 +9,7 @@ pub mod code;
 pub mod courier;
 pub mod flow;
 pub mod identity;
+pub mod limits;
 pub mod migrate;
 pub mod session;
 pub mod sql;

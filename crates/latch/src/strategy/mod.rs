@@ -39,6 +39,9 @@ pub enum FlowError {
     },
     /// An error answered as error JSON (or the error page for browsers).
     Api(ApiError),
+    /// A rate limit or attempt budget refused the submission: a form message for browsers,
+    /// `429` + `Retry-After` for JSON clients.
+    Limited(crate::limits::Limited),
 }
 
 impl FlowError {
@@ -62,6 +65,15 @@ impl FlowError {
 impl From<ApiError> for FlowError {
     fn from(e: ApiError) -> FlowError {
         FlowError::Api(e)
+    }
+}
+
+impl From<crate::limits::LimitError> for FlowError {
+    fn from(e: crate::limits::LimitError) -> FlowError {
+        match e {
+            crate::limits::LimitError::Limited(l) => FlowError::Limited(l),
+            crate::limits::LimitError::Store(e) => e.into(),
+        }
     }
 }
 

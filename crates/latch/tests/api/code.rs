@@ -296,9 +296,13 @@ async fn code_attempts_are_bounded_per_flow_and_per_address(b: Backend) {
             json!({"method": "code", "identifier": "brute@example.com", "code": right}),
         )
         .await;
+    // A native client is told to slow down: 429 in Kratos' error envelope with Retry-After.
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 3600, "{retry}");
     let body: Value = res.json().await.unwrap();
-    assert_eq!(message_ids(&body), vec![4000001], "{body}");
-    assert!(body["ui"]["messages"][0]["text"].as_str().unwrap().contains("blocked"));
+    assert_eq!(body["error"]["id"], "rate_limit_exceeded", "{body}");
+    assert!(body["error"]["reason"].as_str().unwrap().contains("blocked"));
     assert!(body.get("session_token").is_none());
     // An hour later it works again.
     srv.clock.advance(std::time::Duration::from_secs(3601));

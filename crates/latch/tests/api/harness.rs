@@ -137,7 +137,16 @@ pub fn base_config(dsn: &str) -> Value {
             }}}}
         },
         "secrets": {"cookie": ["a-test-cookie-secret-of-32-chars!"]},
-        "hashers": {"argon2": {"memory": "8MB", "iterations": 1, "parallelism": 1}}
+        "hashers": {"argon2": {"memory": "8MB", "iterations": 1, "parallelism": 1}},
+        // Every test client comes from 127.0.0.1 and many tests mail one address several
+        // times: the per-IP and per-address mail budgets are relaxed here; the limit tests
+        // (`limits.rs`) set the defaults back explicitly.
+        "latch": {"rate_limits": {
+            "flow_creation_per_ip": {"limit": 100000, "window": "1m"},
+            "submission_per_ip": {"limit": 100000, "window": "1m"},
+            "code_mail_per_address": {"limit": 1000, "window": "1m"},
+            "code_mail_per_address_long": {"limit": 1000, "window": "1h"}
+        }}
     })
 }
 

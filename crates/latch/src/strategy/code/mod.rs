@@ -4,8 +4,9 @@
 //!
 //! Codes are 6 digits from the OS CSPRNG, stored as keyed hashes, compared in constant time
 //! and single-use; a new code replaces the flow's old one. Wrong codes are bounded per flow
-//! (`max_submissions`) and per address across flows ([`ADDRESS_FAILURES_PER_HOUR`]), so
-//! opening new flows does not reset the budget. Resending has a cooldown.
+//! (`max_submissions`) and per address across flows (`latch.rate_limits`), so opening new
+//! flows does not reset the budget; each attempt is counted atomically before the code is
+//! compared ([`crate::limits`]). Resending has a cooldown; mails per address are limited.
 
 mod login;
 mod registration;
@@ -21,6 +22,7 @@ use super::FlowError;
 use crate::crypto::{ct_eq, hex, random_bytes};
 use crate::deps::Deps;
 use crate::flow::Flow;
+use crate::limits::CodeAttemptError;
 use crate::store::code::CodeRow;
 use crate::text::{self, UiText};
 
@@ -28,8 +30,6 @@ use crate::text::{self, UiText};
 #[derive(Debug, Clone, Copy)]
 pub struct Code;
 
-/// Wrong codes allowed per address per hour, across all flows.
-pub const ADDRESS_FAILURES_PER_HOUR: i64 = 10;
 /// Minimum time between two codes of one flow.
 pub const RESEND_COOLDOWN: Duration = Duration::from_secs(30);
 
@@ -128,6 +128,8 @@ pub async fn issue(
             return Err(FlowError::message(cooldown_message(wait.whole_seconds().max(1))));
         }
     }
+    // Counted for unknown addresses too, so the answer does not tell them apart.
+    crate::limits::code_mail(deps, address).await?;
     let code = generate();
     let lifespan = deps.config.selfservice.methods.code.config.lifespan;
     let row = CodeRow {
@@ -163,7 +165,8 @@ pub async fn issue(
 }
 
 /// Checks a submitted code for a flow and uses it up. `cap_address` is the address whose
-/// cross-flow failure budget applies.
+/// cross-flow budget applies. The attempt is counted against both budgets in one atomic
+/// statement each BEFORE the code is compared, so concurrent submissions cannot exceed them.
 pub async fn verify(
     deps: &Deps,
     flow: &Flow,
@@ -171,22 +174,17 @@ pub async fn verify(
     cap_address: &str,
     submitted: &str,
 ) -> Result<CodeRow, FlowError> {
+    let attempt = match crate::limits::code_attempt(deps, flow.id, cap_address).await {
+        Ok(a) => a,
+        Err(CodeAttemptError::FlowExhausted) => {
+            return Err(FlowError::message(text::validation_generic(
+                "The request was submitted too often. Please request another code.",
+            )));
+        }
+        Err(CodeAttemptError::Limited(l)) => return Err(FlowError::Limited(l)),
+        Err(CodeAttemptError::Store(e)) => return Err(e.into()),
+    };
     let now = deps.clock.now();
-    let max = i64::from(deps.config.selfservice.methods.code.config.max_submissions);
-    let (per_flow, per_address) = deps
-        .store
-        .code_failures(flow.id, cap_address, now - Duration::from_secs(3600))
-        .await?;
-    if per_flow >= max {
-        return Err(FlowError::message(text::validation_generic(
-            "The request was submitted too often. Please request another code.",
-        )));
-    }
-    if per_address >= ADDRESS_FAILURES_PER_HOUR {
-        return Err(FlowError::message(text::validation_generic(
-            "Too many wrong codes were entered for this address. For your protection, codes for it are blocked for up to an hour; please try again later.",
-        )));
-    }
     let submitted = submitted.trim();
     let want = hash(deps, flow.id, submitted);
     let candidates = deps.store.unused_codes(flow.id).await?;
@@ -195,7 +193,6 @@ pub async fn verify(
         .find(|c| ct_eq(c.code_hash.as_bytes(), want.as_bytes()));
     let usable = found.filter(|c| c.expires_at > now && (c.identity_id.is_some() || purpose == Purpose::Registration));
     let Some(c) = usable else {
-        deps.store.record_code_failure(flow.id, cap_address, now).await?;
         return Err(FlowError::message(purpose.invalid()));
     };
     if !deps.store.use_code(c.id, now).await? {
@@ -203,6 +200,7 @@ pub async fn verify(
             "The code was already used. Please request another code.",
         )));
     }
+    attempt.succeeded(deps).await;
     Ok(c)
 }
 

@@ -7,7 +7,7 @@ use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential, Weba
 
 use super::credentials::PasskeyConfig;
 use super::nodes::{add_script, hidden, trigger_button, without_inline_js};
-use super::{LOGIN_KEY, Passkey, take_internal};
+use super::{LOGIN_KEY, Passkey};
 use crate::deps::Deps;
 use crate::flow::Flow;
 use crate::identity::{Identity, State};
@@ -54,8 +54,9 @@ impl Passkey {
 
     /// Verifies `raw` (the browser's credential JSON) and returns the identity it proves.
     async fn verify_login(&self, deps: &Deps, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
-        let state =
-            take_internal(flow, LOGIN_KEY).and_then(|s| serde_json::from_value::<DiscoverableAuthentication>(s).ok());
+        let state = super::claim_internal(deps, flow, LOGIN_KEY)
+            .await?
+            .and_then(|s| serde_json::from_value::<DiscoverableAuthentication>(s).ok());
         let credential: PublicKeyCredential = match serde_json::from_str(raw) {
             Ok(c) => c,
             Err(e) => {

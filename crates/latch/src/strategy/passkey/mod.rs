@@ -3,7 +3,8 @@
 //! Kratos: `selfservice/strategy/passkey`.
 //!
 //! Ceremony state (the challenge) lives in the flow's server-side `internal` state and is
-//! taken out on each submission, so every challenge answers at most once. Verification
+//! taken out and claimed in the database on each submission ([`claim_internal`]), so every
+//! challenge answers at most once, also when two submissions race. Verification
 //! (origin, RP id hash, UP and UV, signature, counter, backup flags) is webauthn-rs'.
 
 pub mod config;
@@ -121,6 +122,25 @@ impl Passkey {
 /// Takes a value out of the flow's internal state (single use).
 fn take_internal(flow: &mut Flow, key: &str) -> Option<Value> {
     flow.internal.as_object_mut().and_then(|o| o.remove(key))
+}
+
+/// Takes a pending ceremony out of the flow AND claims it in the database, so that of two
+/// submissions answering the same challenge at once (both loaded the flow before either
+/// saved it) only one proceeds. `None` when there was none or another request claimed it.
+pub(crate) async fn claim_internal(
+    deps: &crate::deps::Deps,
+    flow: &mut Flow,
+    key: &str,
+) -> Result<Option<Value>, crate::store::StoreError> {
+    let Some(state) = take_internal(flow, key) else {
+        return Ok(None);
+    };
+    let marker = format!("{}:{key}:{state}", flow.id);
+    if crate::limits::consume_once(deps, "ceremony", marker.as_bytes(), flow.expires_at).await? {
+        Ok(Some(state))
+    } else {
+        Ok(None)
+    }
 }
 
 /// A fresh user handle: 64 ASCII alphanumerics (Kratos' format).

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Password, password_node};
-use crate::crypto::password::dummy_verify;
+use crate::crypto::password::{HashError, dummy_verify};
 use crate::deps::Deps;
 use crate::flow::Flow;
 use crate::identity::State;
@@ -53,8 +53,10 @@ impl LoginStrategy for Password {
         }
         let deps = cx.deps;
         let normalized = crate::identity::schema::normalize_identifier(identifier);
+        // Counted before anything is compared, for known and unknown identifiers alike.
+        let attempt = crate::limits::secret_attempt(deps, "password", &normalized, cx.client.ip.as_deref()).await?;
         let Some(identity) = deps.store.find_identity_by_identifier("password", &normalized).await? else {
-            dummy_verify(&deps.hasher, password).await;
+            dummy_verify(&deps.hasher, password).await.map_err(busy)?;
             return Err(FlowError::message(text::invalid_credentials()));
         };
         let hash = identity
@@ -65,13 +67,21 @@ impl LoginStrategy for Password {
             .unwrap_or("")
             .to_string();
         if hash.is_empty() {
-            dummy_verify(&deps.hasher, password).await;
+            dummy_verify(&deps.hasher, password).await.map_err(busy)?;
             return Err(FlowError::message(text::invalid_credentials()));
         }
-        let ok = deps.hasher.verify(password, &hash).await.unwrap_or(false);
+        let ok = match deps.hasher.verify(password, &hash).await {
+            Ok(ok) => ok,
+            Err(e @ HashError::Busy) => return Err(busy(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "stored password hash could not be checked");
+                false
+            }
+        };
         if !ok {
             return Err(FlowError::message(text::invalid_credentials()));
         }
+        attempt.succeeded(deps).await;
         if identity.state != State::Active {
             return Err(FlowError::message(text::identity_disabled()));
         }
@@ -96,4 +106,13 @@ impl LoginStrategy for Password {
             aal: "aal1",
         })
     }
+}
+
+/// A full hashing queue: `503` with `Retry-After` for JSON clients, a message for forms.
+fn busy(_: HashError) -> FlowError {
+    FlowError::Limited(crate::limits::Limited {
+        kind: crate::limits::LimitKind::HashingQueue,
+        retry_after: std::time::Duration::from_secs(1),
+        limit: None,
+    })
 }

@@ -50,9 +50,16 @@ impl RegistrationStrategy for Password {
         if let Err(m) = check_policy(deps, password, &identifiers) {
             return Err(FlowError::on_node("password", m));
         }
-        let hash = deps.hasher.hash(password).await.map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            FlowError::Api(crate::http::error::ApiError::internal())
+        let hash = deps.hasher.hash(password).await.map_err(|e| match e {
+            crate::crypto::password::HashError::Busy => FlowError::Limited(crate::limits::Limited {
+                kind: crate::limits::LimitKind::HashingQueue,
+                retry_after: std::time::Duration::from_secs(1),
+                limit: None,
+            }),
+            e => {
+                tracing::error!(error = %e, "password hashing failed");
+                FlowError::Api(crate::http::error::ApiError::internal())
+            }
         })?;
         set_credential(
             &mut identity,

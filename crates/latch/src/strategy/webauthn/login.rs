@@ -50,7 +50,7 @@ impl SecurityKeys {
 
     /// Verifies the assertion against the keys the challenge was issued for.
     async fn verify(&self, deps: &Deps, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
-        let pending = flow.internal.as_object_mut().and_then(|o| o.remove(LOGIN_KEY));
+        let pending = crate::strategy::passkey::claim_internal(deps, flow, LOGIN_KEY).await?;
         let Some(pending) = pending else {
             return Err(FlowError::message(text::webauthn_invalid()));
         };
