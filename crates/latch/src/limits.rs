@@ -69,7 +69,9 @@ impl Limited {
                 "Too many wrong codes were entered for this address. For your protection, codes for it are blocked; please try again in {when}."
             ),
             LimitKind::Password => {
-                format!("Too many failed sign-in attempts. For your protection, please wait {when} before trying again.")
+                format!(
+                    "Too many failed sign-in attempts. For your protection, please wait {when} before trying again."
+                )
             }
             LimitKind::HashingQueue => {
                 format!("The server is busy. Please try again in {when}.")
@@ -120,12 +122,7 @@ fn enabled(deps: &Deps) -> bool {
     deps.config.latch.rate_limits.enabled
 }
 
-async fn window(
-    deps: &Deps,
-    kind: LimitKind,
-    key: &str,
-    budget: crate::config::Budget,
-) -> Result<(), LimitError> {
+async fn window(deps: &Deps, kind: LimitKind, key: &str, budget: crate::config::Budget) -> Result<(), LimitError> {
     let now = ms(deps.clock.now());
     let hit = deps
         .store
@@ -144,7 +141,13 @@ pub async fn flow_creation(deps: &Deps, ip: Option<&str>) -> Result<(), LimitErr
         return Ok(());
     }
     let key = format!("ip:flows:{}", ip.unwrap_or("unknown"));
-    window(deps, LimitKind::FlowCreation, &key, deps.config.latch.rate_limits.flow_creation_per_ip).await
+    window(
+        deps,
+        LimitKind::FlowCreation,
+        &key,
+        deps.config.latch.rate_limits.flow_creation_per_ip,
+    )
+    .await
 }
 
 /// Counts a flow submission for the client IP.
@@ -153,7 +156,13 @@ pub async fn submission(deps: &Deps, ip: Option<&str>) -> Result<(), LimitError>
         return Ok(());
     }
     let key = format!("ip:submit:{}", ip.unwrap_or("unknown"));
-    window(deps, LimitKind::Submission, &key, deps.config.latch.rate_limits.submission_per_ip).await
+    window(
+        deps,
+        LimitKind::Submission,
+        &key,
+        deps.config.latch.rate_limits.submission_per_ip,
+    )
+    .await
 }
 
 /// Counts a code mail for an address (known or not, so answers do not tell them apart):
@@ -164,8 +173,20 @@ pub async fn code_mail(deps: &Deps, address: &str) -> Result<(), LimitError> {
     }
     let d = digest(address);
     let rl = &deps.config.latch.rate_limits;
-    window(deps, LimitKind::CodeMail, &format!("mail:short:{d}"), rl.code_mail_per_address).await?;
-    window(deps, LimitKind::CodeMail, &format!("mail:long:{d}"), rl.code_mail_per_address_long).await
+    window(
+        deps,
+        LimitKind::CodeMail,
+        &format!("mail:short:{d}"),
+        rl.code_mail_per_address,
+    )
+    .await?;
+    window(
+        deps,
+        LimitKind::CodeMail,
+        &format!("mail:long:{d}"),
+        rl.code_mail_per_address_long,
+    )
+    .await
 }
 
 /// A reserved code attempt; give it back with [`CodeAttempt::succeeded`] when the code was
@@ -228,9 +249,7 @@ pub async fn code_attempt(deps: &Deps, flow_id: uuid::Uuid, address: &str) -> Re
             LimitError::Store(e) => Err(CodeAttemptError::Store(e)),
         };
     }
-    Ok(CodeAttempt {
-        address_key: Some(key),
-    })
+    Ok(CodeAttempt { address_key: Some(key) })
 }
 
 /// A reserved sign-in attempt for an account; clear it with [`SecretAttempt::succeeded`].

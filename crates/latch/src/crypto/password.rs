@@ -90,7 +90,10 @@ impl PasswordHasher {
         if queued >= self.max_queue {
             return Err(HashError::Busy);
         }
-        self.permits.acquire().await.map_err(|e| HashError::Failed(e.to_string()))
+        self.permits
+            .acquire()
+            .await
+            .map_err(|e| HashError::Failed(e.to_string()))
     }
 
     /// Hashes a password with the configured algorithm (PHC / modular crypt string).

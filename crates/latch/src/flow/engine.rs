@@ -655,7 +655,10 @@ async fn submit_inner(
     let client = ClientInfo::from_request(deps, &req.headers, req.peer);
     if let Err(e) = crate::limits::submission(deps, client.ip.as_deref()).await {
         return match e {
-            crate::limits::LimitError::Limited(l) => limited(deps, flow, style, None, l).await,
+            crate::limits::LimitError::Limited(l) => {
+                flow.ui.reset_messages();
+                limited(deps, flow, style, None, l).await
+            }
             crate::limits::LimitError::Store(e) => Err(e.into()),
         };
     }

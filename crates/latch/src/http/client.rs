@@ -193,7 +193,12 @@ mod tests {
         );
         let untrusted: SocketAddr = "192.0.2.1:1".parse().unwrap();
         assert_eq!(
-            client_ip(&m, Some(untrusted), &["10.0.0.0/8".into()], &["cf-connecting-ip".into()]),
+            client_ip(
+                &m,
+                Some(untrusted),
+                &["10.0.0.0/8".into()],
+                &["cf-connecting-ip".into()]
+            ),
             Some("192.0.2.1".into()),
             "headers from an untrusted peer are never believed"
         );

@@ -39,7 +39,7 @@ pub fn code_of(mail: &Mail) -> String {
 
 /// The code in the newest message to `to`, read from the admin courier API (bodies are shown
 /// because the test server runs with `--dev`).
-async fn code_from_admin_api(srv: &TestServer, to: &str) -> String {
+pub(crate) async fn code_from_admin_api(srv: &TestServer, to: &str) -> String {
     let url = srv.admin_url(&format!("/admin/courier/messages?recipient={to}"));
     let msgs: Vec<Value> = srv.client().get(url).send().await.unwrap().json().await.unwrap();
     let body = msgs[0]["body"].as_str().unwrap().to_string();
@@ -55,7 +55,7 @@ async fn code_from_admin_api(srv: &TestServer, to: &str) -> String {
 }
 
 /// Sends the code step and returns the flow in `sent_email`.
-async fn send_step(c: &Client<'_>, flow_name: &str, flow: &Value, fields: Value) -> Value {
+pub(crate) async fn send_step(c: &Client<'_>, flow_name: &str, flow: &Value, fields: Value) -> Value {
     let res = c.submit(flow, fields).await;
     let (status, flow) = c.flow_after(flow_name, res).await;
     if c.kind != Kind::Browser {
