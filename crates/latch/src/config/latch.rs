@@ -75,7 +75,7 @@ impl Default for RateLimits {
             enabled: true,
             password: PasswordLimits::default(),
             code_attempts_per_address: Budget::new(10, 3600),
-            code_mail_per_address: Budget::new(1, 60),
+            code_mail_per_address: Budget::new(3, 60),
             code_mail_per_address_long: Budget::new(10, 3600),
             flow_creation_per_ip: Budget::new(300, 60),
             submission_per_ip: Budget::new(120, 60),

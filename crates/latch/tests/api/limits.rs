@@ -81,10 +81,7 @@ fn raw_submit(c: &Client<'_>, flow: &Value, fields: Value, extra_headers: &[(&st
 fn dechunk(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = body;
-    loop {
-        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
@@ -656,11 +653,11 @@ async fn submissions_are_limited_per_ip(b: Backend) {
 }
 both!(submissions_are_limited_per_ip);
 
-/// Code mails per address, with the defaults (1 per minute, 10 per hour), counted for known
+/// Code mails per address, with the defaults (3 per minute, 10 per hour), counted for known
 /// and unknown addresses alike; new flows do not reset them.
 async fn code_mails_are_limited_per_address(b: Backend) {
     let defaults = json!({"latch": {"rate_limits": {
-        "code_mail_per_address": {"limit": 1, "window": "1m"},
+        "code_mail_per_address": {"limit": 3, "window": "1m"},
         "code_mail_per_address_long": {"limit": 10, "window": "1h"}
     }}});
     let srv = TestServer::with_config(b, defaults).await;
@@ -669,9 +666,11 @@ async fn code_mails_are_limited_per_address(b: Backend) {
     for kind in [Kind::Browser, Kind::Spa, Kind::Native] {
         for who in ["known@example.com", "ghost@example.com"] {
             let c = Client::new(&srv, kind);
-            let flow = c.init("login", "").await;
-            send_step(&c, "login", &flow, json!({"method": "code", "identifier": who})).await;
-            // A new flow does not reset the budget.
+            // Each code from a new flow: new flows do not reset the budget.
+            for _ in 0..3 {
+                let flow = c.init("login", "").await;
+                send_step(&c, "login", &flow, json!({"method": "code", "identifier": who})).await;
+            }
             let flow = c.init("login", "").await;
             let res = c.submit(&flow, json!({"method": "code", "identifier": who})).await;
             match kind {
@@ -689,27 +688,28 @@ async fn code_mails_are_limited_per_address(b: Backend) {
                     assert_eq!(res.status(), 429, "{who}");
                     let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
                     assert!((1..=60).contains(&retry));
-                    assert_eq!(res.headers()["ratelimit-limit"], "1");
+                    assert_eq!(res.headers()["ratelimit-limit"], "3");
+                    let body: Value = res.json().await.unwrap();
+                    assert_eq!(body["error"]["id"], "rate_limit_exceeded");
                 }
             }
         }
         srv.clock.advance(Duration::from_secs(61));
     }
-    // Ten per hour: after the three above, seven more (a minute apart) go out, then no more.
+    // Ten per hour: after the nine above, one more goes out, then no more.
     let c = Client::new(&srv, Kind::Native);
-    for i in 0..7 {
-        let flow = c.init("login", "").await;
-        let res = c
-            .submit(&flow, json!({"method": "code", "identifier": "known@example.com"}))
-            .await;
-        assert_eq!(res.status(), 400, "mail {i} goes out");
-        srv.clock.advance(Duration::from_secs(61));
-    }
+    let flow = c.init("login", "").await;
+    let res = c
+        .submit(&flow, json!({"method": "code", "identifier": "known@example.com"}))
+        .await;
+    assert_eq!(res.status(), 400, "the tenth mail goes out");
+    srv.clock.advance(Duration::from_secs(61));
     let flow = c.init("login", "").await;
     let res = c
         .submit(&flow, json!({"method": "code", "identifier": "known@example.com"}))
         .await;
     assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["ratelimit-limit"], "10");
     let msgs: Vec<Value> = srv
         .client()
         .get(srv.admin_url("/admin/courier/messages?recipient=known@example.com"))
@@ -720,6 +720,13 @@ async fn code_mails_are_limited_per_address(b: Backend) {
         .await
         .unwrap();
     assert_eq!(msgs.len(), 10, "exactly ten mails were queued for the address");
+    // An hour later the address can get codes again.
+    srv.clock.advance(Duration::from_secs(3600));
+    let flow = c.init("login", "").await;
+    let res = c
+        .submit(&flow, json!({"method": "code", "identifier": "known@example.com"}))
+        .await;
+    assert_eq!(res.status(), 400);
 }
 both!(code_mails_are_limited_per_address);
 
