@@ -18,27 +18,27 @@ use crate::harness::{Backend, TestServer};
 
 /// One raw HTTP answer.
 #[derive(Debug)]
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Raw {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
 }
 
 /// The bytes of a submission of `fields` to `flow` as client `c` would send it.
-fn raw_submit(c: &Client<'_>, flow: &Value, fields: Value, extra_headers: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn raw_submit(c: &Client<'_>, flow: &Value, fields: Value, extra_headers: &[(&str, &str)]) -> Vec<u8> {
     let action = flow["ui"]["action"].as_str().unwrap();
     let url = url::Url::parse(action).unwrap();
     let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
@@ -119,7 +119,7 @@ fn parse(raw: &[u8]) -> Raw {
 
 /// Sends every request on its own connection but for the last byte, then releases all last
 /// bytes together and collects the answers (in request order).
-async fn race(public: &str, requests: Vec<Vec<u8>>) -> Vec<Raw> {
+pub(crate) async fn race(public: &str, requests: Vec<Vec<u8>>) -> Vec<Raw> {
     let addr = public.trim_start_matches("http://").to_string();
     let mut streams = Vec::with_capacity(requests.len());
     for req in &requests {

@@ -555,3 +555,37 @@ async fn passkey_login_without_credential_asks_for_a_browser_location_change(b: 
     }
 }
 both!(passkey_login_without_credential_asks_for_a_browser_location_change);
+
+/// One assertion submitted 20 times at once (every request released together) signs in
+/// exactly once: the challenge is claimed in the database, not only taken out of the flow.
+async fn passkey_assertion_races_sign_in_once(b: Backend) {
+    let srv = TestServer::with_config(b, passkey_config()).await;
+    for kind in [Kind::Spa, Kind::Native] {
+        let email = format!("race-{kind:?}@example.com").to_lowercase();
+        let mut device = Device::default();
+        let mut c = Client::new(&srv, kind);
+        register_with_passkey(&mut c, &mut device, &email).await;
+        let fresh = Client::new(&srv, kind);
+        let (flow, credential) = assertion(&fresh, &mut device, ORIGIN).await;
+        let fields = json!({"method": "passkey", "passkey_login": credential.to_string()});
+        let reqs = (0..20)
+            .map(|_| crate::limits::raw_submit(&fresh, &flow, fields.clone(), &[]))
+            .collect();
+        let answers = crate::limits::race(&srv.public, reqs).await;
+        let signed_in = answers
+            .iter()
+            .filter(|r| r.status == 200 && r.json().get("session").is_some())
+            .count();
+        assert_eq!(
+            signed_in,
+            1,
+            "{kind:?}: {:?}",
+            answers.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
+        for r in answers.iter().filter(|r| r.status != 200) {
+            assert_eq!(r.status, 400, "{}", r.body);
+            assert_eq!(message_ids(&r.json()), vec![4000043], "{}", r.body);
+        }
+    }
+}
+both!(passkey_assertion_races_sign_in_once);
