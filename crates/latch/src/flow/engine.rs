@@ -11,6 +11,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::body::decode_body;
+pub use super::csrf_explain::{CsrfFailure, csrf_error};
 use super::respond::{self, Cookies, Style, flow_json, rerender};
 use super::{Flow, FlowKind, FlowType, login, registration};
 use crate::clock::rfc3339;
@@ -18,7 +20,7 @@ use crate::crypto::{csrf, sha256_hex};
 use crate::deps::{AppState, Deps};
 use crate::http::client::{cookies as request_cookies, has_cookie_header};
 use crate::http::error::ApiError;
-use crate::http::extract::{is_json_content_type, query_one};
+use crate::http::extract::query_one;
 use crate::session::manager::{self, ClientInfo, Current};
 use crate::strategy::FlowError;
 use crate::text::{self, UiText};
@@ -286,93 +288,6 @@ async fn init_inner(
     Ok(cookies.apply(res))
 }
 
-/// Why a browser request failed the CSRF check; each says what to check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CsrfFailure {
-    /// No `Cookie` header at all.
-    NoCookies,
-    /// Cookies, but not the CSRF cookie.
-    NoCsrfCookie,
-    /// The cookie is there but the body has no `csrf_token`.
-    TokenMissing,
-    /// Cookie and token (or flow) do not belong together.
-    Mismatch,
-}
-
-/// Kratos' 403 `security_csrf_violation`, with a `details.reject_reason` that explains the
-/// failure and what to check.
-pub fn csrf_error(deps: &Deps, headers: &HeaderMap, failure: CsrfFailure) -> ApiError {
-    let base = deps.public_base.as_str();
-    let c = &deps.config.cookies;
-    let name = &deps.csrf_cookie_name;
-    let domain = c.domain.clone().unwrap_or_else(|| "unset (host-only)".into());
-    let reject_reason = match failure {
-        CsrfFailure::NoCookies => format!(
-            "The HTTP Cookie Header is empty or not set. The request carried no cookies at all, so the anti-CSRF cookie {name} \
-             set when the flow was created did not come back. Check that: the browser uses the same host as serve.public.base_url \
-             ({base}) (cookies for localhost are not sent to 127.0.0.1 and vice versa); single-page apps send requests with \
-             credentials: 'include' (fetch) or withCredentials: true (axios) and CORS allows credentials; a backend or proxy in \
-             front of Latch forwards the browser's Cookie header and returns Latch's Set-Cookie headers; the cookie was not \
-             dropped because it is Secure and the page uses plain http (run Latch with --dev locally)."
-        ),
-        CsrfFailure::NoCsrfCookie => format!(
-            "The HTTP Cookie Header was set but did not include the anti-CSRF cookie. Latch expected a cookie named {name} \
-             (derived from serve.public.base_url = {base}). Check that the flow was created through that same base URL, that \
-             cookies.domain ({domain}) covers the host the browser uses, that cookies.path ({}) covers /self-service/, and that \
-             a proxy in front of Latch forwards every cookie.",
-            c.path
-        ),
-        CsrfFailure::TokenMissing => "The anti-CSRF cookie was found but the CSRF token was not included in the HTTP request body \
-             (csrf_token) nor in the HTTP Header (X-CSRF-Token). Submit the value of the csrf_token node from the flow's ui.nodes \
-             with the form."
-            .to_string(),
-        CsrfFailure::Mismatch => "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend \
-             deleting all cookies for this domain and retrying the flow. This usually means the flow was created or fetched with \
-             another anti-CSRF cookie (another browser, or the cookie was renewed by signing in or out): fetch the flow again and \
-             submit its current csrf_token."
-            .to_string(),
-    };
-    let ajax = headers
-        .get("sec-fetch-mode")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|m| m == "cors" || m == "same-origin");
-    let hint = if ajax {
-        "We detected an AJAX call, please ensure that CORS is enabled and configured correctly, and that your AJAX code sends \
-         cookies and has credentials enabled. For further debugging, check your Browser's Network Tab to see what cookies are \
-         included or excluded."
-    } else {
-        "We detected a regular browser or API request. If this request was made by a server (for example a backend rendering \
-         the UI), forward the browser's Cookie header to Latch and the Set-Cookie headers back to the browser."
-    };
-    let failure_id = match failure {
-        CsrfFailure::NoCookies => "cookie_header_missing",
-        CsrfFailure::NoCsrfCookie => "csrf_cookie_missing",
-        CsrfFailure::TokenMissing => "csrf_token_missing",
-        CsrfFailure::Mismatch => "csrf_token_mismatch",
-    };
-    ApiError::new(StatusCode::FORBIDDEN)
-        .id("security_csrf_violation")
-        .reason(
-            "Please retry the flow and optionally clear your cookies. The request was rejected to protect you from \
-             Cross-Site-Request-Forgery (CSRF) which could cause account takeover, leaking personal information, and other \
-             serious security issues.",
-        )
-        .message("the request was rejected to protect you from Cross-Site-Request-Forgery")
-        .details(json!({
-            "docs": "https://www.ory.com/docs/troubleshooting/csrf",
-            "hint": hint,
-            "reject_reason": reject_reason,
-            "latch_failure": failure_id,
-            "expected_cookie": {
-                "name": name,
-                "domain": c.domain,
-                "path": c.path,
-                "secure": c.secure.unwrap_or(!deps.config.dev),
-            },
-            "public_base_url": base,
-        }))
-}
-
 /// Checks that the request's CSRF cookie is the one the flow was created with.
 fn check_flow_cookie(deps: &Deps, flow: &Flow, headers: &HeaderMap) -> Result<[u8; 32], ApiError> {
     if !has_cookie_header(headers) {
@@ -483,98 +398,6 @@ async fn settings_owner(deps: &Deps, flow: &Flow, headers: &HeaderMap) -> Result
             .reason("The flow belongs to another identity than the session in this request."));
     }
     Ok(cur)
-}
-
-/// Decodes a submission: JSON (nested or with dotted keys) or an HTML form.
-/// Kratos: `decoderx.HTTP`.
-pub fn decode_body(deps: &Deps, headers: &HeaderMap, bytes: &[u8]) -> Result<Value, String> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    if bytes.is_empty() {
-        return Err("Unable to decode HTTP Request Body because its HTTP Header \"Content-Length\" is zero.".into());
-    }
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let flat: Vec<(String, Value)> = if is_json_content_type(&ct) {
-        let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("Unable to decode the JSON request body: {e}"))?;
-        let Value::Object(map) = v else {
-            return Err("The JSON request body must be an object.".into());
-        };
-        map.into_iter().collect()
-    } else if essence == "application/x-www-form-urlencoded" {
-        let schema = deps.schemas.default_schema().map(|s| &s.raw);
-        url::form_urlencoded::parse(bytes)
-            .map(|(k, v)| {
-                let value = coerce_form_value(schema, &k, &v);
-                (k.into_owned(), value)
-            })
-            .collect()
-    } else {
-        return Err(format!(
-            "HTTP POST Request used unknown HTTP Header \"Content-Type: {ct}\", only [application/x-www-form-urlencoded application/json] are supported."
-        ));
-    };
-    let mut out = Value::Object(Map::new());
-    for (k, v) in flat {
-        insert_path(&mut out, &k, v);
-    }
-    Ok(out)
-}
-
-/// Form values are strings; trait values are converted to the schema's type.
-fn coerce_form_value(schema: Option<&Value>, key: &str, raw: &str) -> Value {
-    let Some(rest) = key.strip_prefix("traits.") else {
-        return Value::String(raw.to_string());
-    };
-    let mut node = schema.and_then(|s| s.pointer("/properties/traits"));
-    for part in rest.split('.') {
-        node = node.and_then(|n| n.get("properties")).and_then(|p| p.get(part));
-    }
-    let ty = node
-        .and_then(|n| n.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("string");
-    match ty {
-        "boolean" => match raw {
-            "true" | "on" | "1" => Value::Bool(true),
-            "false" | "off" | "0" | "" => Value::Bool(false),
-            _ => Value::String(raw.to_string()),
-        },
-        "number" | "integer" => raw
-            .parse::<i64>()
-            .map(Value::from)
-            .or_else(|_| raw.parse::<f64>().map(Value::from))
-            .unwrap_or_else(|_| Value::String(raw.to_string())),
-        _ => Value::String(raw.to_string()),
-    }
-}
-
-fn insert_path(root: &mut Value, key: &str, value: Value) {
-    let parts: Vec<&str> = key.split('.').collect();
-    let mut cur = root;
-    for (i, p) in parts.iter().enumerate() {
-        if !cur.is_object() {
-            *cur = Value::Object(Map::new());
-        }
-        let Some(obj) = cur.as_object_mut() else { return };
-        if i + 1 == parts.len() {
-            match (obj.get_mut(*p), value) {
-                (Some(existing @ Value::Object(_)), Value::Object(new)) => {
-                    for (k, v) in new {
-                        insert_path(existing, &k, v);
-                    }
-                }
-                (_, value) => {
-                    obj.insert((*p).to_string(), value);
-                }
-            }
-            return;
-        }
-        cur = obj.entry((*p).to_string()).or_insert_with(|| Value::Object(Map::new()));
-    }
 }
 
 /// Applies strategy failures to the form.

@@ -1,6 +1,8 @@
 //! Self-service flows (login, registration, …): the object a client creates, fetches and
 //! submits. Kratos: `selfservice/flow/*`.
 
+pub mod body;
+pub mod csrf_explain;
 pub mod engine;
 pub mod login;
 pub mod recovery;
