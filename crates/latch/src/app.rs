@@ -264,6 +264,14 @@ impl App {
             self.deps.clock.clone(),
             self.deps.mailer.clone(),
         );
+        let janitor = self.deps.config.latch.cleanup.enabled.then(|| {
+            tokio::spawn(janitor(
+                store.clone(),
+                self.deps.clock.clone(),
+                self.deps.config.latch.cleanup.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let courier = tokio::spawn(dispatcher.run(stop_rx));
         tokio::spawn(async move {
             shutdown.await;
@@ -275,10 +283,53 @@ impl App {
         // Requests may enqueue mail until the end; the worker then finishes its current message.
         let _ = stop_courier.send(true);
         let _ = courier.await;
+        if let Some(j) = janitor {
+            let _ = j.await;
+        }
         a?;
         b?;
         store.close().await;
         Ok(())
+    }
+}
+
+/// The optional cleanup janitor (`latch.cleanup.enabled`): runs `latch cleanup sql`'s work
+/// once after a minute and then every `latch.cleanup.interval`, until `stop` turns `true`.
+/// Several nodes may run it at once (see [`crate::store::cleanup`]).
+async fn janitor(
+    store: Store,
+    clock: crate::clock::SharedClock,
+    config: crate::config::Cleanup,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let options = crate::store::cleanup::CleanupOptions::from(&config);
+    let mut wait = std::time::Duration::from_secs(60).min(config.interval);
+    tracing::info!(interval_secs = config.interval.as_secs(), "cleanup janitor started");
+    loop {
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+            _ = tokio::time::sleep(wait) => {},
+        }
+        wait = config.interval.max(std::time::Duration::from_secs(1));
+        let run = store.cleanup(clock.now(), &options);
+        let result = tokio::select! {
+            r = run => r,
+            _ = stop.changed() => break,
+        };
+        match result {
+            Ok(r) => tracing::info!(
+                codes = r.codes,
+                code_failures = r.code_failures,
+                flows = r.flows,
+                errors = r.errors,
+                session_devices = r.session_devices,
+                sessions = r.sessions,
+                rate_limit_counters = r.rate_limit_counters,
+                mail_bodies = r.mail_bodies,
+                "cleanup janitor: run finished"
+            ),
+            Err(e) => tracing::error!(error = %e, "cleanup janitor: run failed; trying again at the next interval"),
+        }
     }
 }
 

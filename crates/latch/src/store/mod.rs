@@ -5,6 +5,7 @@
 //! [`sql`]. See `docs/adr/0001-storage.md`.
 
 pub mod cache;
+pub mod cleanup;
 pub mod code;
 pub mod courier;
 pub mod flow;

@@ -8,6 +8,7 @@ mod smtp_sink;
 
 mod admin_identities;
 mod basics;
+mod cleanup;
 mod cli;
 mod client;
 mod code;
