@@ -219,7 +219,7 @@ fn main() -> ExitCode {
 fn validate(files: &[PathBuf], strict: bool) -> ExitCode {
     match latch::config::load(files, &env_map(), false) {
         Ok(loaded) => {
-            for w in &loaded.warnings {
+            for w in loaded.warnings.iter().chain(&loaded.notices) {
                 let _ = writeln!(std::io::stderr(), "warning: {w}");
             }
             if strict && let Err(e) = latch::config::strict_check(&loaded) {
@@ -414,7 +414,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             Err(e) => return fail(&e.to_string()),
         }
     };
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&loaded.notices) {
         tracing::warn!("{w}");
     }
     let memory = loaded.config.dsn.trim() == "memory";
@@ -458,7 +458,7 @@ async fn courier_watch(files: &[PathBuf], metrics_port: Option<u16>) -> ExitCode
         Err(e) => return fail(&e.to_string()),
     };
     init_logging(Some(loaded.config.log.level.as_str()).filter(|l| !l.is_empty()));
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&loaded.notices) {
         tracing::warn!("{w}");
     }
     if let Some(port) = metrics_port {
