@@ -239,20 +239,10 @@ impl App {
         let public_router = http::public_router(self.deps.clone());
         let admin_router = http::admin_router(self.deps.clone());
         let admin_service = tower::util::MapRequestLayer::new(http::admin_prefix).layer(admin_router);
-        let public = axum::serve(
-            self.public,
-            public_router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let public = http::server::serve(self.public, public_router, async move {
             let _ = rx_public.recv().await;
         });
-        let admin = axum::serve(
-            self.admin,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
-                admin_service,
-            ),
-        )
-        .with_graceful_shutdown(async move {
+        let admin = http::server::serve(self.admin, admin_service, async move {
             let _ = rx_admin.recv().await;
         });
         let store = self.deps.store.clone();
@@ -278,7 +268,7 @@ impl App {
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = tx.send(());
         });
-        let (a, b) = tokio::join!(public.into_future(), admin.into_future());
+        tokio::join!(public, admin);
         listener.abort();
         // Requests may enqueue mail until the end; the worker then finishes its current message.
         let _ = stop_courier.send(true);
@@ -286,8 +276,6 @@ impl App {
         if let Some(j) = janitor {
             let _ = j.await;
         }
-        a?;
-        b?;
         store.close().await;
         Ok(())
     }
@@ -372,5 +360,4 @@ fn bind_host(h: &str) -> &str {
     if h.is_empty() { "0.0.0.0" } else { h }
 }
 
-use std::future::IntoFuture as _;
 use tower::Layer as _;

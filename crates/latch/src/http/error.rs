@@ -36,11 +36,13 @@ impl ApiError {
             401 => "The request could not be authorized",
             403 => "The requested action was forbidden",
             404 => "The requested resource could not be found",
+            405 => "The requested method is not allowed for this resource",
             409 => "The resource could not be created due to a conflict",
             410 => "The requested resource is no longer available because it has expired or is otherwise invalid.",
             413 => "The request body is too large",
             415 => "The request's content type is not supported",
             422 => "The request was well-formed but was unable to be followed due to semantic errors",
+            431 => "The request's headers are too large",
             503 => "The service is temporarily unavailable",
             _ => "An internal server error occurred, please contact the system administrator",
         };

@@ -18,6 +18,7 @@ mod migrations;
 mod pages;
 mod passkey;
 mod proxy;
+mod refusals;
 mod sdk;
 mod sessions;
 mod settings;
