@@ -39,7 +39,7 @@ pub fn code_of(mail: &Mail) -> String {
 
 /// The code in the newest message to `to`, read from the admin courier API (bodies are shown
 /// because the test server runs with `--dev`).
-async fn code_from_admin_api(srv: &TestServer, to: &str) -> String {
+pub async fn code_from_admin_api(srv: &TestServer, to: &str) -> String {
     let url = srv.admin_url(&format!("/admin/courier/messages?recipient={to}"));
     let msgs: Vec<Value> = srv.client().get(url).send().await.unwrap().json().await.unwrap();
     let body = msgs[0]["body"].as_str().unwrap().to_string();

@@ -14,6 +14,7 @@ mod client;
 mod code;
 mod courier;
 mod flows;
+mod identifiers;
 mod migrations;
 mod pages;
 mod passkey;
