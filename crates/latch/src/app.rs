@@ -318,6 +318,7 @@ async fn janitor(
             ),
             Err(e) => tracing::error!(error = %e, "cleanup janitor: run failed; trying again at the next interval"),
         }
+        store.cleanups.runs.send_modify(|n| *n += 1);
     }
 }
 

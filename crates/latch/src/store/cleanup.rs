@@ -22,6 +22,21 @@ use super::{Store, StoreError, Ts};
 /// than this still count, so they are kept even when `keep_last` is shorter.
 pub const CODE_FAILURE_WINDOW: Duration = Duration::from_secs(3600);
 
+/// Signals from this node's cleanup janitor.
+#[derive(Debug)]
+pub struct CleanupSignals {
+    /// Finished janitor runs (successful or not).
+    pub runs: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for CleanupSignals {
+    fn default() -> Self {
+        CleanupSignals {
+            runs: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
 /// What to clean and how fast. Kratos: `kratos cleanup sql` flags; `latch.cleanup` config.
 #[derive(Debug, Clone, Copy)]
 pub struct CleanupOptions {

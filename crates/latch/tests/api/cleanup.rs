@@ -287,3 +287,48 @@ async fn cleanup_cli_deletes_expired_rows_and_prints_counts(b: Backend) {
     srv.stop().await;
 }
 both!(cleanup_cli_deletes_expired_rows_and_prints_counts);
+
+/// The janitor inside `serve` (`latch.cleanup.enabled`) does the same work on its interval.
+async fn cleanup_janitor_in_serve_removes_expired_rows(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let srv = TestServer::with_config(
+        b,
+        json!({
+            "courier": {"smtp": {"connection_uri": sink.uri(), "from_address": "no-reply@latch.test"}},
+            "latch": {"cleanup": {"enabled": true, "interval": "1s", "batch_size": 3, "sleep_between_batches": "0s"}}
+        }),
+    )
+    .await;
+    exec(
+        &srv,
+        "CREATE TABLE IF NOT EXISTS latch_limits (key TEXT PRIMARY KEY, hits BIGINT NOT NULL, \
+         delay_ms BIGINT NOT NULL, reset_at BIGINT NOT NULL)",
+    )
+    .await;
+    make_rows(&srv, &sink, "old@example.com").await;
+    let old = counts(&srv).await;
+    srv.clock.advance(Duration::from_secs(3 * 24 * 3600));
+    make_rows(&srv, &sink, "new@example.com").await;
+    // Wait for a run that started after the new rows were made.
+    let mut runs = srv.app.store.cleanups.runs.subscribe();
+    let seen = *runs.borrow_and_update();
+    tokio::time::timeout(crate::smtp_sink::WAIT, runs.wait_for(|n| *n >= seen + 2))
+        .await
+        .expect("the janitor runs every second")
+        .unwrap();
+    let after = counts(&srv).await;
+    let idx = |t: &str| TABLES.iter().position(|x| *x == t).unwrap();
+    for t in [
+        "selfservice_flows",
+        "selfservice_codes",
+        "sessions",
+        "session_devices",
+        "selfservice_errors",
+    ] {
+        assert_eq!(after[idx(t)], old[idx(t)], "{t}: only the live rows are left");
+    }
+    assert_eq!(after[idx("identities")], 2);
+    assert_eq!(mail_with_body(&srv).await, 1);
+    srv.stop().await;
+}
+both!(cleanup_janitor_in_serve_removes_expired_rows);
