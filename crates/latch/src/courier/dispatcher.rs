@@ -14,7 +14,9 @@
 //!   says nothing about it. The round ends, every claimed message goes back to the queue
 //!   untouched, and the whole worker waits [`relay_backoff`] (1 s, 2 s, 4 s, … at most
 //!   [`MAX_RELAY_BACKOFF`]) before it tries again. A relay outage of any length therefore
-//!   costs no mail: it is delivered once the relay is back.
+//!   costs no mail: it is delivered once the relay is back. (When the server answered other
+//!   messages of the same concurrent chunk, it is reachable, and such a failure is charged
+//!   to its message: one message that always breaks the connection cannot stall the queue.)
 //!
 //! The worker sleeps `courier.worker.pull_wait` between rounds and wakes at once when this
 //! node enqueues mail. Waits are measured on the injected clock, so tests move time instead
@@ -81,6 +83,8 @@ pub struct Dispatcher {
 struct Round {
     /// Claimed a full batch and finished it: more may be waiting.
     full: bool,
+    /// Messages claimed (0: the round learnt nothing about the server).
+    claimed: usize,
     /// The server could not be used; the error that showed it.
     unreachable: Option<SendError>,
 }
@@ -146,6 +150,7 @@ impl Dispatcher {
                         );
                         self.store.outbox.outages.send_modify(|n| *n += 1);
                     }
+                    Ok(r) if r.claimed == 0 => {}
                     Ok(r) => {
                         if outages > 0 {
                             tracing::info!(server = mailer.target(), "courier: the SMTP server is reachable again");
@@ -190,32 +195,46 @@ impl Dispatcher {
                 self.store.release_messages(&ids, self.clock.now()).await?;
                 return Ok(Round {
                     full: false,
+                    claimed: batch.len(),
                     unreachable: None,
                 });
             }
             let chunk: Vec<&Message> = batch.iter().skip(done).take(CONCURRENCY).collect();
             let results = futures_util::future::join_all(chunk.iter().map(|m| self.attempt(mailer, m))).await;
             done += chunk.len();
-            let mut back: Vec<Uuid> = Vec::new();
-            let mut unreachable = None;
+            let mut failed: Vec<(&Message, SendError)> = Vec::new();
+            let mut answered = false;
             for (m, r) in chunk.iter().zip(results) {
-                if let Attempt::Unreachable(e) = r? {
-                    back.push(m.id);
-                    unreachable.get_or_insert(e);
+                match r? {
+                    Attempt::Done => answered = true,
+                    Attempt::Unreachable(e) => failed.push((m, e)),
                 }
             }
-            if let Some(e) = unreachable {
-                // Nothing is charged: the tried messages and the rest go back as they were.
-                back.extend(batch.iter().skip(done).map(|m| m.id));
-                self.store.release_messages(&back, self.clock.now()).await?;
-                return Ok(Round {
-                    full: false,
-                    unreachable: Some(e),
-                });
+            if failed.is_empty() {
+                continue;
             }
+            if answered {
+                // The server handled other messages of this chunk, so it is reachable: these
+                // failures belong to their messages (a message that always breaks the
+                // connection must not hold up the queue forever).
+                for (m, e) in failed {
+                    self.charge(m, e).await?;
+                }
+                continue;
+            }
+            // Nothing is charged: the tried messages and the rest go back as they were.
+            let mut back: Vec<Uuid> = failed.iter().map(|(m, _)| m.id).collect();
+            back.extend(batch.iter().skip(done).map(|m| m.id));
+            self.store.release_messages(&back, self.clock.now()).await?;
+            return Ok(Round {
+                full: false,
+                claimed: batch.len(),
+                unreachable: failed.into_iter().next().map(|(_, e)| e),
+            });
         }
         Ok(Round {
             full,
+            claimed: batch.len(),
             unreachable: None,
         })
     }
@@ -237,32 +256,41 @@ impl Dispatcher {
                 span.in_scope(|| tracing::info!("courier: message sent"));
             }
             Err(e) if e.unreachable => return Ok(Attempt::Unreachable(e)),
-            Err(e) => {
-                let failures = m.send_count.saturating_add(1);
-                let next = (failures < self.retries).then(|| now + backoff(failures));
-                let error = json!({
-                    "code": 500,
-                    "status": "Internal Server Error",
-                    "reason": format!("the SMTP server refused the message ({})", e.kind),
-                    "message": e.message,
-                });
-                self.store.mark_message_failed(m.id, now, &error, next).await?;
-                span.in_scope(|| match next {
-                    Some(_) => tracing::warn!(
-                        error_kind = e.kind,
-                        retry_in_secs = backoff(failures).as_secs(),
-                        "courier: the server refused the message; will retry (details in the message's dispatches)"
-                    ),
-                    None => tracing::warn!(
-                        error_kind = e.kind,
-                        failed_attempts = failures,
-                        "courier: message abandoned after its last failed attempt"
-                    ),
-                });
-            }
+            Err(e) => return self.charge(m, e).instrument(span).await.map(|()| Attempt::Done),
         }
         self.store.outbox.attempts.send_modify(|n| *n += 1);
         Ok(Attempt::Done)
+    }
+
+    /// Records a failed attempt charged to `m`: queued again after [`backoff`], or
+    /// `abandoned` once `courier.message_retries` attempts failed.
+    async fn charge(&self, m: &Message, e: SendError) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let failures = m.send_count.saturating_add(1);
+        let next = (failures < self.retries).then(|| now + backoff(failures));
+        let error = json!({
+            "code": 500,
+            "status": "Internal Server Error",
+            "reason": format!("the SMTP server refused the message ({})", e.kind),
+            "message": e.message,
+        });
+        self.store.mark_message_failed(m.id, now, &error, next).await?;
+        match next {
+            Some(_) => tracing::warn!(
+                message_id = %m.id,
+                error_kind = e.kind,
+                retry_in_secs = backoff(failures).as_secs(),
+                "courier: sending failed; will retry (details in the message's dispatches)"
+            ),
+            None => tracing::warn!(
+                message_id = %m.id,
+                error_kind = e.kind,
+                failed_attempts = failures,
+                "courier: message abandoned after its last failed attempt"
+            ),
+        }
+        self.store.outbox.attempts.send_modify(|n| *n += 1);
+        Ok(())
     }
 }
 

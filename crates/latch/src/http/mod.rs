@@ -134,7 +134,7 @@ async fn refuse_oversized_body(req: Request, next: Next) -> Response {
 /// [`server::MAX_HEADER_BYTES`] with `431` in Kratos' envelope (hyper's own refusal, for
 /// heads beyond its buffer, has no body; see [`server`]).
 async fn limit_headers(req: Request, next: Next) -> Response {
-    let size = req.uri().to_string().len()
+    let size = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len())
         + req
             .headers()
             .iter()
