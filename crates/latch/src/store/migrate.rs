@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_sessions_flows"),
     migration!(3, "0003_courier"),
     migration!(4, "0004_codes"),
+    migration!(6, "0006_cleanup_indexes"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latch_migrations (\
