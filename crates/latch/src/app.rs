@@ -244,20 +244,10 @@ impl App {
         let public_router = http::public_router(self.deps.clone());
         let admin_router = http::admin_router(self.deps.clone());
         let admin_service = tower::util::MapRequestLayer::new(http::admin_prefix).layer(admin_router);
-        let public = axum::serve(
-            self.public,
-            public_router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let public = http::server::serve(self.public, public_router, async move {
             let _ = rx_public.recv().await;
         });
-        let admin = axum::serve(
-            self.admin,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
-                admin_service,
-            ),
-        )
-        .with_graceful_shutdown(async move {
+        let admin = http::server::serve(self.admin, admin_service, async move {
             let _ = rx_admin.recv().await;
         });
         let store = self.deps.store.clone();
@@ -269,21 +259,71 @@ impl App {
             self.deps.clock.clone(),
             self.deps.mailer.clone(),
         );
+        let janitor = self.deps.config.latch.cleanup.enabled.then(|| {
+            tokio::spawn(janitor(
+                store.clone(),
+                self.deps.clock.clone(),
+                self.deps.config.latch.cleanup.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let courier = tokio::spawn(dispatcher.run(stop_rx));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = tx.send(());
         });
-        let (a, b) = tokio::join!(public.into_future(), admin.into_future());
+        tokio::join!(public, admin);
         listener.abort();
         // Requests may enqueue mail until the end; the worker then finishes its current message.
         let _ = stop_courier.send(true);
         let _ = courier.await;
-        a?;
-        b?;
+        if let Some(j) = janitor {
+            let _ = j.await;
+        }
         store.close().await;
         Ok(())
+    }
+}
+
+/// The optional cleanup janitor (`latch.cleanup.enabled`): runs `latch cleanup sql`'s work
+/// once after a minute and then every `latch.cleanup.interval`, until `stop` turns `true`.
+/// Several nodes may run it at once (see [`crate::store::cleanup`]).
+async fn janitor(
+    store: Store,
+    clock: crate::clock::SharedClock,
+    config: crate::config::Cleanup,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let options = crate::store::cleanup::CleanupOptions::from(&config);
+    let mut wait = std::time::Duration::from_secs(60).min(config.interval);
+    tracing::info!(interval_secs = config.interval.as_secs(), "cleanup janitor started");
+    loop {
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+            _ = tokio::time::sleep(wait) => {},
+        }
+        wait = config.interval.max(std::time::Duration::from_secs(1));
+        let run = store.cleanup(clock.now(), &options);
+        let result = tokio::select! {
+            r = run => r,
+            _ = stop.changed() => break,
+        };
+        match result {
+            Ok(r) => tracing::info!(
+                codes = r.codes,
+                code_failures = r.code_failures,
+                flows = r.flows,
+                errors = r.errors,
+                session_devices = r.session_devices,
+                sessions = r.sessions,
+                rate_limit_counters = r.rate_limit_counters,
+                mail_bodies = r.mail_bodies,
+                "cleanup janitor: run finished"
+            ),
+            Err(e) => tracing::error!(error = %e, "cleanup janitor: run failed; trying again at the next interval"),
+        }
+        store.cleanups.runs.send_modify(|n| *n += 1);
     }
 }
 
@@ -326,5 +366,4 @@ fn bind_host(h: &str) -> &str {
     if h.is_empty() { "0.0.0.0" } else { h }
 }
 
-use std::future::IntoFuture as _;
 use tower::Layer as _;

@@ -36,6 +36,13 @@ impl OffsetClock {
         let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
         self.offset_micros.fetch_add(micros, Ordering::SeqCst);
     }
+
+    /// Moves this clock (and every clone of it) back, e.g. to create rows that are already
+    /// old by the real time a separate process (the `latch` binary) sees.
+    pub fn rewind(&self, by: std::time::Duration) {
+        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.offset_micros.fetch_sub(micros, Ordering::SeqCst);
+    }
 }
 
 impl Clock for OffsetClock {

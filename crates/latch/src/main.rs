@@ -33,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         what: MigrateCommand,
     },
+    /// Delete expired data (Kratos: `kratos cleanup`).
+    Cleanup {
+        #[command(subcommand)]
+        what: CleanupCommand,
+    },
     /// The mail worker (Kratos: `kratos courier`).
     Courier {
         #[command(subcommand)]
@@ -99,6 +104,36 @@ enum MigrateCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum CleanupCommand {
+    /// Delete expired flows, codes, failures, stored errors, sessions and rate-limit counters,
+    /// and blank the bodies of old sent mail, in batches (Kratos: `kratos cleanup sql`).
+    /// Safe to run on several nodes at once; prints the rows touched per kind.
+    Sql {
+        /// The database DSN (otherwise from the config file or `-e`).
+        dsn: Option<String>,
+        /// Read the DSN from the DSN environment variable.
+        #[arg(short = 'e', long = "read-from-env")]
+        read_from_env: bool,
+        /// Configuration files; `latch.cleanup` there gives the defaults of the flags below.
+        #[arg(short = 'c', long = "config")]
+        config: Vec<PathBuf>,
+        /// Keep rows for this long after they expired (default `latch.cleanup.keep_last`, 6h).
+        #[arg(long = "keep-last")]
+        keep_last: Option<String>,
+        /// Rows per statement (default `latch.cleanup.batch_size`, 100).
+        #[arg(long = "batch-size")]
+        batch_size: Option<u32>,
+        /// Pause between batches (default `latch.cleanup.sleep_between_batches`, 1s).
+        #[arg(long = "sleep-between-batches")]
+        sleep_between_batches: Option<String>,
+        /// Blank sent mail bodies this long after sending (default
+        /// `latch.cleanup.mail_body_retention`, 24h).
+        #[arg(long = "mail-body-retention")]
+        mail_body_retention: Option<String>,
+    },
+}
+
 fn env_map() -> BTreeMap<String, String> {
     std::env::vars().collect()
 }
@@ -149,6 +184,26 @@ fn main() -> ExitCode {
                         config,
                     },
             } => migrate(dsn, read_from_env, yes, &config).await,
+            Command::Cleanup {
+                what:
+                    CleanupCommand::Sql {
+                        dsn,
+                        read_from_env,
+                        config,
+                        keep_last,
+                        batch_size,
+                        sleep_between_batches,
+                        mail_body_retention,
+                    },
+            } => {
+                let flags = CleanupFlags {
+                    keep_last,
+                    batch_size,
+                    sleep_between_batches,
+                    mail_body_retention,
+                };
+                cleanup(dsn, read_from_env, &config, flags).await
+            }
             Command::Serve(args) => serve(args).await,
             Command::Courier {
                 what:
@@ -164,7 +219,7 @@ fn main() -> ExitCode {
 fn validate(files: &[PathBuf], strict: bool) -> ExitCode {
     match latch::config::load(files, &env_map(), false) {
         Ok(loaded) => {
-            for w in &loaded.warnings {
+            for w in loaded.warnings.iter().chain(&loaded.notices) {
                 let _ = writeln!(std::io::stderr(), "warning: {w}");
             }
             if strict && let Err(e) = latch::config::strict_check(&loaded) {
@@ -186,23 +241,8 @@ async fn migrate(dsn: Option<String>, from_env: bool, yes: bool, files: &[PathBu
     }
     init_logging(Some("warn"));
     let clock = latch::clock::SystemClock;
-    // Migrations need only the DSN: without config files, do not ask for a whole Kratos config.
-    let opened = if files.is_empty() {
-        match env.get("DSN").filter(|d| !d.trim().is_empty()) {
-            Some(d) => match latch::config::parse_dsn(d) {
-                Ok(dsn) => latch::store::Store::connect(&dsn).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-            None => Err("the DSN environment variable is not set".to_string()),
-        }
-    } else {
-        match latch::config::load(files, &env, false) {
-            Ok(loaded) => latch::app::open_store(&loaded.config).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    };
-    let store = match opened {
-        Ok(s) => s,
+    let store = match open_for_command(&env, files).await {
+        Ok((s, _)) => s,
         Err(e) => return fail(&e),
     };
     let pending = match store.pending_migrations().await {
@@ -226,6 +266,107 @@ async fn migrate(dsn: Option<String>, from_env: bool, yes: bool, files: &[PathBu
     match store.migrate(&clock).await {
         Ok(n) => {
             out(&format!("Applied {n} migration(s)."));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Opens the store for `migrate` / `cleanup`: from the config files when given (also
+/// returning the config), otherwise from the `DSN` variable alone, so that these commands do
+/// not ask for a whole Kratos config.
+async fn open_for_command(
+    env: &BTreeMap<String, String>,
+    files: &[PathBuf],
+) -> Result<(latch::store::Store, Option<latch::config::Config>), String> {
+    if files.is_empty() {
+        let d = env
+            .get("DSN")
+            .filter(|d| !d.trim().is_empty())
+            .ok_or("the DSN environment variable is not set")?;
+        let dsn = latch::config::parse_dsn(d).map_err(|e| e.to_string())?;
+        let store = latch::store::Store::connect(&dsn).await.map_err(|e| e.to_string())?;
+        Ok((store, None))
+    } else {
+        let loaded = latch::config::load(files, env, false).map_err(|e| e.to_string())?;
+        let store = latch::app::open_store(&loaded.config)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((store, Some(loaded.config)))
+    }
+}
+
+/// `latch cleanup sql` flags that override `latch.cleanup`.
+struct CleanupFlags {
+    keep_last: Option<String>,
+    batch_size: Option<u32>,
+    sleep_between_batches: Option<String>,
+    mail_body_retention: Option<String>,
+}
+
+fn duration_flag(name: &str, v: Option<&str>, default: std::time::Duration) -> Result<std::time::Duration, String> {
+    match v {
+        Some(v) => latch::config::parse_duration(v).map_err(|e| format!("--{name}: {e}")),
+        None => Ok(default),
+    }
+}
+
+async fn cleanup(dsn: Option<String>, from_env: bool, files: &[PathBuf], flags: CleanupFlags) -> ExitCode {
+    let mut env = env_map();
+    if let Some(d) = dsn {
+        env.insert("DSN".into(), d);
+    } else if !from_env && files.is_empty() {
+        return fail("give a DSN, `-e` to read it from the DSN environment variable, or `-c <config file>`");
+    }
+    init_logging(Some("warn"));
+    let (store, config) = match open_for_command(&env, files).await {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let defaults = config.map(|c| c.latch.cleanup).unwrap_or_default();
+    let options = (|| -> Result<latch::store::cleanup::CleanupOptions, String> {
+        Ok(latch::store::cleanup::CleanupOptions {
+            keep_last: duration_flag("keep-last", flags.keep_last.as_deref(), defaults.keep_last)?,
+            batch_size: match flags.batch_size {
+                Some(0) => return Err("--batch-size must be at least 1".into()),
+                Some(n) => n,
+                None => defaults.batch_size,
+            },
+            sleep_between_batches: duration_flag(
+                "sleep-between-batches",
+                flags.sleep_between_batches.as_deref(),
+                defaults.sleep_between_batches,
+            )?,
+            mail_body_retention: duration_flag(
+                "mail-body-retention",
+                flags.mail_body_retention.as_deref(),
+                defaults.mail_body_retention,
+            )?,
+        })
+    })();
+    let options = match options {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    match store.pending_migrations().await {
+        Ok(p) if p.is_empty() => {}
+        Ok(p) => {
+            return fail(&format!(
+                "the database has {} pending migration(s): run `latch migrate sql` first",
+                p.len()
+            ));
+        }
+        Err(e) => return fail(&e.to_string()),
+    }
+    let now = latch::clock::Clock::now(&latch::clock::SystemClock);
+    let result = store.cleanup(now, &options).await;
+    store.close().await;
+    match result {
+        Ok(report) => {
+            for (kind, n) in report.rows() {
+                out(&format!("{kind}: {n}"));
+            }
+            out(&format!("Cleaned up {} row(s).", report.total()));
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string()),
@@ -273,7 +414,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             Err(e) => return fail(&e.to_string()),
         }
     };
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&loaded.notices) {
         tracing::warn!("{w}");
     }
     let memory = loaded.config.dsn.trim() == "memory";
@@ -317,7 +458,7 @@ async fn courier_watch(files: &[PathBuf], metrics_port: Option<u16>) -> ExitCode
         Err(e) => return fail(&e.to_string()),
     };
     init_logging(Some(loaded.config.log.level.as_str()).filter(|l| !l.is_empty()));
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&loaded.notices) {
         tracing::warn!("{w}");
     }
     if let Some(port) = metrics_port {

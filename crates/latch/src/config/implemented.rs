@@ -87,6 +87,57 @@ fn visit(path: &str, value: &Value, warnings: &mut Vec<String>) {
     }
 }
 
+/// Hooks Latch runs: `(flow, position, hook)`. `verification` after registration asks for
+/// what Latch does anyway when the verification flow is enabled (mail a code to every
+/// unverified address).
+const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
+    ("registration", "after", "session"),
+    ("registration", "after", "show_verification_ui"),
+    ("registration", "after", "verification"),
+];
+
+/// Warnings for configured hooks Latch does not run (`revoke_active_sessions`,
+/// `require_verified_address`, `web_hook`, any `before` hook, …), naming the hook and its
+/// path: a config that asks for a security hook must not start silently without it.
+pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(Value::Object(flows)) = doc.pointer("/selfservice/flows") else {
+        return warnings;
+    };
+    for (flow, cfg) in flows {
+        for position in ["before", "after"] {
+            let Some(Value::Object(section)) = cfg.get(position) else {
+                continue;
+            };
+            let mut lists = vec![(
+                format!("selfservice.flows.{flow}.{position}.hooks"),
+                section.get("hooks"),
+            )];
+            for (method, m) in section {
+                if let Value::Object(m) = m {
+                    lists.push((
+                        format!("selfservice.flows.{flow}.{position}.{method}.hooks"),
+                        m.get("hooks"),
+                    ));
+                }
+            }
+            for (path, list) in lists {
+                let Some(Value::Array(hooks)) = list else { continue };
+                for (i, h) in hooks.iter().enumerate() {
+                    let name = h.get("hook").and_then(Value::as_str).unwrap_or("");
+                    if !IMPLEMENTED_HOOKS.contains(&(flow.as_str(), position, name)) {
+                        warnings.push(format!(
+                            "hook \"{name}\" at \"{path}[{i}]\" is accepted for Kratos compatibility but not implemented \
+                             by Latch yet: it is NOT run"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    warnings
+}
+
 fn is_at_or_below(path: &str, prefix: &str) -> bool {
     path == prefix
         || (path.len() > prefix.len()
@@ -131,5 +182,38 @@ mod tests {
         assert!(warnings[0].contains("\"ciphers\""));
         assert!(warnings[1].contains("\"selfservice.methods.oidc\""));
         assert!(warnings[2].contains("\"session.whoami.tokenizer\""));
+    }
+
+    #[test]
+    fn hooks_latch_does_not_run_are_named_with_their_path() {
+        let doc = json!({"selfservice": {"flows": {
+            "registration": {"after": {
+                "hooks": [{"hook": "session"}, {"hook": "show_verification_ui"}],
+                "password": {"hooks": [{"hook": "session"}, {"hook": "web_hook", "config": {}}]}
+            }},
+            "login": {"after": {"hooks": [{"hook": "revoke_active_sessions"}],
+                                "code": {"hooks": [{"hook": "require_verified_address"}]}},
+                      "before": {"hooks": [{"hook": "web_hook"}]}},
+            "settings": {"after": {"hooks": [{"hook": "verification"}]}}
+        }}});
+        let mut w = hook_warnings(&doc);
+        w.sort();
+        assert_eq!(w.len(), 5, "{w:#?}");
+        let joined = w.join("\n");
+        for (hook, path) in [
+            ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
+            ("revoke_active_sessions", "selfservice.flows.login.after.hooks[0]"),
+            (
+                "require_verified_address",
+                "selfservice.flows.login.after.code.hooks[0]",
+            ),
+            ("web_hook", "selfservice.flows.login.before.hooks[0]"),
+            ("verification", "selfservice.flows.settings.after.hooks[0]"),
+        ] {
+            assert!(
+                joined.contains(&format!("hook \"{hook}\" at \"{path}\"")),
+                "{hook} {path}: {joined}"
+            );
+        }
     }
 }

@@ -85,8 +85,12 @@ pub enum ConfigError {
 pub struct Loaded {
     /// The settings Latch runs on.
     pub config: Config,
-    /// Kratos keys that were set but are not implemented by Latch, one message per key.
+    /// Kratos keys and hooks that were set but are not implemented by Latch, one message
+    /// each; `validate-config --strict` fails on them.
     pub warnings: Vec<String>,
+    /// Defaults Latch does not act on yet (e.g. Kratos' implicit `haveibeenpwned_enabled`):
+    /// logged like warnings, but `--strict` does not fail on them, since nobody asked.
+    pub notices: Vec<String>,
 }
 
 /// Loads configuration files (YAML, or JSON for `.json`), applies environment overrides and
@@ -118,9 +122,32 @@ pub fn load_values(layers: Vec<Value>, env: &BTreeMap<String, String>, dev: bool
     }
     env::apply(keys, env, &mut doc)?;
     validate(keys, &doc)?;
-    let warnings = implemented::unimplemented_warnings(&doc);
+    let mut warnings = implemented::unimplemented_warnings(&doc);
+    warnings.extend(implemented::hook_warnings(&doc));
+    let mut notices = Vec::new();
+    let password = doc.pointer("/selfservice/methods/password");
+    let password_enabled = password
+        .and_then(|p| p.get("enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let hibp = password.and_then(|p| p.pointer("/config/haveibeenpwned_enabled"));
+    if password_enabled && hibp != Some(&Value::Bool(false)) {
+        let msg = "selfservice.methods.password.config.haveibeenpwned_enabled: Latch does not check passwords \
+                   against the Have I Been Pwned breach list yet (Kratos does by default); set it to false to \
+                   acknowledge"
+            .to_string();
+        if hibp == Some(&Value::Bool(true)) {
+            warnings.push(msg);
+        } else {
+            notices.push(msg);
+        }
+    }
     let config = Config::from_value(doc, dev)?;
-    Ok(Loaded { config, warnings })
+    Ok(Loaded {
+        config,
+        warnings,
+        notices,
+    })
 }
 
 /// Fails when loading produced warnings; backs `latch validate-config --strict`.

@@ -166,6 +166,10 @@ pub struct SendError {
     pub permanent: bool,
     /// A coarse class for logs: `connection`, `tls`, `timeout`, `transient`, `permanent`, `message`.
     pub kind: &'static str,
+    /// The server could not be used at all: no connection, no TLS, no reply in time, or
+    /// `421` (service not available). Says nothing about this message, so the dispatcher
+    /// charges no attempt for it and backs off as a whole.
+    pub unreachable: bool,
 }
 
 /// Sends stored messages over SMTP. Cheap to share; connections are pooled.
@@ -247,10 +251,12 @@ impl Mailer {
             } else {
                 "connection"
             };
+            let code = e.status().map(u16::from);
             SendError {
                 message: e.to_string(),
                 permanent: e.is_permanent(),
                 kind,
+                unreachable: code.is_none_or(|c| c == 421),
             }
         })
     }
@@ -260,6 +266,7 @@ impl Mailer {
             message: what,
             permanent: true,
             kind: "message",
+            unreachable: false,
         };
         let to: Mailbox = m
             .recipient

@@ -77,11 +77,27 @@ fn populate_credential_selection(deps: &Deps, flow: &mut Flow, traits: &Value) {
     flow.ui.sort_registration(&schema_order(deps));
 }
 
+/// Submitted traits with surrounding whitespace removed from every string, so that
+/// `" jane@example.com "` (a trailing space from a phone keyboard's autocomplete) registers
+/// as `jane@example.com` instead of failing `format: email`. Kratos validates the padded value
+/// and refuses it; Latch's README promises trimmed identifiers.
+pub fn trim_traits(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.trim().len() != s.len() => Value::String(s.trim().to_string()),
+        Value::Array(a) => Value::Array(a.into_iter().map(trim_traits).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, trim_traits(v))).collect()),
+        other => other,
+    }
+}
+
 /// The traits of a submission: the body's, which must equal those accepted in the profile
 /// step if there was one (Kratos: 4000036).
 pub fn traits_from(flow: &Flow, body: &Value) -> Result<Value, FlowError> {
     let stored = flow.internal_get("traits").cloned();
-    match (body.get("traits").filter(|t| t.is_object()).cloned(), stored) {
+    match (
+        body.get("traits").filter(|t| t.is_object()).cloned().map(trim_traits),
+        stored,
+    ) {
         (Some(t), Some(s)) if t != s => Err(FlowError::message(text::traits_mismatch())),
         (Some(t), _) => Ok(t),
         (None, Some(s)) => Ok(s),
@@ -147,7 +163,7 @@ async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Res
     let stored = flow.internal_get("traits").cloned();
     let traits = match (screen, stored) {
         (Some("credential-selection"), Some(s)) => s,
-        _ => sub.body.get("traits").cloned().unwrap_or_else(|| json!({})),
+        _ => trim_traits(sub.body.get("traits").cloned().unwrap_or_else(|| json!({}))),
     };
     let back = screen == Some("previous");
     if back || is_unified(deps) {

@@ -84,6 +84,7 @@ fn profile_update(deps: &Deps, flow: &mut Flow, body: &Value, identity: &Identit
         .get("traits")
         .cloned()
         .filter(Value::is_object)
+        .map(crate::flow::registration::trim_traits)
         .ok_or_else(|| FlowError::on_node("traits", text::required("traits")))?;
     let mut updated = identity.clone();
     updated.traits = traits;

@@ -6,7 +6,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::Value;
@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/courier/messages", get(list_messages))
         .route("/admin/courier/messages/{id}", get(get_message))
+        .route("/admin/courier/messages/{id}/retry", post(retry_message))
 }
 
 const DEFAULT_PAGE_SIZE: u32 = 250;
@@ -101,6 +102,29 @@ async fn get_message(State(state): State<AppState>, Path(id): Path<String>) -> A
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND).message("Unable to locate the resource"))?;
     Ok(Json(message.to_json(!state.config.dev)).into_response())
+}
+
+/// Latch only (Kratos has no counterpart): puts an `abandoned` message back in the queue
+/// with a fresh retry budget, e.g. after a relay was misconfigured for longer than the budget.
+/// Answers the message (`queued`, `send_count` 0); 404 for an unknown id, 409 for a message
+/// that is not abandoned.
+async fn retry_message(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|e| ApiError::bad_request(format!("could not parse parameter {{id}} as UUID: {e}")))?;
+    match state.store.requeue_message(id, state.clock.now()).await? {
+        None => Err(ApiError::new(StatusCode::NOT_FOUND).message("Unable to locate the resource")),
+        Some(false) => Err(ApiError::conflict(
+            "Only abandoned messages can be retried; this one is not abandoned.",
+        )),
+        Some(true) => {
+            let message = state
+                .store
+                .get_message(id)
+                .await?
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND).message("Unable to locate the resource"))?;
+            Ok(Json(message.to_json(!state.config.dev)).into_response())
+        }
+    }
 }
 
 /// Opaque page token: base64url of `<created_at>/<id>` of the last message seen.

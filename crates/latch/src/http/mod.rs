@@ -11,13 +11,14 @@ pub mod metrics;
 pub mod pages;
 pub mod schemas;
 pub mod selfservice;
+pub mod server;
 pub mod sessions;
 pub mod well_known;
 
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -58,15 +59,20 @@ pub fn public_router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(well_known::routes())
         .fallback(public_fallback)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn(envelope_refusals))
         .layer(middleware::from_fn_with_state(
             (state.clone(), Listener::Public),
             observe,
         ))
         .with_state(state);
-    match cors {
+    let router = match cors {
         Some(c) => router.layer(c),
         None => router,
-    }
+    };
+    router
+        .layer(middleware::from_fn(refuse_oversized_body))
+        .layer(middleware::from_fn(limit_headers))
 }
 
 /// The admin router. Un-prefixed paths are served too (see [`admin_prefix`]).
@@ -81,11 +87,108 @@ pub fn admin_router(state: AppState) -> Router {
         .merge(sessions::admin_routes())
         .merge(admin_recovery::routes())
         .fallback(admin_fallback)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn(envelope_refusals))
         .layer(middleware::from_fn_with_state(
             (state.clone(), Listener::Admin),
             observe,
         ))
+        .layer(middleware::from_fn(refuse_oversized_body))
+        .layer(middleware::from_fn(limit_headers))
         .with_state(state)
+}
+
+/// How much of an oversized body is read and discarded before `413` is answered: a client
+/// still sending its body would otherwise see a reset connection instead of the answer.
+const DRAIN_CAP: usize = 16 * 1024 * 1024;
+/// How long draining may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answers `413` in Kratos' envelope when `Content-Length` announces more than
+/// [`extract::MAX_BODY`] (Kratos' 5 MB), after draining up to [`DRAIN_CAP`] of the body so
+/// the client can read the answer. Bodies without a length are cut at the same limit by the
+/// extractors (and the refusal put in the envelope by [`envelope_refusals`]).
+async fn refuse_oversized_body(req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(len) = announced.filter(|n| *n > extract::MAX_BODY as u64) else {
+        return next.run(req).await;
+    };
+    if len <= DRAIN_CAP as u64 {
+        use futures_util::StreamExt as _;
+        let mut body = req.into_body().into_data_stream();
+        let _ = tokio::time::timeout(DRAIN_TIME, async { while let Some(Ok(_)) = body.next().await {} }).await;
+    }
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE)
+        .reason(format!(
+            "The request body is {len} bytes long; at most {} are accepted.",
+            extract::MAX_BODY
+        ))
+        .into_response()
+}
+
+/// Refuses a request whose head (request line and headers) exceeds
+/// [`server::MAX_HEADER_BYTES`] with `431` in Kratos' envelope (hyper's own refusal, for
+/// heads beyond its buffer, has no body; see [`server`]).
+async fn limit_headers(req: Request, next: Next) -> Response {
+    let size = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len())
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if size > server::MAX_HEADER_BYTES {
+        return ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .reason(format!(
+                "The request's headers are {size} bytes long; at most {} are accepted.",
+                server::MAX_HEADER_BYTES
+            ))
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// The longest framework refusal body kept as the envelope's `reason`.
+const MAX_REASON: usize = 1024;
+
+/// Turns refusals made by the framework rather than by Latch (axum's `405` with an empty
+/// body, `413` when a body exceeds the limit, `415`/`400`/`422` from its extractors, all
+/// `text/plain` or empty) into Kratos' error envelope. JSON and HTML answers pass unchanged.
+async fn envelope_refusals(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !plain {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REASON * 4)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let mut err = ApiError::new(status);
+    if !text.is_empty() {
+        err = err.reason(text.chars().take(MAX_REASON).collect::<String>());
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        err = err.reason("This path does not accept this HTTP method.");
+    }
+    let mut out = err.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// Kratos serves admin routes with and without the `/admin` prefix; this rewrites the URI

@@ -26,6 +26,8 @@ pub struct OutboxSignals {
     /// Counts finished delivery attempts on this node (success or failure); tests and
     /// operators can wait on it instead of sleeping.
     pub attempts: watch::Sender<u64>,
+    /// Counts this node's rounds that found the SMTP server unreachable (no attempt charged).
+    pub outages: watch::Sender<u64>,
 }
 
 impl Default for OutboxSignals {
@@ -33,6 +35,7 @@ impl Default for OutboxSignals {
         OutboxSignals {
             wake: Notify::new(),
             attempts: watch::Sender::new(0),
+            outages: watch::Sender::new(0),
         }
     }
 }
@@ -266,6 +269,38 @@ impl Store {
             q.execute(p).await?;
         });
         Ok(())
+    }
+
+    /// Puts an `abandoned` message back in the queue with a fresh retry budget (`send_count`
+    /// 0, due now); its earlier attempts stay in its dispatches. `Ok(None)` when no message
+    /// has this id; `Ok(Some(false))` when it exists but is not abandoned (nothing changed).
+    /// One conditional statement, so two admins retrying at once queue it once.
+    pub async fn requeue_message(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<bool>, StoreError> {
+        let (changed, exists) = crate::with_pool!(self, p => {
+            let changed = sqlx::query(
+                "UPDATE courier_messages SET status = 'queued', send_count = 0, next_attempt_at = $2, \
+                 claimed_until = NULL, updated_at = $2 WHERE id = $1 AND status = 'abandoned'",
+            )
+            .bind(id)
+            .bind(Ts(now))
+            .execute(p)
+            .await?
+            .rows_affected();
+            let exists: Option<(Uuid,)> = if changed == 0 {
+                sqlx::query_as("SELECT id FROM courier_messages WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await?
+            } else {
+                None
+            };
+            (changed, exists)
+        });
+        if changed > 0 {
+            self.wake_courier();
+            return Ok(Some(true));
+        }
+        Ok(exists.map(|_| false))
     }
 
     /// One message with its attempts (newest first). Kratos: `FetchMessage`.

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_courier"),
     migration!(4, "0004_codes"),
     migration!(5, "0005_limits"),
+    migration!(6, "0006_cleanup_indexes"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latch_migrations (\

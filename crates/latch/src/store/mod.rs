@@ -5,6 +5,7 @@
 //! [`sql`]. See `docs/adr/0001-storage.md`.
 
 pub mod cache;
+pub mod cleanup;
 pub mod code;
 pub mod courier;
 pub mod flow;
@@ -111,6 +112,8 @@ pub struct Store {
     pub cache: std::sync::Arc<cache::SessionCache>,
     /// Wakes this node's courier worker when mail is enqueued; counts its attempts.
     pub outbox: std::sync::Arc<courier::OutboxSignals>,
+    /// Counts this node's finished cleanup janitor runs (tests wait on it).
+    pub cleanups: std::sync::Arc<cleanup::CleanupSignals>,
 }
 
 impl Store {
@@ -151,6 +154,7 @@ impl Store {
                     pool: Pool::Sqlite(pool),
                     cache: Default::default(),
                     outbox: Default::default(),
+                    cleanups: Default::default(),
                 })
             }
             Dsn::Postgres {
@@ -177,6 +181,7 @@ impl Store {
                     pool: Pool::Postgres(pool),
                     cache: Default::default(),
                     outbox: Default::default(),
+                    cleanups: Default::default(),
                 })
             }
         }

@@ -252,3 +252,105 @@ fn cli_migrate_sql_needs_only_a_dsn() {
     let out = latch().args(["migrate", "sql", "-e", "--yes"]).output().unwrap();
     assert!(!out.status.success(), "no DSN is an error");
 }
+
+/// A minimal valid config plus `extra` YAML lines under `selfservice:`.
+fn config_with(dir: &std::path::Path, name: &str, selfservice: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("identity.schema.json"), SCHEMA).unwrap();
+    let yaml = format!(
+        "dsn: memory\nidentity:\n  default_schema_id: default\n  schemas:\n    - id: default\n      url: file://{}/identity.schema.json\n\
+         selfservice:\n  default_browser_return_url: http://127.0.0.1:4455/\n{selfservice}",
+        dir.display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn validate(path: &std::path::Path, strict: bool) -> (bool, String) {
+    let mut c = latch();
+    c.arg("validate-config");
+    if strict {
+        c.arg("--strict");
+    }
+    let out = c.arg(path).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+#[test]
+fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let hibp_off = "  methods:\n    password:\n      config:\n        haveibeenpwned_enabled: false\n";
+    // Only hooks Latch runs, breach check acknowledged: clean even under --strict.
+    let ok = config_with(
+        dir.path(),
+        "ok.yml",
+        &format!(
+            "{hibp_off}  flows:\n    registration:\n      after:\n        \
+             password:\n          hooks:\n            - hook: session\n            - hook: show_verification_ui\n"
+        ),
+    );
+    let (success, stderr) = validate(&ok, true);
+    assert!(success, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    let hooks = config_with(
+        dir.path(),
+        "hooks.yml",
+        &format!(
+            "{hibp_off}  flows:\n    login:\n      after:\n        hooks:\n          - hook: revoke_active_sessions\n        \
+             code:\n          hooks:\n            - hook: require_verified_address\n    \
+             registration:\n      after:\n        password:\n          hooks:\n            - hook: session\n            \
+             - hook: web_hook\n              config:\n                url: http://hooks.test/\n                method: POST\n"
+        ),
+    );
+    let (success, stderr) = validate(&hooks, false);
+    assert!(success, "without --strict the config loads: {stderr}");
+    for (hook, path) in [
+        ("revoke_active_sessions", "selfservice.flows.login.after.hooks[0]"),
+        (
+            "require_verified_address",
+            "selfservice.flows.login.after.code.hooks[0]",
+        ),
+        ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
+    ] {
+        assert!(
+            stderr.contains(&format!("hook \"{hook}\" at \"{path}\"")),
+            "{hook} is named with its path: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("hook \"session\""), "{stderr}");
+    let (success, stderr) = validate(&hooks, true);
+    assert!(!success, "--strict fails on hooks Latch does not run: {stderr}");
+    assert!(stderr.contains("revoke_active_sessions"), "{stderr}");
+}
+
+#[test]
+fn cli_validate_config_warns_that_haveibeenpwned_is_not_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    // Kratos' implicit default (true): a warning, but --strict passes (nobody asked for it).
+    let implicit = config_with(dir.path(), "implicit.yml", "");
+    let (success, stderr) = validate(&implicit, true);
+    assert!(success, "{stderr}");
+    assert!(stderr.contains("haveibeenpwned_enabled"), "{stderr}");
+    // Asked for explicitly: --strict fails.
+    let explicit = config_with(
+        dir.path(),
+        "explicit.yml",
+        "  methods:\n    password:\n      config:\n        haveibeenpwned_enabled: true\n",
+    );
+    let (success, stderr) = validate(&explicit, false);
+    assert!(success, "{stderr}");
+    assert!(stderr.contains("haveibeenpwned_enabled"), "{stderr}");
+    let (success, stderr) = validate(&explicit, true);
+    assert!(!success, "{stderr}");
+    assert!(stderr.contains("haveibeenpwned_enabled"), "{stderr}");
+    // Password method off: nothing to check, nothing to say.
+    let off = config_with(
+        dir.path(),
+        "off.yml",
+        "  methods:\n    password:\n      enabled: false\n",
+    );
+    let (success, stderr) = validate(&off, true);
+    assert!(success, "{stderr}");
+    assert!(!stderr.contains("haveibeenpwned"), "{stderr}");
+}

@@ -229,6 +229,11 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The DSN of this server's database (for the `latch` binary in CLI tests).
+    pub fn dsn(&self) -> &str {
+        &self._db.dsn
+    }
+
     pub fn admin_url(&self, path: &str) -> String {
         format!("{}{}", self.admin, path)
     }

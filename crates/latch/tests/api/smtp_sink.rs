@@ -43,6 +43,8 @@ impl Mail {
 
 #[derive(Default)]
 struct Shared {
+    /// Refuse every recipient with `550` (a permanent, per-message rejection).
+    reject: std::sync::atomic::AtomicBool,
     mails: Mutex<Vec<Mail>>,
     taken: Mutex<Vec<usize>>,
     arrived: Notify,
@@ -110,6 +112,12 @@ impl SmtpSink {
         self.stop().await;
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
         self.serve(listener);
+    }
+
+    /// From now on refuse (`550`) or accept every recipient. Recipients whose local part
+    /// starts with `busy` are always refused with `450` (a temporary, per-message refusal).
+    pub fn reject_all(&self, reject: bool) {
+        self.shared.reject.store(reject, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Every mail accepted so far.
@@ -183,8 +191,15 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
             rcpt.clear();
             "250 OK\r\n".to_string()
         } else if upper.starts_with("RCPT TO:") {
-            rcpt.push(address(&cmd[8..]));
-            "250 OK\r\n".to_string()
+            let to = address(&cmd[8..]);
+            if to.starts_with("busy") {
+                "450 4.2.1 Mailbox busy, try later\r\n".to_string()
+            } else if shared.reject.load(std::sync::atomic::Ordering::SeqCst) {
+                "550 5.1.1 No such user\r\n".to_string()
+            } else {
+                rcpt.push(to);
+                "250 OK\r\n".to_string()
+            }
         } else if upper == "DATA" {
             if !reply(&mut write, "354 End data with <CR><LF>.<CR><LF>\r\n").await {
                 return;
