@@ -48,7 +48,7 @@ impl Listener {
 
 /// The public router.
 pub fn public_router(state: AppState) -> Router {
-    let cors = cors::layer(&state.config.serve.public.cors);
+    let cors = std::sync::Arc::new(cors::Policy::new(&state.config));
     let router = Router::new()
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
@@ -63,10 +63,7 @@ pub fn public_router(state: AppState) -> Router {
             observe,
         ))
         .with_state(state);
-    match cors {
-        Some(c) => router.layer(c),
-        None => router,
-    }
+    router.layer(middleware::from_fn_with_state(cors, cors::middleware))
 }
 
 /// The admin router. Un-prefixed paths are served too (see [`admin_prefix`]).

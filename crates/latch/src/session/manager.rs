@@ -78,11 +78,11 @@ pub fn new_session_token() -> String {
     format!("ory_st_{}", random_alnum(32))
 }
 
-/// The logout token of a session, derived from its session token with the cookie secret so
-/// that only hashes need to be stored and `logout/browser` can still return it.
-pub fn logout_token_for(deps: &Deps, session_token: &str) -> String {
-    let key = deps.config.cookie_secrets().first().cloned().unwrap_or_default();
-    let mut mac = match Hmac::<Sha256>::new_from_slice(format!("latch logout token\0{key}").as_bytes()) {
+/// The logout token of a session, derived from its (random, secret) session token alone, so
+/// that only hashes need to be stored, `logout/browser` can still return it, and it keeps
+/// working when `secrets.cookie` rotates. Knowing it reveals nothing about the session token.
+pub fn logout_token_for(session_token: &str) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(b"latch logout token v2") {
         Ok(m) => m,
         Err(_) => return format!("ory_lo_{}", random_alnum(32)),
     };
@@ -124,7 +124,7 @@ pub async fn issue(
         created_at: now,
         updated_at: now,
     };
-    let logout = logout_token_for(deps, &token);
+    let logout = logout_token_for(&token);
     deps.store
         .insert_session(&session, &sha256_hex(token.as_bytes()), &sha256_hex(logout.as_bytes()))
         .await?;

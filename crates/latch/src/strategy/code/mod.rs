@@ -91,7 +91,7 @@ pub fn generate() -> String {
 
 /// Keyed hash of a code, bound to its flow. Kratos: `persister_hmac.go`.
 pub fn hash(deps: &Deps, flow_id: Uuid, code: &str) -> String {
-    let secret = deps.config.cookie_secrets().first().cloned().unwrap_or_default();
+    let secret = deps.hash_key.expose();
     match Hmac::<Sha256>::new_from_slice(format!("latch one-time code\0{secret}").as_bytes()) {
         Ok(mut mac) => {
             mac.update(flow_id.as_bytes());
