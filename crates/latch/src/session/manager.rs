@@ -115,12 +115,11 @@ pub async fn issue(
         authenticated_at: now,
         issued_at: now,
         expires_at: now + deps.config.session.lifespan,
-        devices: vec![Device {
-            id: Uuid::new_v4(),
-            ip_address: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            location: client.location.clone(),
-        }],
+        devices: vec![Device::bounded(
+            client.ip.clone(),
+            client.user_agent.clone(),
+            client.location.clone(),
+        )],
         created_at: now,
         updated_at: now,
     };
