@@ -58,7 +58,12 @@ pub struct ClientInfo {
 impl ClientInfo {
     /// Reads the client from headers and the peer address.
     pub fn from_request(deps: &Deps, headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> ClientInfo {
-        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // Lossy: a header with non-ASCII bytes is still recorded (and bounded when stored).
+        let h = |n: &str| {
+            headers
+                .get(n)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
         let location = match (h("cf-ipcity"), h("cf-ipcountry")) {
             (Some(c), Some(k)) => Some(format!("{c}, {k}")),
             (Some(c), None) => Some(c),

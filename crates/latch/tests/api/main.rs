@@ -13,6 +13,7 @@ mod client;
 mod code;
 mod courier;
 mod flows;
+mod hardening;
 mod migrations;
 mod pages;
 mod passkey;

@@ -109,8 +109,9 @@ fn cooldown_message(seconds: i64) -> UiText {
 }
 
 /// Creates a code for `address` and queues its email in the same transaction. With
-/// `identity_id = None` and `send = false` (unknown address under enumeration protection)
-/// the code is stored but nothing is sent, so both cases do the same work.
+/// `send = false` (unknown address under enumeration protection) the mail is rendered and
+/// written the same way but discarded before the commit
+/// ([`crate::courier::discard_with_code`]), so both cases do the same work.
 #[allow(clippy::too_many_arguments)]
 pub async fn issue(
     deps: &Deps,
@@ -142,10 +143,6 @@ pub async fn issue(
         used_at: None,
         created_at: now,
     };
-    if !send {
-        deps.store.insert_code(&row).await?;
-        return Ok(());
-    }
     if let Some(o) = data.as_object_mut() {
         o.insert("code".into(), json!(code));
         o.insert("to".into(), json!(address));
@@ -158,7 +155,11 @@ pub async fn issue(
             o.insert("verification_url".into(), json!(format!("{base}&code={code}")));
         }
     }
-    crate::courier::send_with_code(deps, &row, purpose.template(), address, &data).await?;
+    if send {
+        crate::courier::send_with_code(deps, &row, purpose.template(), address, &data).await?;
+    } else {
+        crate::courier::discard_with_code(deps, &row, purpose.template(), address, &data).await?;
+    }
     Ok(())
 }
 
