@@ -130,7 +130,7 @@ impl SecurityKeys {
 }
 
 /// A credential that no authenticator holds: the P-256 base point as public key, and an id
-/// of 64 bytes derived from the identifier.
+/// derived from the identifier.
 fn decoy_credential(key: &crate::crypto::HashKey, identifier: &str) -> Option<webauthn_rs::prelude::Credential> {
     use hmac::{Hmac, KeyInit, Mac};
     use serde_cbor_2::Value as Cbor;
@@ -164,6 +164,10 @@ fn decoy_credential(key: &crate::crypto::HashKey, identifier: &str) -> Option<we
         mac.update(identifier.as_bytes());
         id.extend_from_slice(&mac.finalize().into_bytes());
     }
+    // Real key ids differ in length by authenticator (16 to 64 bytes are common); pick one
+    // per identifier so the decoy is stable but not recognisable by its length.
+    let len = [16, 32, 48, 64][usize::from(id.first().copied().unwrap_or(0) % 4)];
+    id.truncate(len);
     Some(webauthn_rs::prelude::Credential {
         cred_id: CredentialID::from(id),
         cred,
