@@ -219,8 +219,13 @@ mod tests {
         }
     }
 
+    /// A fixed "now" (the cache compares expiry with the caller's clock).
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000)
+    }
+
     fn far() -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::hours(1)
+        now() + time::Duration::hours(1)
     }
 
     #[test]
@@ -233,11 +238,11 @@ mod tests {
         c.invalidate_identity(id);
         // ... and only then does the fill try to store what it read.
         assert!(!c.put("h1".into(), id, far(), Bytes::from_static(b"{}"), generation));
-        assert!(c.get("h1", OffsetDateTime::now_utc()).is_none());
+        assert!(c.get("h1", now()).is_none());
         // A fill that started after the invalidation is stored.
         let generation = c.generation();
         assert!(c.put("h1".into(), id, far(), Bytes::from_static(b"{}"), generation));
-        assert!(c.get("h1", OffsetDateTime::now_utc()).is_some());
+        assert!(c.get("h1", now()).is_some());
     }
 
     #[test]
@@ -249,10 +254,9 @@ mod tests {
             assert!(c.put(k.into(), id, far(), Bytes::from_static(b"{}"), g));
         }
         c.invalidate_identity(a);
-        let now = OffsetDateTime::now_utc();
-        assert!(c.get("a1", now).is_none());
-        assert!(c.get("a2", now).is_none());
-        assert!(c.get("b1", now).is_some());
+        assert!(c.get("a1", now()).is_none());
+        assert!(c.get("a2", now()).is_none());
+        assert!(c.get("b1", now()).is_some());
     }
 
     #[test]
@@ -276,6 +280,6 @@ mod tests {
             ..cfg(1 << 20)
         });
         assert!(!c.put("h".into(), Uuid::new_v4(), far(), Bytes::new(), 0));
-        assert!(c.get("h", OffsetDateTime::now_utc()).is_none());
+        assert!(c.get("h", now()).is_none());
     }
 }
