@@ -129,7 +129,8 @@ impl App {
         // reqwest (identity schemas over https) needs a process-wide TLS provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let clock: SharedClock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let store = open_store(&config).await?;
+        let mut store = open_store(&config).await?;
+        store.cache = Arc::new(crate::store::cache::SessionCache::new(&config.latch.cache.whoami));
         if opts.migrate {
             let n = store.migrate(clock.as_ref()).await?;
             if n > 0 {
@@ -185,6 +186,14 @@ impl App {
         }
         let hasher = hasher_of(&config);
         let mut secrets: Vec<String> = config.cookie_secrets().to_vec();
+        if secrets.is_empty() && !dev {
+            return Err(AppError::Config(
+                "no secrets.cookie or secrets.default configured: Latch seals session cookies and keys stored code hashes \
+                 with them. Set secrets.cookie (or the SECRETS_COOKIE_0 environment variable) to a random string of at least \
+                 32 characters, or run with --dev for local development"
+                    .into(),
+            ));
+        }
         if secrets.is_empty() {
             tracing::warn!(
                 "no secrets.cookie or secrets.default configured: using a random secret, so sessions end when Latch restarts \
@@ -194,10 +203,15 @@ impl App {
         }
         let sealer =
             crate::crypto::seal::Sealer::new(&secrets).map_err(|e| AppError::Config(format!("secrets.cookie: {e}")))?;
+        let hash_key = secrets
+            .first()
+            .and_then(|s| crate::crypto::HashKey::new(s))
+            .ok_or_else(|| AppError::Config("secrets.cookie: the first secret is empty".into()))?;
         let csrf_cookie_name = crate::crypto::csrf::cookie_name(public_base.as_str());
         let strategies = crate::strategy::all(&config);
         let deps = Deps {
             sealer,
+            hash_key,
             csrf_cookie_name,
             strategies,
             mailer,
@@ -312,7 +326,6 @@ async fn janitor(
         match result {
             Ok(r) => tracing::info!(
                 codes = r.codes,
-                code_failures = r.code_failures,
                 flows = r.flows,
                 errors = r.errors,
                 session_devices = r.session_devices,

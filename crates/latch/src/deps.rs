@@ -32,6 +32,10 @@ pub struct Deps {
     pub admin_base: Url,
     /// Seals the session cookie.
     pub sealer: crate::crypto::seal::Sealer,
+    /// The key of keyed hashes (one-time codes): the first cookie secret, or in `--dev` without
+    /// secrets a random one. Never empty: `App::build` refuses to start without secrets
+    /// outside `--dev`.
+    pub hash_key: crate::crypto::HashKey,
     /// `csrf_token_<sha256(public base URL)>`.
     pub csrf_cookie_name: String,
     /// Enabled methods.

@@ -220,14 +220,20 @@ pub enum CodeAttemptError {
 
 /// Reserves one code attempt for a flow (`max_submissions`, always on) and for an address
 /// across flows (`latch.rate_limits.code_attempts_per_address`).
-pub async fn code_attempt(deps: &Deps, flow_id: uuid::Uuid, address: &str) -> Result<CodeAttempt, CodeAttemptError> {
+pub async fn code_attempt(
+    deps: &Deps,
+    flow_id: uuid::Uuid,
+    flow_expires_at: OffsetDateTime,
+    address: &str,
+) -> Result<CodeAttempt, CodeAttemptError> {
     let now = ms(deps.clock.now());
     let max = i64::from(deps.config.selfservice.methods.code.config.max_submissions.max(1));
-    // A flow lives for hours at most; the window only has to outlast it.
+    // The window only has to outlast the flow (then cleanup may remove the counter).
     let flow_key = format!("code:flow:{flow_id}");
+    let window = (ms(flow_expires_at) - now).max(0) + 60_000;
     let hit = deps
         .store
-        .limit_hit(&flow_key, max, 7 * 24 * 3600 * 1000, now)
+        .limit_hit(&flow_key, max, window, now)
         .await
         .map_err(CodeAttemptError::Store)?;
     if !hit.allowed {

@@ -299,7 +299,9 @@ pub struct RequestLog {
 pub struct Cors {
     /// Whether CORS headers are sent at all (default false).
     pub enabled: bool,
-    /// Allowed origins; `*` and one-wildcard patterns as in Kratos (default `["*"]`).
+    /// Origins allowed in addition to those Latch derives from its own configuration; `*` and
+    /// one-wildcard patterns as in Kratos. Kratos' default is `["*"]`; Latch's is empty (only
+    /// the derived origins), and `*` is answered without credentials (`http::cors`).
     pub allowed_origins: Vec<String>,
     /// Allowed methods.
     pub allowed_methods: Vec<String>,
@@ -322,7 +324,7 @@ impl Default for Cors {
         let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
         Cors {
             enabled: false,
-            allowed_origins: strings(&["*"]),
+            allowed_origins: Vec::new(),
             allowed_methods: strings(&["POST", "GET", "PUT", "PATCH", "DELETE"]),
             allowed_headers: strings(&[
                 "Authorization",

@@ -95,6 +95,38 @@ pub async fn send_with_code(
     Ok(())
 }
 
+/// The unknown-address twin of [`send_with_code`]: renders the same template from the same
+/// data and runs the same transaction (code row, outbox row), but removes the message again
+/// before the commit, so it is never visible nor delivered. Requests for unknown addresses
+/// (enumeration protection) thus do the same work as for known ones.
+pub async fn discard_with_code(
+    deps: &crate::deps::Deps,
+    row: &crate::store::code::CodeRow,
+    template: &str,
+    to: &str,
+    data: &serde_json::Value,
+) -> Result<(), crate::store::StoreError> {
+    use crate::store::StoreError;
+    let kind = message::TemplateType::parse(template)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown courier template {template:?}")))?;
+    let rendered = templates::render(&deps.config, kind, data).map_err(|e| {
+        tracing::error!(template, error = %e, "rendering a courier template failed");
+        StoreError::Corrupt(format!("courier template {template}: {e}"))
+    })?;
+    let msg = message::NewMessage::new(to, kind, rendered, data.clone(), deps.clock.now());
+    let store = &deps.store;
+    crate::with_tx!(store, tx => {
+        crate::replace_code!(tx, row);
+        crate::store::courier::insert_courier_message!(tx, &msg);
+        sqlx::query("DELETE FROM courier_messages WHERE id = $1")
+            .bind(msg.id)
+            .execute(&mut *tx)
+            .await?;
+        Ok::<(), StoreError>(())
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -25,6 +25,28 @@ pub fn random_alnum(n: usize) -> String {
     out
 }
 
+/// The secret that keys stored hashes of short secrets (one-time codes). Never empty.
+#[derive(Clone)]
+pub struct HashKey(String);
+
+impl HashKey {
+    /// A key from a configured secret; `None` for an empty one.
+    pub fn new(secret: &str) -> Option<HashKey> {
+        (!secret.is_empty()).then(|| HashKey(secret.to_string()))
+    }
+
+    /// The key's bytes.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashKey(..)")
+    }
+}
+
 /// `n` random bytes.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];

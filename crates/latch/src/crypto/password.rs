@@ -43,6 +43,9 @@ pub enum HashError {
     /// The stored hash is in a format Latch cannot verify.
     #[error("unsupported password hash format (supported: argon2id, argon2i, bcrypt)")]
     Unsupported,
+    /// The hash's parameters would cost more than Latch will ever spend on one check.
+    #[error("{0}")]
+    TooCostly(String),
     /// Parameters were invalid or the worker failed.
     #[error("password hashing failed: {0}")]
     Failed(String),
@@ -132,13 +135,62 @@ impl PasswordHasher {
     }
 }
 
-/// Checks that an imported hash is in a format Latch can verify.
-pub fn validate_hash_format(hash: &str) -> Result<(), HashError> {
+/// Largest argon2 memory of a hash Latch evaluates, in KiB (256 MiB, the hashing memory budget).
+pub const MAX_ARGON2_MEMORY_KIB: u64 = 256 * 1024;
+/// Most argon2 iterations of a hash Latch evaluates.
+pub const MAX_ARGON2_ITERATIONS: u64 = 64;
+/// Most argon2 lanes of a hash Latch evaluates.
+pub const MAX_ARGON2_PARALLELISM: u64 = 16;
+/// Largest argon2 memory × iterations (KiB) of a hash Latch evaluates: 1 GiB of memory passes.
+pub const MAX_ARGON2_WORK_KIB: u64 = 1024 * 1024;
+/// Highest bcrypt cost of a hash Latch evaluates (the format allows 31: days per check).
+pub const MAX_BCRYPT_COST: u32 = 16;
+
+/// Refuses hashes whose parameters would make one check absurdly expensive (an import of
+/// `m=4194304` or bcrypt cost 31 would let one login stall a node). Checked at import and
+/// again before every verification.
+pub fn check_hash_cost(hash: &str) -> Result<(), HashError> {
     if is_bcrypt(hash) {
+        let cost: u32 = hash.get(4..6).and_then(|c| c.parse().ok()).unwrap_or(u32::MAX);
+        if cost > MAX_BCRYPT_COST {
+            return Err(HashError::TooCostly(format!(
+                "bcrypt cost {cost} is above the largest Latch accepts ({MAX_BCRYPT_COST})"
+            )));
+        }
         return Ok(());
     }
+    if hash.starts_with("$argon2") {
+        let params = hash.split('$').find(|seg| seg.contains("m=")).unwrap_or("");
+        let get = |name: &str| {
+            params
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let (Some(m), Some(t), Some(p)) = (get("m"), get("t"), get("p")) else {
+            return Err(HashError::Unsupported);
+        };
+        if m > MAX_ARGON2_MEMORY_KIB
+            || t > MAX_ARGON2_ITERATIONS
+            || p > MAX_ARGON2_PARALLELISM
+            || m * t > MAX_ARGON2_WORK_KIB
+        {
+            return Err(HashError::TooCostly(format!(
+                "argon2 parameters m={m},t={t},p={p} exceed what Latch accepts (m <= {MAX_ARGON2_MEMORY_KIB} KiB, \
+                 t <= {MAX_ARGON2_ITERATIONS}, p <= {MAX_ARGON2_PARALLELISM}, m*t <= {MAX_ARGON2_WORK_KIB})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that an imported hash is in a format Latch can verify, at a cost it accepts.
+pub fn validate_hash_format(hash: &str) -> Result<(), HashError> {
+    if is_bcrypt(hash) {
+        return check_hash_cost(hash);
+    }
     if (hash.starts_with("$argon2id$") || hash.starts_with("$argon2i$")) && argon2::PasswordHash::new(hash).is_ok() {
-        return Ok(());
+        return check_hash_cost(hash);
     }
     Err(HashError::Unsupported)
 }
@@ -166,6 +218,7 @@ fn hash_sync(algorithm: &HashAlgorithm, password: &str) -> Result<String, HashEr
 }
 
 fn verify_sync(password: &str, hash: &str) -> Result<bool, HashError> {
+    check_hash_cost(hash)?;
     if is_bcrypt(hash) {
         return bcrypt::verify(password, hash).map_err(|e| HashError::Failed(e.to_string()));
     }
@@ -220,5 +273,20 @@ mod tests {
         assert!(validate_hash_format(&b).is_ok());
         assert!(validate_hash_format("$pbkdf2$nope").is_err());
         assert!(h.needs_rehash(&b));
+    }
+
+    #[tokio::test]
+    async fn absurd_hash_parameters_are_refused_and_never_evaluated() {
+        let bcrypt31 = format!("$2b$31${}", "a".repeat(53));
+        assert!(matches!(validate_hash_format(&bcrypt31), Err(HashError::TooCostly(_))));
+        let argon_m = "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(matches!(validate_hash_format(argon_m), Err(HashError::TooCostly(_))));
+        let argon_t = "$argon2id$v=19$m=65536,t=1000,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(matches!(validate_hash_format(argon_t), Err(HashError::TooCostly(_))));
+        let argon_ok = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(validate_hash_format(argon_ok).is_ok());
+        let h = PasswordHasher::new(HashAlgorithm::Bcrypt { cost: 4 }, 1);
+        assert!(matches!(h.verify("pw", argon_m).await, Err(HashError::TooCostly(_))));
+        assert!(matches!(h.verify("pw", &bcrypt31).await, Err(HashError::TooCostly(_))));
     }
 }

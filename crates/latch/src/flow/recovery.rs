@@ -138,20 +138,22 @@ async fn success(
     }
     deps.store.insert_flow(&settings).await?;
     let settings_url = respond::ui_url_for(deps, &settings);
-    let mut continue_with = vec![];
-    if flow.flow_type == FlowType::Api {
-        continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": issued.token}));
-    }
     let mut show = json!({"action": "show_settings_ui", "flow": {"id": settings.id}});
     if flow.flow_type == FlowType::Browser {
         show["flow"]["url"] = json!(settings_url);
     }
-    continue_with.push(show);
+    // Only the non-secret part is stored: a flow GET serves `continue_with` to anyone who
+    // knows the flow id, so the live session token goes out in this response alone.
     flow.state = "passed_challenge".into();
-    flow.internal_set("continue_with", json!(continue_with));
+    flow.internal_set("continue_with", json!([show.clone()]));
     flow.ui.nodes.retain(|n| n.group == Group::Default);
     flow.updated_at = now;
     deps.store.update_flow(flow).await?;
+    let mut continue_with = vec![];
+    if flow.flow_type == FlowType::Api {
+        continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": issued.token}));
+    }
+    continue_with.push(show);
     let mut body = respond::flow_json(flow, sub.csrf.as_ref());
     body["continue_with"] = json!(continue_with);
     Ok(match sub.style {

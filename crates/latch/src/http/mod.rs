@@ -49,7 +49,7 @@ impl Listener {
 
 /// The public router.
 pub fn public_router(state: AppState) -> Router {
-    let cors = cors::layer(&state.config.serve.public.cors);
+    let cors = std::sync::Arc::new(cors::Policy::new(&state.config));
     let router = Router::new()
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
@@ -66,11 +66,8 @@ pub fn public_router(state: AppState) -> Router {
             observe,
         ))
         .with_state(state);
-    let router = match cors {
-        Some(c) => router.layer(c),
-        None => router,
-    };
     router
+        .layer(middleware::from_fn_with_state(cors, cors::middleware))
         .layer(middleware::from_fn(refuse_oversized_body))
         .layer(middleware::from_fn(limit_headers))
 }

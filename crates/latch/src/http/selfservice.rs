@@ -185,7 +185,7 @@ async fn logout_browser(State(s): State<AppState>, headers: HeaderMap, RawQuery(
     let style = respond::Style::for_init(FlowType::Browser, &headers);
     let result: ApiResult<Response> = async {
         let cur = manager::current(&s, &headers).await?.ok_or_else(no_session)?;
-        let token = manager::logout_token_for(&s, &cur.token);
+        let token = manager::logout_token_for(&cur.token);
         let mut url = s.public_url(&format!("self-service/logout?token={token}"));
         if let Some(r) = query_one(q.as_deref(), "return_to").filter(|r| !r.is_empty()) {
             let ok = crate::flow::return_to::validate(
@@ -223,15 +223,24 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
         let token = query_one(q.as_deref(), "token")
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::bad_request("Please include a token in the URL query."))?;
-        let session = s
+        let stored = s
             .store
             .session_by_logout_hash(&crate::crypto::sha256_hex(token.as_bytes()))
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(StatusCode::FORBIDDEN).reason(
-                    "Unable to log out because the logout token in the URL query does not match the session cookie.",
-                )
-            })?;
+            .await?;
+        // Sessions issued before logout tokens were derived from the session token alone
+        // stored another hash; the session cookie proves the token for them.
+        let session = match stored {
+            Some(found) => Some(found),
+            None => manager::current(&s, &headers)
+                .await?
+                .filter(|cur| crate::crypto::ct_eq(manager::logout_token_for(&cur.token).as_bytes(), token.as_bytes()))
+                .map(|cur| cur.session),
+        };
+        let session = session.ok_or_else(|| {
+            ApiError::new(StatusCode::FORBIDDEN).reason(
+                "Unable to log out because the logout token in the URL query does not match the session cookie.",
+            )
+        })?;
         if let Some(cur) = manager::current(&s, &headers).await?
             && cur.session.id != session.id
         {

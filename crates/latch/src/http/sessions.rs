@@ -73,8 +73,10 @@ async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
     let now = s.clock.now();
     let hash = crate::crypto::sha256_hex(token.as_bytes());
     if let Some(hit) = s.store.cache.get(&hash, now) {
-        return Ok(whoami_response(hit.identity_id, hit.body));
+        return Ok(whoami_response(hit.identity_id, hit.body.clone()));
     }
+    // Read before the database: a revoke between the read and the fill then blocks the fill.
+    let generation = s.store.cache.generation();
     let cur = manager::by_token(&s, &token, from_cookie)
         .await?
         .ok_or_else(unauthorized)?;
@@ -95,7 +97,7 @@ async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
     let bytes = axum::body::Bytes::from(body.to_string());
     s.store
         .cache
-        .put(hash, cur.identity.id, cur.session.expires_at, bytes.clone());
+        .put(hash, cur.identity.id, cur.session.expires_at, bytes.clone(), generation);
     Ok(whoami_response(cur.identity.id, bytes))
 }
 

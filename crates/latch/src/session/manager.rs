@@ -58,7 +58,12 @@ pub struct ClientInfo {
 impl ClientInfo {
     /// Reads the client from headers and the peer address.
     pub fn from_request(deps: &Deps, headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> ClientInfo {
-        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // Lossy: a header with non-ASCII bytes is still recorded (and bounded when stored).
+        let h = |n: &str| {
+            headers
+                .get(n)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
         let location = match (h("cf-ipcity"), h("cf-ipcountry")) {
             (Some(c), Some(k)) => Some(format!("{c}, {k}")),
             (Some(c), None) => Some(c),
@@ -83,11 +88,11 @@ pub fn new_session_token() -> String {
     format!("ory_st_{}", random_alnum(32))
 }
 
-/// The logout token of a session, derived from its session token with the cookie secret so
-/// that only hashes need to be stored and `logout/browser` can still return it.
-pub fn logout_token_for(deps: &Deps, session_token: &str) -> String {
-    let key = deps.config.cookie_secrets().first().cloned().unwrap_or_default();
-    let mut mac = match Hmac::<Sha256>::new_from_slice(format!("latch logout token\0{key}").as_bytes()) {
+/// The logout token of a session, derived from its (random, secret) session token alone, so
+/// that only hashes need to be stored, `logout/browser` can still return it, and it keeps
+/// working when `secrets.cookie` rotates. Knowing it reveals nothing about the session token.
+pub fn logout_token_for(session_token: &str) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(b"latch logout token v2") {
         Ok(m) => m,
         Err(_) => return format!("ory_lo_{}", random_alnum(32)),
     };
@@ -120,16 +125,15 @@ pub async fn issue(
         authenticated_at: now,
         issued_at: now,
         expires_at: now + deps.config.session.lifespan,
-        devices: vec![Device {
-            id: Uuid::new_v4(),
-            ip_address: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            location: client.location.clone(),
-        }],
+        devices: vec![Device::bounded(
+            client.ip.clone(),
+            client.user_agent.clone(),
+            client.location.clone(),
+        )],
         created_at: now,
         updated_at: now,
     };
-    let logout = logout_token_for(deps, &token);
+    let logout = logout_token_for(&token);
     deps.store
         .insert_session(&session, &sha256_hex(token.as_bytes()), &sha256_hex(logout.as_bytes()))
         .await?;

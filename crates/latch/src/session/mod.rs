@@ -36,6 +36,39 @@ pub struct Device {
     pub location: Option<String>,
 }
 
+/// Longest `User-Agent` stored for a device, in bytes.
+pub const MAX_USER_AGENT_BYTES: usize = 512;
+/// Longest client IP stored for a device, in bytes (an IPv6 address with a zone fits).
+pub const MAX_IP_BYTES: usize = 64;
+/// Longest location hint stored for a device, in bytes.
+pub const MAX_LOCATION_BYTES: usize = 256;
+
+/// `s` cut to at most `max` bytes on a character boundary. Client-supplied strings (headers)
+/// pass through this before they are stored, so a 500 KB `User-Agent` costs 512 bytes in the
+/// database and the whoami cache.
+pub fn truncate_utf8(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+impl Device {
+    /// A device from client-supplied strings, each bounded in size.
+    pub fn bounded(ip: Option<String>, user_agent: Option<String>, location: Option<String>) -> Device {
+        Device {
+            id: Uuid::new_v4(),
+            ip_address: ip.map(|s| truncate_utf8(s, MAX_IP_BYTES)),
+            user_agent: user_agent.map(|s| truncate_utf8(s, MAX_USER_AGENT_BYTES)),
+            location: location.map(|s| truncate_utf8(s, MAX_LOCATION_BYTES)),
+        }
+    }
+}
+
 /// A session. The plain tokens exist only in responses; the store keeps their hashes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
@@ -144,5 +177,22 @@ mod tests {
         assert_eq!(compute_aal(&[m("aal1")]), "aal1");
         assert_eq!(compute_aal(&[m("aal1"), m("aal2")]), "aal2");
         assert_eq!(compute_aal(&[m("aal2")]), "aal1");
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    #[test]
+    fn client_strings_are_cut_on_char_boundaries() {
+        let ua = "é".repeat(1000);
+        let d = Device::bounded(Some("1".repeat(100)), Some(ua), Some("x".repeat(300)));
+        let ua = d.user_agent.unwrap_or_default();
+        assert!(ua.len() <= MAX_USER_AGENT_BYTES && ua.len() >= MAX_USER_AGENT_BYTES - 1);
+        assert!(ua.chars().all(|c| c == 'é'));
+        assert_eq!(d.ip_address.map(|s| s.len()), Some(MAX_IP_BYTES));
+        assert_eq!(d.location.map(|s| s.len()), Some(MAX_LOCATION_BYTES));
+        assert_eq!(truncate_utf8("short".into(), 512), "short");
     }
 }

@@ -18,10 +18,6 @@ use time::OffsetDateTime;
 
 use super::{Store, StoreError, Ts};
 
-/// The window of the per-address code failure budget (`strategy::code`): failures younger
-/// than this still count, so they are kept even when `keep_last` is shorter.
-pub const CODE_FAILURE_WINDOW: Duration = Duration::from_secs(3600);
-
 /// Signals from this node's cleanup janitor.
 #[derive(Debug)]
 pub struct CleanupSignals {
@@ -66,8 +62,6 @@ impl From<&crate::config::Cleanup> for CleanupOptions {
 pub struct CleanupReport {
     /// One-time codes that were used or expired, or whose flow expired.
     pub codes: u64,
-    /// Failed code attempts older than both `keep_last` and the failure window.
-    pub code_failures: u64,
     /// Self-service flows of every kind past their expiry.
     pub flows: u64,
     /// Stored browser errors (`/self-service/errors`) older than `keep_last`.
@@ -84,10 +78,9 @@ pub struct CleanupReport {
 
 impl CleanupReport {
     /// `(name, count)` pairs in a stable order, for printing.
-    pub fn rows(&self) -> [(&'static str, u64); 8] {
+    pub fn rows(&self) -> [(&'static str, u64); 7] {
         [
             ("codes", self.codes),
-            ("code_failures", self.code_failures),
             ("flows", self.flows),
             ("errors", self.errors),
             ("session_devices", self.session_devices),
@@ -122,7 +115,6 @@ impl Store {
     pub async fn cleanup(&self, now: OffsetDateTime, o: &CleanupOptions) -> Result<CleanupReport, StoreError> {
         Ok(CleanupReport {
             codes: self.cleanup_codes(now, o).await?,
-            code_failures: self.cleanup_code_failures(now, o).await?,
             flows: self.cleanup_flows(now, o).await?,
             errors: self.cleanup_errors(now, o).await?,
             session_devices: self.cleanup_session_devices(now, o).await?,
@@ -141,18 +133,6 @@ impl Store {
              WHERE expires_at < $1 OR (used_at IS NOT NULL AND used_at < $2) \
              OR flow_id IN (SELECT id FROM selfservice_flows WHERE expires_at < $3) LIMIT {n}{lock})",
             &[Bind::At(cut), Bind::At(cut), Bind::At(cut)],
-            o,
-        )
-        .await
-    }
-
-    /// Failed code attempts older than `keep_last` and than [`CODE_FAILURE_WINDOW`].
-    pub async fn cleanup_code_failures(&self, now: OffsetDateTime, o: &CleanupOptions) -> Result<u64, StoreError> {
-        let cut = before(now, o.keep_last.max(CODE_FAILURE_WINDOW));
-        self.in_batches(
-            "DELETE FROM selfservice_code_failures WHERE id IN (SELECT id FROM selfservice_code_failures \
-             WHERE created_at < $1 LIMIT {n}{lock})",
-            &[Bind::At(cut)],
             o,
         )
         .await

@@ -327,7 +327,7 @@ async fn code_attempts_are_bounded_per_flow_and_per_address(b: Backend) {
 both!(code_attempts_are_bounded_per_flow_and_per_address);
 
 /// Removes values that legitimately differ between two answers (ids, times, tokens).
-fn shape(v: &Value) -> Value {
+pub fn shape(v: &Value) -> Value {
     match v {
         Value::Object(o) => Value::Object(
             o.iter()
@@ -350,13 +350,13 @@ async fn code_login_for_an_unknown_address_answers_like_a_known_one(b: Backend) 
     let srv = TestServer::with_config(b, config(&sink)).await;
     srv.create_identity(json!({"schema_id": "default", "traits": {"email": "known@example.com"}}))
         .await;
-    for kind in [Kind::Spa, Kind::Native] {
+    for kind in ALL {
         let c = Client::new(&srv, kind);
         let mut answers = vec![];
         for who in ["known@example.com", "nobody@example.com"] {
             let flow = c.init("login", "").await;
             let res = c.submit(&flow, json!({"method": "code", "identifier": who})).await;
-            answers.push((res.status(), res.json::<Value>().await.unwrap()));
+            answers.push(c.flow_after("login", res).await);
         }
         assert_eq!(answers[0].0, answers[1].0);
         assert_eq!(
@@ -671,3 +671,54 @@ async fn bad_input_is_a_flow_message_and_sends_nothing(b: Backend) {
     assert!(msgs.is_empty(), "nothing was sent");
 }
 both!(bad_input_is_a_flow_message_and_sends_nothing);
+
+async fn recovery_session_token_is_only_in_the_completing_response(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let srv = TestServer::with_config(b, config(&sink)).await;
+    let email = "forgetful@example.com";
+    srv.create_identity(json!({"schema_id": "default", "traits": {"email": email}}))
+        .await;
+    let c = Client::new(&srv, Kind::Native);
+    let flow = c.init("recovery", "").await;
+    let res = c.submit(&flow, json!({"method": "code", "email": email})).await;
+    let (_, flow) = c.flow_after("recovery", res).await;
+    let code = code_of(&sink.next_mail_to(email).await);
+    let res = c.submit(&flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(res.status(), 200);
+    let done: Value = res.json().await.unwrap();
+    let steps = done["continue_with"].as_array().unwrap();
+    let token = steps
+        .iter()
+        .find(|s| s["action"] == "set_ory_session_token")
+        .and_then(|s| s["ory_session_token"].as_str())
+        .unwrap_or_else(|| panic!("the completing response carries the token: {done}"))
+        .to_string();
+    assert!(token.starts_with("ory_st_"));
+    let settings_id = steps
+        .iter()
+        .find(|s| s["action"] == "show_settings_ui")
+        .and_then(|s| s["flow"]["id"].as_str())
+        .unwrap()
+        .to_string();
+    // Anyone with the flow id can GET the flow: it must not hold the token.
+    let again = c.fetch("recovery", flow["id"].as_str().unwrap()).await;
+    assert_eq!(again["state"], "passed_challenge");
+    assert!(!again.to_string().contains(&token), "{again}");
+    let actions: Vec<&str> = again["continue_with"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(actions, vec!["show_settings_ui"]);
+    // Nor does the settings flow it continues to (fetched with the new session).
+    let mut owner = Client::new(&srv, Kind::Native);
+    owner.token = Some(token.clone());
+    let settings = owner.fetch("settings", &settings_id).await;
+    assert!(!settings.to_string().contains(&token));
+    assert_eq!(owner.whoami().await.status(), 200, "the token works");
+    // Nor any row of the database.
+    let hits = crate::hardening::tables_containing(&srv, &token).await;
+    assert!(hits.is_empty(), "the live token is stored in {hits:?}");
+    let secret_part = token.trim_start_matches("ory_st_");
+    assert!(crate::hardening::tables_containing(&srv, secret_part).await.is_empty());
+}
+both!(recovery_session_token_is_only_in_the_completing_response);

@@ -14,6 +14,7 @@ mod client;
 mod code;
 mod courier;
 mod flows;
+mod hardening;
 mod identifiers;
 mod limits;
 mod migrations;

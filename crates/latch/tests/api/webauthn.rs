@@ -155,12 +155,13 @@ async fn webauthn_passwordless_sign_up_and_two_step_sign_in(b: Backend) {
         node(&flow, "identifier").unwrap()["attributes"]["autocomplete"],
         "username webauthn"
     );
-    // Unknown identifiers get 4000015.
+    // Unknown identifiers get the same answer as known ones (a decoy challenge).
     let res = c
         .submit(&flow, json!({"method": "webauthn", "identifier": "nobody@example.com"}))
         .await;
     let (_, after) = c.flow_after("login", res).await;
-    assert_eq!(message_ids(&after), vec![4000015]);
+    assert_eq!(message_ids(&after), vec![1010012]);
+    assert!(node(&after, "webauthn_login_trigger").is_some());
     let res = c
         .submit(&after, json!({"method": "webauthn", "identifier": email}))
         .await;
@@ -180,3 +181,150 @@ async fn webauthn_passwordless_sign_up_and_two_step_sign_in(b: Backend) {
     assert_eq!(body["session"]["authentication_methods"][0]["method"], "webauthn");
 }
 both!(webauthn_passwordless_sign_up_and_two_step_sign_in);
+
+/// Registers a passwordless security key for `email` and returns the server.
+async fn server_with_a_key(b: Backend, email: &str, extra: Value) -> TestServer {
+    let mut cfg = webauthn_config(true);
+    let schema = base64::engine::general_purpose::STANDARD.encode(WEBAUTHN_SCHEMA);
+    crate::harness::merge(
+        &mut cfg,
+        &json!({"identity": {"schemas": [{"id": "default", "url": format!("base64://{schema}")}]}}),
+    );
+    crate::harness::merge(&mut cfg, &extra);
+    let srv = TestServer::with_config(b, cfg).await;
+    {
+        let mut key = Device::default();
+        let mut c = Client::new(&srv, Kind::Spa);
+        let flow = c.init("registration", "").await;
+        let res = c
+            .submit(&flow, json!({"method": "profile", "traits.email": email}))
+            .await;
+        let (_, flow) = c.flow_after("registration", res).await;
+        let created = key.create(ORIGIN, &value_of(&flow, "webauthn_register_trigger")).await;
+        let res = c
+            .submit(
+                &flow,
+                json!({"method": "webauthn", "traits.email": email, "webauthn_register": created.to_string(), "webauthn_register_displayname": "Key"}),
+            )
+            .await;
+        finish(&mut c, res).await;
+    }
+    srv
+}
+
+/// A flow's shape (see `code::shape`) without the per-render script nonce and the options
+/// inlined in `onclick` (compared separately by [`options_shape`]).
+fn flow_shape(v: &Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                o.remove("nonce");
+                o.remove("onclick");
+                o.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut s = crate::code::shape(v);
+    strip(&mut s);
+    s
+}
+
+/// The options' structure: keys and array lengths, every leaf value replaced.
+fn options_shape(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), options_shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(options_shape).collect()),
+        Value::String(_) => json!("*"),
+        other => other.clone(),
+    }
+}
+
+async fn webauthn_identifier_step_answers_alike_for_unknown_users(b: Backend) {
+    let email = "holder@example.com";
+    let srv = server_with_a_key(b, email, json!({})).await;
+    // Security keys are a browser-flow method: browsers and SPAs.
+    for kind in [Kind::Browser, Kind::Spa] {
+        let c = Client::new(&srv, kind);
+        let mut answers = vec![];
+        for who in [email, "nobody@example.com", "nobody@example.com"] {
+            let flow = c.init("login", "").await;
+            let res = c.submit(&flow, json!({"method": "webauthn", "identifier": who})).await;
+            let (status, flow) = c.flow_after("login", res).await;
+            let options = value_of(&flow, "webauthn_login_trigger");
+            answers.push((status, flow, options));
+        }
+        let (known, unknown) = (&answers[0], &answers[1]);
+        assert_eq!(known.0, unknown.0, "{kind:?}: same status");
+        assert_eq!(message_ids(&known.1), vec![1010012]);
+        assert_eq!(
+            flow_shape(&known.1),
+            flow_shape(&unknown.1),
+            "{kind:?}: same flow shape"
+        );
+        assert_eq!(
+            options_shape(&known.2),
+            options_shape(&unknown.2),
+            "{kind:?}: same WebAuthn options shape"
+        );
+        let cred_id = |o: &Value| o["publicKey"]["allowCredentials"][0]["id"].clone();
+        assert_eq!(
+            cred_id(&unknown.2),
+            cred_id(&answers[2].2),
+            "an unknown identifier shows a stable key id, as a real one would"
+        );
+        assert_ne!(
+            unknown.2["publicKey"]["challenge"],
+            answers[2].2["publicKey"]["challenge"]
+        );
+    }
+    // A wrong assertion fails alike for the decoy and for a real user's keys.
+    let mut refusals = vec![];
+    for who in [email, "nobody@example.com"] {
+        let c = Client::new(&srv, Kind::Spa);
+        let flow = c.init("login", "").await;
+        let res = c.submit(&flow, json!({"method": "webauthn", "identifier": who})).await;
+        let (_, flow) = c.flow_after("login", res).await;
+        // A key of another site answering this challenge.
+        let mut stranger = Device::default();
+        let reg = json!({"publicKey": {
+            "rp": {"id": "latch.test", "name": "Latch"},
+            "user": {"id": "AAAAAAAAAAAAAAAAAAAAAA", "name": who, "displayName": who},
+            "challenge": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "pubKeyCredParams": [{"type": "public-key", "alg": -7}]
+        }});
+        let _ = stranger.create(ORIGIN, &reg).await;
+        let mut options = value_of(&flow, "webauthn_login_trigger");
+        options["publicKey"]["allowCredentials"] = json!([]);
+        let assertion = stranger.get(ORIGIN, &options).await;
+        let res = c
+            .submit(
+                &flow,
+                json!({"method": "webauthn", "identifier": who, "webauthn_login": assertion.to_string()}),
+            )
+            .await;
+        let (status, after) = c.flow_after("login", res).await;
+        refusals.push((status, message_ids(&after), flow_shape(&after)));
+    }
+    assert_eq!(refusals[0].0, StatusCode::BAD_REQUEST);
+    assert_eq!(refusals[0], refusals[1], "same refusal for the decoy and a real user");
+}
+both!(webauthn_identifier_step_answers_alike_for_unknown_users);
+
+async fn webauthn_identifier_step_reveals_unknown_users_only_without_mitigation(b: Backend) {
+    let srv = server_with_a_key(
+        b,
+        "holder@example.com",
+        json!({"security": {"account_enumeration": {"mitigate": false}}}),
+    )
+    .await;
+    let c = Client::new(&srv, Kind::Spa);
+    let flow = c.init("login", "").await;
+    let res = c
+        .submit(&flow, json!({"method": "webauthn", "identifier": "nobody@example.com"}))
+        .await;
+    let (_, after) = c.flow_after("login", res).await;
+    assert_eq!(message_ids(&after), vec![4000015]);
+}
+both!(webauthn_identifier_step_reveals_unknown_users_only_without_mitigation);

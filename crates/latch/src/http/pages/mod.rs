@@ -454,7 +454,7 @@ async fn welcome(State(s): State<AppState>, headers: HeaderMap) -> Response {
         l(Phrase::IdentityId),
         esc(&cur.identity.id.to_string()),
     ));
-    let token = manager::logout_token_for(&s, &cur.token);
+    let token = manager::logout_token_for(&cur.token);
     body.push_str("<div class=\"actions\">");
     if unverified && s.config.selfservice.flows.verification.enabled {
         body.push_str(&format!(

@@ -95,7 +95,8 @@ impl LoginStrategy for Code {
                 }
                 _ if deps.config.security.account_enumeration.mitigate => {
                     // Same answer and the same database work as for a known address.
-                    issue(deps, flow, Purpose::Login, None, &identifier, false, json!({})).await?;
+                    let data = json!({"request_url": flow.request_url});
+                    issue(deps, flow, Purpose::Login, None, &identifier, false, data).await?;
                 }
                 _ => return Err(FlowError::on_node("identifier", text::no_code_user())),
             }

@@ -91,7 +91,7 @@ pub fn generate() -> String {
 
 /// Keyed hash of a code, bound to its flow. Kratos: `persister_hmac.go`.
 pub fn hash(deps: &Deps, flow_id: Uuid, code: &str) -> String {
-    let secret = deps.config.cookie_secrets().first().cloned().unwrap_or_default();
+    let secret = deps.hash_key.expose();
     match Hmac::<Sha256>::new_from_slice(format!("latch one-time code\0{secret}").as_bytes()) {
         Ok(mut mac) => {
             mac.update(flow_id.as_bytes());
@@ -109,8 +109,9 @@ fn cooldown_message(seconds: i64) -> UiText {
 }
 
 /// Creates a code for `address` and queues its email in the same transaction. With
-/// `identity_id = None` and `send = false` (unknown address under enumeration protection)
-/// the code is stored but nothing is sent, so both cases do the same work.
+/// `send = false` (unknown address under enumeration protection) the mail is rendered and
+/// written the same way but discarded before the commit
+/// ([`crate::courier::discard_with_code`]), so both cases do the same work.
 #[allow(clippy::too_many_arguments)]
 pub async fn issue(
     deps: &Deps,
@@ -144,10 +145,6 @@ pub async fn issue(
         used_at: None,
         created_at: now,
     };
-    if !send {
-        deps.store.insert_code(&row).await?;
-        return Ok(());
-    }
     if let Some(o) = data.as_object_mut() {
         o.insert("code".into(), json!(code));
         o.insert("to".into(), json!(address));
@@ -160,7 +157,11 @@ pub async fn issue(
             o.insert("verification_url".into(), json!(format!("{base}&code={code}")));
         }
     }
-    crate::courier::send_with_code(deps, &row, purpose.template(), address, &data).await?;
+    if send {
+        crate::courier::send_with_code(deps, &row, purpose.template(), address, &data).await?;
+    } else {
+        crate::courier::discard_with_code(deps, &row, purpose.template(), address, &data).await?;
+    }
     Ok(())
 }
 
@@ -174,7 +175,7 @@ pub async fn verify(
     cap_address: &str,
     submitted: &str,
 ) -> Result<CodeRow, FlowError> {
-    let attempt = match crate::limits::code_attempt(deps, flow.id, cap_address).await {
+    let attempt = match crate::limits::code_attempt(deps, flow.id, flow.expires_at, cap_address).await {
         Ok(a) => a,
         Err(CodeAttemptError::FlowExhausted) => {
             return Err(FlowError::message(text::validation_generic(

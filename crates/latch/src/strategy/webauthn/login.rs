@@ -33,12 +33,40 @@ impl SecurityKeys {
         true
     }
 
+    /// The challenge for an identifier: its keys, or (enumeration protection) a decoy
+    /// challenge shaped alike when it has none. False when nothing could be shown.
+    fn identifier_challenge(
+        &self,
+        deps: &Deps,
+        flow: &mut Flow,
+        identity: Option<&Identity>,
+        normalized: &str,
+    ) -> bool {
+        if identity.is_some_and(|i| self.challenge_nodes(deps, flow, i)) {
+            return true;
+        }
+        if !deps.config.security.account_enumeration.mitigate {
+            return false;
+        }
+        let Some(options) = self.start_decoy_login(flow, &deps.hash_key, normalized) else {
+            return false;
+        };
+        add_script(deps, flow);
+        flow.ui.upsert(trigger_button(
+            "webauthn_login_trigger",
+            Trigger::WebAuthnLogin,
+            &options,
+            text::login_continue(),
+        ));
+        flow.ui.upsert(hidden("webauthn_login"));
+        true
+    }
+
     /// Step 1 of the passwordless sign in: the identifier picks the keys to ask for.
     async fn identifier_step(&self, deps: &Deps, flow: &mut Flow, identifier: &str) -> Result<LoginOutcome, FlowError> {
         let normalized = crate::identity::schema::normalize_identifier(identifier);
         let identity = deps.store.find_identity_by_identifier("webauthn", &normalized).await?;
-        let shown = identity.is_some_and(|i| self.challenge_nodes(deps, flow, &i));
-        if !shown {
+        if !self.identifier_challenge(deps, flow, identity.as_ref(), &normalized) {
             return Err(FlowError::message(text::no_webauthn_user()));
         }
         flow.ui.remove_in_group(Group::Webauthn, &["method"]);
@@ -70,8 +98,9 @@ impl SecurityKeys {
         let (Some(state), Some(identity_id)) = (state, identity_id) else {
             return Err(FlowError::message(text::webauthn_invalid()));
         };
+        // A decoy challenge (nil identity) fails here exactly like a wrong key.
         let Some(mut identity) = deps.store.get_identity(identity_id).await? else {
-            return Err(FlowError::message(text::no_webauthn_user()));
+            return Err(FlowError::message(text::webauthn_invalid()));
         };
         let result = match self.webauthn.finish_securitykey_authentication(&credential, &state) {
             Ok(r) => r,
@@ -149,16 +178,17 @@ impl LoginStrategy for SecurityKeys {
             Ok(i) => i,
             Err(e) => {
                 // A fresh challenge for the next try.
-                let who = match (second_factor, flow.identity_id) {
-                    (true, Some(id)) => deps.store.get_identity(id).await?,
-                    _ => {
-                        let identifier = field(body, "identifier").unwrap_or("").trim();
-                        let normalized = crate::identity::schema::normalize_identifier(identifier);
-                        deps.store.find_identity_by_identifier("webauthn", &normalized).await?
+                if let (true, Some(id)) = (second_factor, flow.identity_id) {
+                    if let Some(who) = deps.store.get_identity(id).await? {
+                        self.challenge_nodes(deps, flow, &who);
                     }
-                };
-                if let Some(who) = who {
-                    self.challenge_nodes(deps, flow, &who);
+                } else {
+                    let identifier = field(body, "identifier").unwrap_or("").trim();
+                    let normalized = crate::identity::schema::normalize_identifier(identifier);
+                    let who = deps.store.find_identity_by_identifier("webauthn", &normalized).await?;
+                    if who.is_some() || !normalized.is_empty() {
+                        self.identifier_challenge(deps, flow, who.as_ref(), &normalized);
+                    }
                 }
                 return Err(e);
             }

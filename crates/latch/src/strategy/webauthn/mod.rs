@@ -114,6 +114,78 @@ impl SecurityKeys {
     }
 }
 
+impl SecurityKeys {
+    /// Options for an identifier with no security keys (unknown, or without keys): a real
+    /// challenge for a decoy key whose id is derived from the identifier with the server's
+    /// hash key, so the answer has the same shape as for a known user and repeats the same
+    /// key id for the same identifier. No assertion can ever match it.
+    fn start_decoy_login(&self, flow: &mut Flow, key: &crate::crypto::HashKey, identifier: &str) -> Option<Value> {
+        let decoy = SecurityKey::from(decoy_credential(key, identifier)?);
+        let (rcr, state): (_, SecurityKeyAuthentication) =
+            self.webauthn.start_securitykey_authentication(&[decoy]).ok()?;
+        let state = serde_json::to_value(&state).ok()?;
+        flow.internal_set(LOGIN_KEY, json!({"state": state, "identity_id": Uuid::nil()}));
+        Some(json!({ "publicKey": serde_json::to_value(&rcr.public_key).ok()? }))
+    }
+}
+
+/// A credential that no authenticator holds: the P-256 base point as public key, and an id
+/// derived from the identifier.
+fn decoy_credential(key: &crate::crypto::HashKey, identifier: &str) -> Option<webauthn_rs::prelude::Credential> {
+    use hmac::{Hmac, KeyInit, Mac};
+    use serde_cbor_2::Value as Cbor;
+    use webauthn_rs::prelude::{
+        AttestationFormat, AttestationMetadata, COSEKey, ParsedAttestation, ParsedAttestationData,
+    };
+    const GX: &str = "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296";
+    const GY: &str = "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
+    let unhex = |h: &str| -> Option<Vec<u8>> {
+        (0..h.len())
+            .step_by(2)
+            .map(|i| h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+            .collect()
+    };
+    let cose = Cbor::Map(
+        [
+            (Cbor::Integer(1), Cbor::Integer(2)),
+            (Cbor::Integer(3), Cbor::Integer(-7)),
+            (Cbor::Integer(-1), Cbor::Integer(1)),
+            (Cbor::Integer(-2), Cbor::Bytes(unhex(GX)?)),
+            (Cbor::Integer(-3), Cbor::Bytes(unhex(GY)?)),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let cred = COSEKey::try_from(&cose).ok()?;
+    let mut id = Vec::with_capacity(64);
+    for part in [b"decoy security key 1".as_slice(), b"decoy security key 2".as_slice()] {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.expose().as_bytes()).ok()?;
+        mac.update(part);
+        mac.update(identifier.as_bytes());
+        id.extend_from_slice(&mac.finalize().into_bytes());
+    }
+    // Real key ids differ in length by authenticator (16 to 64 bytes are common); pick one
+    // per identifier so the decoy is stable but not recognisable by its length.
+    let len = [16, 32, 48, 64][usize::from(id.first().copied().unwrap_or(0) % 4)];
+    id.truncate(len);
+    Some(webauthn_rs::prelude::Credential {
+        cred_id: CredentialID::from(id),
+        cred,
+        counter: 0,
+        transports: None,
+        user_verified: false,
+        backup_eligible: false,
+        backup_state: false,
+        registration_policy: UserVerificationPolicy::Preferred,
+        extensions: webauthn_rs_proto::RegisteredExtensions::none(),
+        attestation: ParsedAttestation {
+            data: ParsedAttestationData::None,
+            metadata: AttestationMetadata::None,
+        },
+        attestation_format: AttestationFormat::None,
+    })
+}
+
 /// The identity's `webauthn` credential config (empty when it has none).
 fn webauthn_config(identity: &Identity) -> PasskeyConfig {
     identity
