@@ -77,15 +77,24 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
     let now = deps.clock.now();
     let id = Uuid::new_v4();
     let action = deps.public_url(&format!("self-service/{}?flow={id}", kind.as_str()));
+    // Kratos creates recovery and verification flows with `active` set to the strategy in
+    // use (`recovery/flow.go`, `verification/flow.go`); UI kits such as Ory Elements need it
+    // to pick the form. Latch implements these flows with the `code` strategy only.
+    let active = matches!(kind, FlowKind::Recovery | FlowKind::Verification).then(|| "code".to_string());
     Flow {
         id,
         kind,
         flow_type,
-        state: "choose_method".into(),
+        state: if kind == FlowKind::Settings {
+            "show_form"
+        } else {
+            "choose_method"
+        }
+        .into(),
         request_url: deps.public_url(&req.path_and_query),
         return_to,
         csrf_hash: None,
-        active: None,
+        active,
         ui: Container::new(action),
         internal: Value::Object(Map::new()),
         identity_id: None,

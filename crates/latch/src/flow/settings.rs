@@ -38,7 +38,8 @@ pub fn populate(deps: &Deps, flow: &mut Flow, identity: &Identity) {
     for s in &deps.strategies.settings {
         s.populate(deps, flow, identity);
     }
-    flow.state = "show_form".into();
+    // The state is not touched: `show_form` from creation, `success` once saved, and (as in
+    // Kratos) a failed submission after a save leaves `success` in place.
 }
 
 /// 403 `session_refresh_required` (JSON) pointing at a refresh login that returns here.
@@ -136,8 +137,9 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Cu
         flow.ui.strip_js();
     }
     flow.ui.add_message(text::settings_saved());
+    // Kratos never sets `active` on settings flows (only the OIDC strategy does, which Latch
+    // does not have): the method saved is not recorded on the flow.
     flow.state = "success".into();
-    flow.active = Some(method.to_string());
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;
     let identity_json = identity.to_json(&deps.schema_url(&identity.schema_id), &Default::default());

@@ -12,6 +12,7 @@ mod cli;
 mod client;
 mod code;
 mod courier;
+mod flow_states;
 mod flows;
 mod migrations;
 mod pages;

@@ -187,7 +187,6 @@ impl RegistrationStrategy for Passkey {
             1,
             deps.clock.as_ref(),
         );
-        flow.active = Some("passkey".into());
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),
             method: "passkey",
