@@ -555,3 +555,50 @@ async fn passkey_login_without_credential_asks_for_a_browser_location_change(b: 
     }
 }
 both!(passkey_login_without_credential_asks_for_a_browser_location_change);
+
+/// A UI kit that keeps its own copy of the hidden inputs (Ory Elements) still holds the
+/// `passkey_create_data` of the first render after the profile was saved in the same flow:
+/// the pending registration keeps its challenge across re-renders, and is single use.
+async fn passkey_settings_challenge_survives_a_profile_save(b: Backend) {
+    let srv = TestServer::with_config(b, passkey_config()).await;
+    for kind in [Kind::Browser, Kind::Spa, Kind::Native] {
+        let email = format!("keep-{kind:?}@example.com").to_lowercase();
+        let mut c = Client::new(&srv, kind);
+        crate::flows::register(&mut c, &email).await;
+        let flow = c.init("settings", "").await;
+        let options = value_of(&flow, "passkey_create_data");
+        let res = c
+            .submit(&flow, json!({"method": "profile", "traits.email": email}))
+            .await;
+        let (_, saved) = c.flow_after("settings", res).await;
+        assert_eq!(saved["state"], "success");
+        assert_eq!(
+            value_of(&saved, "passkey_create_data"),
+            options,
+            "the same challenge is shown"
+        );
+        let mut device = Device::default();
+        let created = device.create(ORIGIN, &options).await;
+        let res = c
+            .submit(
+                &saved,
+                json!({"method": "passkey", "passkey_settings_register": created.to_string()}),
+            )
+            .await;
+        let (status, added) = c.flow_after("settings", res).await;
+        if kind != Kind::Browser {
+            assert_eq!(status, StatusCode::OK, "{added}");
+        }
+        assert_eq!(message_ids(&added), vec![1050001], "{added}");
+        // Used once: the next form carries a new challenge.
+        assert_ne!(
+            value_of(&added, "passkey_create_data")["publicKey"]["challenge"],
+            options["publicKey"]["challenge"]
+        );
+        let mut other = Client::new(&srv, kind);
+        let (flow, credential) = assertion(&other, &mut device, ORIGIN).await;
+        let res = submit_login(&other, &flow, &credential).await;
+        finish(&mut other, res).await;
+    }
+}
+both!(passkey_settings_challenge_survives_a_profile_save);
