@@ -144,18 +144,32 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Cu
     deps.store.update_flow(flow).await?;
     let identity_json = identity.to_json(&deps.schema_url(&identity.schema_id), &Default::default());
     flow.rendered_identity = Some(identity_json.clone());
+    // Kratos (`settings/hook.go`): the flow's return_to, else the method's or the flow's
+    // `after.default_browser_return_url`, else the settings UI showing this flow.
+    let to = flow.return_to.clone().unwrap_or_else(|| {
+        deps.config
+            .selfservice
+            .flows
+            .settings
+            .after
+            .return_url_for(method)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| respond::ui_url_for(deps, flow))
+    });
     Ok(match sub.style {
-        Style::Browser => {
-            let to = flow
-                .return_to
-                .clone()
-                .unwrap_or_else(|| respond::ui_url_for(deps, flow));
-            respond::redirect(&to, StatusCode::SEE_OTHER)
-        }
-        _ => {
+        Style::Browser => respond::redirect(&to, StatusCode::SEE_OTHER),
+        style => {
             let mut body = respond::flow_json(flow, sub.csrf.as_ref());
             if let Some(i) = body.as_object_mut() {
                 i.insert("identity".into(), identity_json);
+                // Browser flows answered as JSON (SPAs) are told where to go, as in Kratos;
+                // UI kits (Ory Elements) follow it. Native apps get the flow alone.
+                if style == Style::Spa {
+                    i.insert(
+                        "continue_with".into(),
+                        json!([{"action": "redirect_browser_to", "redirect_browser_to": to}]),
+                    );
+                }
             }
             respond::json(StatusCode::OK, body)
         }
