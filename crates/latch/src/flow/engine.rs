@@ -106,6 +106,7 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
         created_at: now,
         updated_at: now,
         rendered_identity: None,
+        transient_payload: None,
     }
 }
 
@@ -708,6 +709,16 @@ async fn submit_inner(
         }
     } else if let Some(reason) = api_flow_violation(&req.headers) {
         return show_message(deps, flow, style, None, text::validation_generic(&reason)).await;
+    }
+    // Kratos keeps the submitted transient payload on the flow it answers with for the
+    // profile step, the code strategy (login, registration, recovery, verification) and
+    // identifier-first login; other strategies leave it out.
+    let method = crate::strategy::method_of(&body);
+    if matches!(flow.kind, FlowKind::Recovery | FlowKind::Verification)
+        || matches!(method, "code" | "profile" | "identifier_first")
+        || (flow.kind == FlowKind::Registration && body.get("screen").is_some())
+    {
+        flow.transient_payload = body.get("transient_payload").filter(|t| t.is_object()).cloned();
     }
     let current = manager::current(deps, &req.headers).await?;
     let sub = Submission {

@@ -345,3 +345,67 @@ async fn flow_states(b: Backend) {
     assert_eq!(strip(&tables[1]), strip(&tables[2]));
 }
 both!(flow_states);
+
+/// `transient_payload` comes back on the flow answering the submission that carried it, for
+/// the steps where Kratos keeps it (profile step, code strategy, recovery, verification), and
+/// is not stored (a later fetch does not show it).
+async fn transient_payload_is_echoed_like_kratos(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let srv = TestServer::with_config(
+        b,
+        json!({
+            "courier": {"smtp": {"connection_uri": sink.uri(), "from_address": "no-reply@latch.test"}},
+            "selfservice": {"flows": {"recovery": {"enabled": true, "use": "code"}}}
+        }),
+    )
+    .await;
+    let tp = json!({"campaign": "spring", "n": 1});
+    for kind in [Kind::Spa, Kind::Native] {
+        let c = Client::new(&srv, kind);
+        let email = format!("tp-{kind:?}@example.com").to_lowercase();
+        let flow = c.init("registration", "").await;
+        let res = c
+            .submit(
+                &flow,
+                json!({"method": "profile", "traits": {"email": email}, "transient_payload": tp}),
+            )
+            .await;
+        let (_, step2) = c.flow_after("registration", res).await;
+        assert_eq!(step2["transient_payload"], tp, "{step2}");
+        assert!(
+            c.fetch("registration", flow["id"].as_str().unwrap())
+                .await
+                .get("transient_payload")
+                .is_none()
+        );
+        let res = c
+            .submit(
+                &step2,
+                json!({"method": "code", "traits": {"email": email}, "transient_payload": tp}),
+            )
+            .await;
+        let (_, sent) = c.flow_after("registration", res).await;
+        assert_eq!(sent["transient_payload"], tp, "{sent}");
+
+        let login = c.init("login", "").await;
+        let res = c
+            .submit(
+                &login,
+                json!({"method": "password", "identifier": email, "password": "nope", "transient_payload": tp}),
+            )
+            .await;
+        let (_, failed) = c.flow_after("login", res).await;
+        assert!(
+            failed.get("transient_payload").is_none(),
+            "password login leaves it out: {failed}"
+        );
+
+        let rec = c.init("recovery", "").await;
+        let res = c
+            .submit(&rec, json!({"method": "code", "email": email, "transient_payload": tp}))
+            .await;
+        let (_, sent) = c.flow_after("recovery", res).await;
+        assert_eq!(sent["transient_payload"], tp, "{sent}");
+    }
+}
+both!(transient_payload_is_echoed_like_kratos);
