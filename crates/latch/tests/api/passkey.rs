@@ -602,3 +602,58 @@ async fn passkey_settings_challenge_survives_a_profile_save(b: Backend) {
     }
 }
 both!(passkey_settings_challenge_survives_a_profile_save);
+
+/// As in Kratos, the registration form shows the same passkey options on every re-render
+/// while the ceremony is pending (back and forth, another method's error), so an answer to
+/// the first render's challenge is accepted (Ory Elements keeps its first hidden inputs).
+async fn passkey_registration_options_survive_re_renders(b: Backend) {
+    let srv = TestServer::with_config(b, passkey_config()).await;
+    for kind in [Kind::Browser, Kind::Spa, Kind::Native] {
+        let email = format!("rerender-{kind:?}@example.com").to_lowercase();
+        let mut c = Client::new(&srv, kind);
+        let flow = c.init("registration", "").await;
+        let res = c
+            .submit(&flow, json!({"method": "profile", "traits.email": email}))
+            .await;
+        let (_, first) = c.flow_after("registration", res).await;
+        let data = value_of(&first, "passkey_create_data");
+        let res = c
+            .submit(&first, json!({"screen": "previous", "traits.email": email}))
+            .await;
+        let (_, back) = c.flow_after("registration", res).await;
+        let res = c
+            .submit(&back, json!({"method": "profile", "traits.email": email}))
+            .await;
+        let (_, again) = c.flow_after("registration", res).await;
+        assert_eq!(
+            value_of(&again, "passkey_create_data"),
+            data,
+            "same options after back and forth"
+        );
+        let res = c
+            .submit(
+                &again,
+                json!({"method": "password", "traits.email": email, "password": "short"}),
+            )
+            .await;
+        let (_, failed) = c.flow_after("registration", res).await;
+        assert_eq!(
+            value_of(&failed, "passkey_create_data"),
+            data,
+            "same options after a password error"
+        );
+        let mut options = data["credentialOptions"].clone();
+        options["publicKey"]["user"]["name"] = json!(email);
+        options["publicKey"]["user"]["displayName"] = json!(email);
+        let mut device = Device::default();
+        let credential = device.create(ORIGIN, &options).await;
+        let res = c
+            .submit(
+                &failed,
+                json!({"method": "passkey", "traits.email": email, "passkey_register": credential.to_string()}),
+            )
+            .await;
+        finish(&mut c, res).await;
+    }
+}
+both!(passkey_registration_options_survive_re_renders);
