@@ -186,6 +186,27 @@ test('Elements: passkey sign-up, sign-in with the button and through autofill', 
   }
 });
 
+test('Elements: a refused password, then sign-up with a passkey on the same form', async () => {
+  const b = await browser({ passkeys: true });
+  try {
+    const { page } = b;
+    const email = uniqueEmail('el-retry');
+    await profileStep(page, email);
+    // Too short: Latch answers 400 with the flow; Elements shows the message in place and
+    // keeps its first render's hidden inputs, so the passkey options must still be valid.
+    await page.getByRole('button', { name: /^Password/ }).first().click();
+    await page.locator('input[name="password"]').fill('short');
+    await page.locator('button[type="submit"][name="method"][value="password"]').click();
+    await page.getByText(/at least 8 characters|too short/i).first().waitFor();
+    await page.getByRole('button', { name: /Select another method/ }).click();
+    await page.locator('button[name="passkey_register_trigger"]').click();
+    assert.deepEqual(await home(page), { who: email, methods: ['passkey'] });
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});
+
 test('Elements: settings saves the profile and adds a passkey', async () => {
   const b = await browser({ passkeys: true });
   try {
