@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Browser tests for the built-in UI: installs Debian's Chromium and the npm packages if
-# needed, builds the latch binary, then runs the suite (node --test) against
-# `latch serve --dev` instances on free ports. Screenshots land in e2e/artifacts/.
+# Browser tests for the built-in UI and for Ory Elements React (an app in e2e/elements):
+# installs Debian's Chromium and the npm packages if needed, builds the Elements app and the
+# latch binary, then runs the suite (node --test) against `latch serve --dev` instances on free
+# ports. Screenshots land in e2e/artifacts/.
 # Never downloads browsers through Playwright.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,6 +21,14 @@ if [[ -f package-lock.json ]]; then
 else
   npm install --no-audit --no-fund --loglevel=error
 fi
+
+echo "== Ory Elements test app (e2e/elements: npm ci from its lock file, vite build)"
+(
+  cd elements
+  npm ci --no-audit --no-fund --loglevel=error
+  npm run --silent build
+  echo "   @ory/elements-react $(node -p "require('./node_modules/@ory/elements-react/package.json').version"), react $(node -p "require('./node_modules/react/package.json').version")"
+)
 
 echo "== building latch"
 (cd .. && cargo build -p latch --quiet)

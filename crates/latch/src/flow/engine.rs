@@ -79,15 +79,24 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
     let now = deps.clock.now();
     let id = Uuid::new_v4();
     let action = deps.public_url(&format!("self-service/{}?flow={id}", kind.as_str()));
+    // Kratos creates recovery and verification flows with `active` set to the strategy in
+    // use (`recovery/flow.go`, `verification/flow.go`); UI kits such as Ory Elements need it
+    // to pick the form. Latch implements these flows with the `code` strategy only.
+    let active = matches!(kind, FlowKind::Recovery | FlowKind::Verification).then(|| "code".to_string());
     Flow {
         id,
         kind,
         flow_type,
-        state: "choose_method".into(),
+        state: if kind == FlowKind::Settings {
+            "show_form"
+        } else {
+            "choose_method"
+        }
+        .into(),
         request_url: deps.public_url(&req.path_and_query),
         return_to,
         csrf_hash: None,
-        active: None,
+        active,
         ui: Container::new(action),
         internal: Value::Object(Map::new()),
         identity_id: None,
@@ -99,6 +108,7 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
         created_at: now,
         updated_at: now,
         rendered_identity: None,
+        transient_payload: None,
     }
 }
 
@@ -539,6 +549,16 @@ async fn submit_inner(
         }
     } else if let Some(reason) = api_flow_violation(&req.headers) {
         return show_message(deps, flow, style, None, text::validation_generic(&reason)).await;
+    }
+    // Kratos keeps the submitted transient payload on the flow it answers with for the
+    // profile step, the code strategy (login, registration, recovery, verification) and
+    // identifier-first login; other strategies leave it out.
+    let method = crate::strategy::method_of(&body);
+    if matches!(flow.kind, FlowKind::Recovery | FlowKind::Verification)
+        || matches!(method, "code" | "profile" | "identifier_first")
+        || (flow.kind == FlowKind::Registration && body.get("screen").is_some())
+    {
+        flow.transient_payload = body.get("transient_payload").filter(|t| t.is_object()).cloned();
     }
     let current = manager::current(deps, &req.headers).await?;
     let sub = Submission {

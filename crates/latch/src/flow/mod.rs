@@ -128,6 +128,9 @@ pub struct Flow {
     pub updated_at: OffsetDateTime,
     /// Settings flows render their identity (set when loaded; not stored).
     pub rendered_identity: Option<Value>,
+    /// The submission's `transient_payload`, echoed in the answer to that submission as
+    /// Kratos does for the strategies that take one (not stored).
+    pub transient_payload: Option<Value>,
 }
 
 impl Flow {
@@ -151,6 +154,13 @@ impl Flow {
         m.insert("ui".into(), serde_json::to_value(&self.ui).unwrap_or(Value::Null));
         if let Some(i) = &self.rendered_identity {
             m.insert("identity".into(), i.clone());
+        }
+        if let Some(t) = self
+            .transient_payload
+            .as_ref()
+            .filter(|t| t.as_object().is_some_and(|o| !o.is_empty()))
+        {
+            m.insert("transient_payload".into(), t.clone());
         }
         if let Some(c) = self.internal.get("continue_with") {
             m.insert("continue_with".into(), c.clone());

@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::engine::{Submission, default_return_url};
-use super::respond::{self, Cookies, Style, rerender};
+use super::respond::{self, Cookies, Style};
 use super::{Flow, FlowKind};
 use crate::deps::Deps;
 use crate::identity::Identity;
@@ -142,7 +142,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
         RegistrationOutcome::Continue => {
             flow.updated_at = deps.clock.now();
             deps.store.update_flow(flow).await?;
-            Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
+            Ok(respond::rerender_step(deps, flow, sub.style, sub.csrf.as_ref()))
         }
         RegistrationOutcome::Create { identity, method } => success(deps, flow, sub, *identity, method).await,
     }
@@ -183,14 +183,16 @@ async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Res
             Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
         }
         flow.internal_set("traits", traits.clone());
+        // Kratos (`profile/registration.go` showCredentialsSelection) resets the flow here:
+        // no method is in use yet, so `active` is cleared (absent), never "profile".
         flow.state = "choose_method".into();
+        flow.active = None;
         populate_credential_selection(deps, flow, &traits);
         flow.ui.add_message(text::registration_choose_credentials());
     }
-    flow.active = Some("profile".into());
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;
-    Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
+    Ok(respond::rerender_step(deps, flow, sub.style, sub.csrf.as_ref()))
 }
 
 async fn success(

@@ -123,6 +123,16 @@ pub fn rerender(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8;
     }
 }
 
+/// Like [`rerender`], for a registration step that went on rather than failed (profile step,
+/// back, code sent): Kratos' strategies redirect browsers with 303 there, while its error
+/// handler uses 302.
+pub fn rerender_step(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8; 32]>) -> Response {
+    match style {
+        Style::Browser => redirect(&ui_url_for(deps, flow), StatusCode::SEE_OTHER),
+        _ => rerender(deps, flow, style, csrf_token),
+    }
+}
+
 /// Answers an error: JSON clients get the error JSON; browsers are sent to the error UI
 /// with the error stored for `GET /self-service/errors?id=`.
 pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Response {

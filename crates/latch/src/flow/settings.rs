@@ -38,7 +38,8 @@ pub fn populate(deps: &Deps, flow: &mut Flow, identity: &Identity) {
     for s in &deps.strategies.settings {
         s.populate(deps, flow, identity);
     }
-    flow.state = "show_form".into();
+    // The state is not touched: `show_form` from creation, `success` once saved, and (as in
+    // Kratos) a failed submission after a save leaves `success` in place.
 }
 
 /// 403 `session_refresh_required` (JSON) pointing at a refresh login that returns here.
@@ -137,24 +138,39 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Cu
         flow.ui.strip_js();
     }
     flow.ui.add_message(text::settings_saved());
+    // Kratos never sets `active` on settings flows (only the OIDC strategy does, which Latch
+    // does not have): the method saved is not recorded on the flow.
     flow.state = "success".into();
-    flow.active = Some(method.to_string());
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;
     let identity_json = identity.to_json(&deps.schema_url(&identity.schema_id), &Default::default());
     flow.rendered_identity = Some(identity_json.clone());
+    // Kratos (`settings/hook.go`): the flow's return_to, else the method's or the flow's
+    // `after.default_browser_return_url`, else the settings UI showing this flow.
+    let to = flow.return_to.clone().unwrap_or_else(|| {
+        deps.config
+            .selfservice
+            .flows
+            .settings
+            .after
+            .return_url_for(method)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| respond::ui_url_for(deps, flow))
+    });
     Ok(match sub.style {
-        Style::Browser => {
-            let to = flow
-                .return_to
-                .clone()
-                .unwrap_or_else(|| respond::ui_url_for(deps, flow));
-            respond::redirect(&to, StatusCode::SEE_OTHER)
-        }
-        _ => {
+        Style::Browser => respond::redirect(&to, StatusCode::SEE_OTHER),
+        style => {
             let mut body = respond::flow_json(flow, sub.csrf.as_ref());
             if let Some(i) = body.as_object_mut() {
                 i.insert("identity".into(), identity_json);
+                // Browser flows answered as JSON (SPAs) are told where to go, as in Kratos;
+                // UI kits (Ory Elements) follow it. Native apps get the flow alone.
+                if style == Style::Spa {
+                    i.insert(
+                        "continue_with".into(),
+                        json!([{"action": "redirect_browser_to", "redirect_browser_to": to}]),
+                    );
+                }
             }
             respond::json(StatusCode::OK, body)
         }

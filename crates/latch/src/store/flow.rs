@@ -189,5 +189,6 @@ fn decode(r: FlowRow) -> Result<Flow, StoreError> {
         created_at: created_at.0,
         updated_at: updated_at.0,
         rendered_identity: None,
+        transient_payload: None,
     })
 }

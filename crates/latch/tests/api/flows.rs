@@ -21,7 +21,11 @@ pub async fn register(c: &mut Client<'_>, email: &str) -> Value {
         .await;
     let (status, flow) = c.flow_after("registration", res).await;
     if c.kind == Kind::Browser {
-        assert_eq!(status, StatusCode::FOUND);
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "Kratos redirects the profile step with 303"
+        );
     } else {
         assert_eq!(
             status,

@@ -13,6 +13,7 @@ mod cli;
 mod client;
 mod code;
 mod courier;
+mod flow_states;
 mod flows;
 mod hardening;
 mod identifiers;

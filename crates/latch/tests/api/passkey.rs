@@ -589,3 +589,105 @@ async fn passkey_assertion_races_sign_in_once(b: Backend) {
     }
 }
 both!(passkey_assertion_races_sign_in_once);
+
+/// A UI kit that keeps its own copy of the hidden inputs (Ory Elements) still holds the
+/// `passkey_create_data` of the first render after the profile was saved in the same flow:
+/// the pending registration keeps its challenge across re-renders, and is single use.
+async fn passkey_settings_challenge_survives_a_profile_save(b: Backend) {
+    let srv = TestServer::with_config(b, passkey_config()).await;
+    for kind in [Kind::Browser, Kind::Spa, Kind::Native] {
+        let email = format!("keep-{kind:?}@example.com").to_lowercase();
+        let mut c = Client::new(&srv, kind);
+        crate::flows::register(&mut c, &email).await;
+        let flow = c.init("settings", "").await;
+        let options = value_of(&flow, "passkey_create_data");
+        let res = c
+            .submit(&flow, json!({"method": "profile", "traits.email": email}))
+            .await;
+        let (_, saved) = c.flow_after("settings", res).await;
+        assert_eq!(saved["state"], "success");
+        assert_eq!(
+            value_of(&saved, "passkey_create_data"),
+            options,
+            "the same challenge is shown"
+        );
+        let mut device = Device::default();
+        let created = device.create(ORIGIN, &options).await;
+        let res = c
+            .submit(
+                &saved,
+                json!({"method": "passkey", "passkey_settings_register": created.to_string()}),
+            )
+            .await;
+        let (status, added) = c.flow_after("settings", res).await;
+        if kind != Kind::Browser {
+            assert_eq!(status, StatusCode::OK, "{added}");
+        }
+        assert_eq!(message_ids(&added), vec![1050001], "{added}");
+        // Used once: the next form carries a new challenge.
+        assert_ne!(
+            value_of(&added, "passkey_create_data")["publicKey"]["challenge"],
+            options["publicKey"]["challenge"]
+        );
+        let mut other = Client::new(&srv, kind);
+        let (flow, credential) = assertion(&other, &mut device, ORIGIN).await;
+        let res = submit_login(&other, &flow, &credential).await;
+        finish(&mut other, res).await;
+    }
+}
+both!(passkey_settings_challenge_survives_a_profile_save);
+
+/// As in Kratos, the registration form shows the same passkey options on every re-render
+/// while the ceremony is pending (back and forth, another method's error), so an answer to
+/// the first render's challenge is accepted (Ory Elements keeps its first hidden inputs).
+async fn passkey_registration_options_survive_re_renders(b: Backend) {
+    let srv = TestServer::with_config(b, passkey_config()).await;
+    for kind in [Kind::Browser, Kind::Spa, Kind::Native] {
+        let email = format!("rerender-{kind:?}@example.com").to_lowercase();
+        let mut c = Client::new(&srv, kind);
+        let flow = c.init("registration", "").await;
+        let res = c
+            .submit(&flow, json!({"method": "profile", "traits.email": email}))
+            .await;
+        let (_, first) = c.flow_after("registration", res).await;
+        let data = value_of(&first, "passkey_create_data");
+        let res = c
+            .submit(&first, json!({"screen": "previous", "traits.email": email}))
+            .await;
+        let (_, back) = c.flow_after("registration", res).await;
+        let res = c
+            .submit(&back, json!({"method": "profile", "traits.email": email}))
+            .await;
+        let (_, again) = c.flow_after("registration", res).await;
+        assert_eq!(
+            value_of(&again, "passkey_create_data"),
+            data,
+            "same options after back and forth"
+        );
+        let res = c
+            .submit(
+                &again,
+                json!({"method": "password", "traits.email": email, "password": "short"}),
+            )
+            .await;
+        let (_, failed) = c.flow_after("registration", res).await;
+        assert_eq!(
+            value_of(&failed, "passkey_create_data"),
+            data,
+            "same options after a password error"
+        );
+        let mut options = data["credentialOptions"].clone();
+        options["publicKey"]["user"]["name"] = json!(email);
+        options["publicKey"]["user"]["displayName"] = json!(email);
+        let mut device = Device::default();
+        let credential = device.create(ORIGIN, &options).await;
+        let res = c
+            .submit(
+                &failed,
+                json!({"method": "passkey", "traits.email": email, "passkey_register": credential.to_string()}),
+            )
+            .await;
+        finish(&mut c, res).await;
+    }
+}
+both!(passkey_registration_options_survive_re_renders);

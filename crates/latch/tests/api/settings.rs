@@ -50,6 +50,20 @@ async fn settings_profile_update_needs_a_privileged_session(b: Backend) {
         }
         assert_eq!(after["state"], "success");
         assert_eq!(message_ids(&after), vec![1050001]);
+        // Kratos tells SPAs where to go (the settings UI with this flow, no return_to or
+        // after-URL being configured); native apps get the flow alone.
+        match kind {
+            Kind::Spa => {
+                assert_eq!(after["continue_with"][0]["action"], "redirect_browser_to", "{after}");
+                let to = after["continue_with"][0]["redirect_browser_to"].as_str().unwrap();
+                assert!(
+                    to.ends_with(&format!("/ui/settings?flow={}", flow["id"].as_str().unwrap())),
+                    "{to}"
+                );
+            }
+            Kind::Native => assert!(after.get("continue_with").is_none(), "{after}"),
+            Kind::Browser => {}
+        }
         let who: Value = c.whoami().await.json().await.unwrap();
         assert_eq!(who["identity"]["traits"]["name"]["first"], "Ada");
         // Invalid traits are node messages and change nothing.

@@ -77,4 +77,15 @@ mod tests {
             .unwrap();
         assert_eq!(raw.len(), 64);
     }
+
+    /// Like Kratos' script, ours submits with the native `HTMLFormElement.submit()`: a
+    /// `requestSubmit()` would run a React form's own handler with stale values (Ory Elements).
+    /// The browser tests (e2e/tests/elements.test.js) show the effect; this keeps it visible.
+    #[test]
+    fn the_script_submits_natively() {
+        assert!(SCRIPT.contains("HTMLFormElement.prototype.submit.call(form)"));
+        assert!(!SCRIPT.contains("requestSubmit"));
+        assert!(SCRIPT.contains("mediation: \"conditional\""), "conditional UI kept");
+        assert!(SCRIPT.contains("AbortController"), "abort handling kept");
+    }
 }

@@ -68,19 +68,34 @@ impl Passkey {
             .iter()
             .find_map(|f| trait_value(flow.internal_get("traits"), f))
             .unwrap_or_default();
-        let creation = match self.start_registration(&handle, &name, vec![]) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "could not start a passkey registration");
-                return;
+        // As Kratos (`passkey_registration.go`, `session_options`): while a ceremony is
+        // pending, every re-render of the form shows the same options, so a UI that keeps the
+        // first render's hidden inputs (Ory Elements) answers the challenge we expect.
+        let pending = flow
+            .internal_get(REGISTRATION_KEY)
+            .filter(|p| p.get("state").is_some())
+            .and_then(|p| p.get("options"))
+            .filter(|o| o.is_object())
+            .cloned();
+        let options = match pending {
+            Some(o) => o,
+            None => {
+                let creation = match self.start_registration(&handle, &name, vec![]) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not start a passkey registration");
+                        return;
+                    }
+                };
+                flow.internal_set(
+                    REGISTRATION_KEY,
+                    json!({"state": creation.state, "user_handle": handle, "options": creation.options}),
+                );
+                creation.options
             }
         };
-        flow.internal_set(
-            REGISTRATION_KEY,
-            json!({"state": creation.state, "user_handle": handle}),
-        );
         let data = json!({
-            "credentialOptions": creation.options,
+            "credentialOptions": options,
             "displayNameFieldName": fields.first().cloned().unwrap_or_default(),
             "displayNameFieldNames": fields,
         });
@@ -187,7 +202,6 @@ impl RegistrationStrategy for Passkey {
             1,
             deps.clock.as_ref(),
         );
-        flow.active = Some("passkey".into());
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),
             method: "passkey",

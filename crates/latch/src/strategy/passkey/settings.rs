@@ -151,25 +151,56 @@ impl SettingsStrategy for Passkey {
                     .label(text::settings_remove_passkey(c.label_name(), c.added_at_time())),
             );
         }
-        let handle = config.handle_str().unwrap_or_else(new_user_handle);
+        // Identities without passkeys get a user handle when they add one; a pending
+        // registration already picked it.
+        let handle = config.handle_str().unwrap_or_else(|| {
+            flow.internal_get(REGISTRATION_KEY)
+                .and_then(|p| p.get("user_handle"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(new_user_handle)
+        });
         let name = crate::identity::manager::apply_traits(&mut identity.clone(), &deps.schemas, deps.clock.as_ref())
             .ok()
             .and_then(|x| x.passkey_display_name)
             .unwrap_or_else(|| identity.id.to_string());
-        let exclude = config.credentials.iter().map(|c| c.id.clone()).collect();
-        let creation = match self.start_registration(&handle, &name, exclude) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "could not start a passkey registration");
-                return;
+        let exclude: Vec<_> = config.credentials.iter().map(|c| c.id.clone()).collect();
+        let exclude_hex: Vec<String> = exclude.iter().map(|id| hex(id)).collect();
+        // A form re-rendered while a registration is pending (e.g. after saving the profile)
+        // keeps its challenge: UI kits that keep their own copy of the hidden inputs (Ory
+        // Elements) would otherwise answer the previous challenge. The state is single use.
+        let pending = flow.internal_get(REGISTRATION_KEY).filter(|p| {
+            p.get("user_handle").and_then(Value::as_str) == Some(handle.as_str())
+                && p.get("name").and_then(Value::as_str) == Some(name.as_str())
+                && p.get("exclude") == Some(&json!(exclude_hex))
+                && p.get("options").and_then(Value::as_str).is_some()
+                && p.get("state").is_some()
+        });
+        let options = match pending.and_then(|p| p.get("options").and_then(Value::as_str)) {
+            Some(o) => o.to_string(),
+            None => {
+                let creation = match self.start_registration(&handle, &name, exclude) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not start a passkey registration");
+                        return;
+                    }
+                };
+                let options = creation.options.to_string();
+                flow.internal_set(
+                    REGISTRATION_KEY,
+                    json!({
+                        "state": creation.state,
+                        "user_handle": handle,
+                        "name": name,
+                        "exclude": exclude_hex,
+                        "options": options,
+                    }),
+                );
+                options
             }
         };
-        flow.internal_set(
-            REGISTRATION_KEY,
-            json!({"state": creation.state, "user_handle": handle}),
-        );
-        flow.ui
-            .upsert(hidden("passkey_create_data", Some(creation.options.to_string())));
+        flow.ui.upsert(hidden("passkey_create_data", Some(options)));
         let button = trigger_button(
             flow,
             "passkey_register_trigger",

@@ -1,7 +1,7 @@
 // Latch: WebAuthn and passkey helpers for self-service forms.
 // Served at /.well-known/ory/webauthn.js; flows reference it with a subresource integrity hash.
 // The functions read the ceremony options from the form's hidden inputs, ask the browser for a
-// credential and submit the form with the credential as JSON text.
+// credential and submit the form natively (like Kratos' script) with the credential as JSON text.
 (function () {
   "use strict";
 
@@ -137,19 +137,13 @@
       form.appendChild(hidden);
     }
     hidden.value = method;
-    if (typeof form.requestSubmit === "function") {
-      // The credential is all this method needs: other methods' required fields (a password,
-      // the identifier) must not stop the submission, so skip constraint validation for it.
-      var noValidate = form.noValidate;
-      form.noValidate = true;
-      try {
-        form.requestSubmit();
-      } finally {
-        form.noValidate = noValidate;
-      }
-    } else {
-      form.submit();
-    }
+    // A native form submission, as Kratos' script does: the browser posts the form's fields
+    // as they are in the page, without firing `submit` handlers and without constraint
+    // validation (other methods' required fields must not stop it). UI kits that keep their
+    // own copy of the values (React forms such as Ory Elements) would otherwise post that
+    // stale copy, without the credential. The prototype's method is used because a control
+    // named "submit" would shadow `form.submit`.
+    HTMLFormElement.prototype.submit.call(form);
   }
 
   function unwrap(data) {

@@ -69,7 +69,6 @@ impl RegistrationStrategy for Password {
             0,
             deps.clock.as_ref(),
         );
-        flow.active = Some("password".into());
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),
             method: "password",

@@ -115,7 +115,6 @@ impl RegistrationStrategy for SecurityKeys {
             1,
             deps.clock.as_ref(),
         );
-        flow.active = Some("webauthn".into());
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),
             method: "webauthn",
