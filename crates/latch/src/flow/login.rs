@@ -19,6 +19,7 @@ use crate::ui::{Group, InputType, Node};
 /// login identifier and has a title, else "ID". Kratos: `extension_identifier_label.go`.
 pub fn identifier_node(deps: &Deps) -> Node {
     let mut titles: Vec<(String, String)> = vec![];
+    let identified_by = deps.strategies.trait_identified();
     if let Some(schema) = deps.schemas.default_schema()
         && let Some(props) = schema
             .raw
@@ -28,7 +29,7 @@ pub fn identifier_node(deps: &Deps) -> Node {
         for (name, p) in props {
             let creds = p.pointer("/ory.sh~1kratos/credentials");
             let is_identifier = creds.is_some_and(|c| {
-                ["password", "code", "webauthn"]
+                identified_by
                     .iter()
                     .any(|k| c.pointer(&format!("/{k}/identifier")) == Some(&json!(true)))
             });
@@ -55,7 +56,7 @@ pub fn identifier_node(deps: &Deps) -> Node {
 /// Fills a new login flow with the nodes of every enabled method.
 pub fn populate(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
     flow.ui.set_csrf(String::new());
-    for s in &deps.strategies.login {
+    for s in deps.strategies.login() {
         s.populate(deps, flow, current.map(|c| &c.identity));
     }
     if flow.refresh
@@ -86,7 +87,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
         ));
     }
     let method = crate::strategy::method_of(&sub.body);
-    let Some(strategy) = deps.strategies.login.iter().find(|s| s.id() == method) else {
+    let Some(strategy) = deps.strategies.login().find(|s| s.id() == method) else {
         return Err(FlowError::message(text::login_no_strategy()));
     };
     let cx = Cx {

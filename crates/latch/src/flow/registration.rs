@@ -41,7 +41,7 @@ pub fn populate_initial(deps: &Deps, flow: &mut Flow, values: Option<&Value>) {
         }
     }
     if is_unified(deps) {
-        for s in &deps.strategies.registration {
+        for s in deps.strategies.registration() {
             s.populate(deps, flow, RegistrationStep::Unified);
         }
     } else {
@@ -66,7 +66,7 @@ fn populate_credential_selection(deps: &Deps, flow: &mut Flow, traits: &Value) {
             flow.ui.upsert(n);
         }
     }
-    for s in &deps.strategies.registration {
+    for s in deps.strategies.registration() {
         s.populate(deps, flow, RegistrationStep::CredentialSelection);
     }
     flow.ui.append(
@@ -125,7 +125,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
     if method == "profile" || matches!(screen, Some("previous" | "credential-selection")) {
         return profile_step(deps, flow, sub).await;
     }
-    let Some(strategy) = deps.strategies.registration.iter().find(|s| s.id() == method) else {
+    let Some(strategy) = deps.strategies.registration().find(|s| s.id() == method) else {
         return Err(FlowError::message(text::registration_no_strategy()));
     };
     // Keep what the person typed if the submission fails.

@@ -35,7 +35,7 @@ pub fn populate(deps: &Deps, flow: &mut Flow, identity: &Identity) {
                 .label(text::label_save()),
         );
     }
-    for s in &deps.strategies.settings {
+    for s in deps.strategies.settings() {
         s.populate(deps, flow, identity);
     }
     // The state is not touched: `show_form` from creation, `success` once saved, and (as in
@@ -105,7 +105,7 @@ fn profile_update(deps: &Deps, flow: &mut Flow, body: &Value, identity: &Identit
 pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Response, FlowError> {
     let method = crate::strategy::method_of(&sub.body);
     let profile = method == "profile" && deps.config.selfservice.methods.profile.enabled;
-    let strategy = deps.strategies.settings.iter().find(|s| s.id() == method);
+    let strategy = deps.strategies.settings().find(|s| s.id() == method);
     if !profile && strategy.is_none() {
         return Err(FlowError::message(text::settings_no_strategy()));
     }

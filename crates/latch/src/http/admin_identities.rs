@@ -15,6 +15,7 @@ use crate::deps::AppState;
 use crate::identity::manager::{TraitsError, apply_traits, new_identity, set_credential};
 use crate::identity::{Identity, Render, State as IdentityState};
 use crate::store::identity::IdentityFilter;
+use crate::strategy::{ImportCx, ImportError};
 
 /// Routes under `/admin`.
 pub fn routes() -> Router<AppState> {
@@ -178,99 +179,44 @@ fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
-/// Applies `credentials` from a create/update body: passwords (plain or imported hash) and
-/// the configs of other types as given.
+/// Applies `credentials` from a create/update body: each type's [`CredentialType::import`]
+/// decides what is stored (passwords are hashed or checked, others kept as given).
 async fn import_credentials(state: &AppState, ident: &mut Identity, creds: &Value) -> ApiResult<()> {
     let Some(obj) = creds.as_object() else {
         return Err(ApiError::bad_request("credentials must be a JSON object"));
     };
-    let clock = state.clock.as_ref();
+    let cx = ImportCx { hasher: &state.hasher };
     for (kind, body) in obj {
+        let Some(credential) = state.strategies.credential(kind) else {
+            return Err(ApiError::bad_request(format!(
+                "Credentials of type {kind:?} cannot be imported."
+            )));
+        };
         let config = body.get("config").cloned().unwrap_or(Value::Null);
-        match kind.as_str() {
-            "password" => {
-                let hashed = if let Some(h) = config.get("hashed_password").and_then(Value::as_str) {
-                    crate::crypto::password::validate_hash_format(h).map_err(|e| {
-                        ApiError::bad_request(format!("credentials.password.config.hashed_password: {e}"))
-                    })?;
-                    h.to_string()
-                } else if let Some(p) = config.get("password").and_then(Value::as_str) {
-                    state.hasher.hash(p).await.map_err(|e| match e {
-                        crate::crypto::password::HashError::Busy => ApiError::from(crate::limits::Limited {
-                            kind: crate::limits::LimitKind::HashingQueue,
-                            retry_after: std::time::Duration::from_secs(1),
-                            limit: None,
-                        }),
-                        e => {
-                            tracing::error!(error = %e, "hashing an imported password failed");
-                            ApiError::internal()
-                        }
-                    })?
-                } else {
-                    continue;
-                };
-                let identifiers = ident
-                    .credentials
-                    .get("password")
-                    .map(|c| c.identifiers.clone())
-                    .unwrap_or_default();
-                let migrate = config
-                    .get("use_password_migration_hook")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                set_credential(
-                    ident,
-                    "password",
-                    identifiers,
-                    json!({"hashed_password": hashed, "use_password_migration_hook": migrate}),
-                    0,
-                    clock,
-                );
+        let imported = credential.import(&cx, ident, config).await.map_err(|e| match e {
+            ImportError::Invalid(reason) => ApiError::bad_request(reason),
+            ImportError::Busy => ApiError::from(crate::limits::Limited {
+                kind: crate::limits::LimitKind::HashingQueue,
+                retry_after: std::time::Duration::from_secs(1),
+                limit: None,
+            }),
+            ImportError::Internal(reason) => {
+                tracing::error!(error = %reason, credential = kind.as_str(), "importing a credential failed");
+                ApiError::internal()
             }
-            "passkey" | "webauthn" | "totp" | "lookup_secret" | "oidc" | "saml" => {
-                if config.is_null() {
-                    continue;
-                }
-                let identifiers = derived_identifiers(kind, &config, ident);
-                set_credential(ident, kind, identifiers, config, 1, clock);
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "Credentials of type {other:?} cannot be imported."
-                )));
-            }
+        })?;
+        if let Some(i) = imported {
+            set_credential(
+                ident,
+                credential.id(),
+                i.identifiers,
+                i.config,
+                i.version,
+                state.clock.as_ref(),
+            );
         }
     }
     Ok(())
-}
-
-fn derived_identifiers(kind: &str, config: &Value, ident: &Identity) -> Vec<String> {
-    match kind {
-        "passkey" => config
-            .get("user_handle")
-            .and_then(Value::as_str)
-            .map(|h| vec![h.to_string()])
-            .unwrap_or_default(),
-        "oidc" | "saml" => config
-            .get("providers")
-            .and_then(Value::as_array)
-            .map(|ps| {
-                ps.iter()
-                    .filter_map(|p| {
-                        let provider = p.get("provider")?.as_str()?;
-                        let subject = p.get("subject")?.as_str()?;
-                        Some(format!("{provider}:{subject}"))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        "totp" | "lookup_secret" => vec![ident.id.to_string()],
-        _ => ident
-            .credentials
-            .get(kind)
-            .map(|c| c.identifiers.clone())
-            .unwrap_or_default(),
-    }
 }
 
 async fn create_identity(
@@ -450,14 +396,9 @@ async fn delete_credentials(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let mut ident = load(&state, &id).await?;
-    match kind.as_str() {
-        "password" | "totp" | "lookup_secret" | "webauthn" | "passkey" | "oidc" | "saml" => {}
-        "code" => {
-            return Err(ApiError::bad_request(
-                "The code credential is derived from the identity's traits and cannot be deleted; change the traits instead.",
-            ));
-        }
-        other => return Err(ApiError::bad_request(format!("Unknown credential type {other:?}."))),
+    match state.strategies.credential(&kind) {
+        Some(c) => c.deletable().map_err(ApiError::bad_request)?,
+        None => return Err(ApiError::bad_request(format!("Unknown credential type {kind:?}."))),
     }
     let Some(cred) = ident.credentials.get_mut(&kind) else {
         return Err(ApiError::not_found(format!("The identity has no {kind} credentials.")));

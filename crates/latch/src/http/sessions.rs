@@ -13,7 +13,6 @@ use super::admin_identities::{decode_page_token, encode_page_token};
 use super::error::{ApiError, ApiResult};
 use super::extract::{query_all, query_one};
 use crate::deps::{AppState, Deps};
-use crate::identity::Identity;
 use crate::session::Session;
 use crate::session::manager::{self, Current};
 use crate::store::session::SessionFilter;
@@ -44,20 +43,6 @@ fn unauthorized() -> ApiError {
         .reason("No valid session credentials found in the request.")
 }
 
-/// The AAL an identity could reach: `aal2` with a second factor, else `aal1`.
-pub fn available_aal(identity: &Identity) -> &'static str {
-    let second_factor = identity.credentials.iter().any(|(kind, c)| match kind.as_str() {
-        "totp" | "lookup_secret" => true,
-        "webauthn" => c
-            .config
-            .get("credentials")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|x| x.get("is_passwordless") != Some(&json!(true)))),
-        _ => false,
-    });
-    if second_factor { "aal2" } else { "aal1" }
-}
-
 async fn require_session(deps: &Deps, headers: &HeaderMap) -> ApiResult<Current> {
     manager::current(deps, headers).await?.ok_or_else(unauthorized)
 }
@@ -82,7 +67,7 @@ async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
         .ok_or_else(unauthorized)?;
     let required = &s.config.session.whoami.required_aal;
     let highest = format!("{required:?}").to_lowercase().contains("highest");
-    if highest && cur.session.aal != "aal2" && available_aal(&cur.identity) == "aal2" {
+    if highest && cur.session.aal != "aal2" && s.strategies.available_aal(&cur.identity) == "aal2" {
         let to = s.public_url("self-service/login/browser?aal=aal2");
         return Err(ApiError::new(StatusCode::FORBIDDEN)
             .id("session_aal2_required")

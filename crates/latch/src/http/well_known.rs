@@ -27,7 +27,7 @@ async fn webauthn_js() -> Response {
 /// Related origins: every web origin of the passkey relying party, so one passkey works
 /// across them (WebAuthn Level 3 §5.11). 404 when passkeys are off.
 async fn related_origins(State(s): State<AppState>) -> Response {
-    let Some(rp) = &s.strategies.passkey_rp else {
+    let Some(rp) = s.strategies.webauthn_relying_party() else {
         return ApiError::new(StatusCode::NOT_FOUND)
             .reason("Passkeys are not enabled.")
             .into_response();

@@ -55,8 +55,7 @@ pub fn pointer_to_path(ptr: &str) -> String {
     ptr.trim_start_matches('#').trim_start_matches('/').replace('/', ".")
 }
 
-/// Credential types whose identifiers come from traits.
-const TRAIT_IDENTIFIER_TYPES: &[&str] = &["password", "webauthn", "code"];
+use crate::identity::schema::IDENTIFIER_TYPES as TRAIT_IDENTIFIER_TYPES;
 
 /// A new, empty identity with the given schema and traits (not yet validated).
 pub fn new_identity(schema_id: &str, traits: Value, clock: &dyn Clock) -> Identity {

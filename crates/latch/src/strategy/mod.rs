@@ -3,6 +3,9 @@
 //! Adding a method touches its folder and [`all`].
 
 pub mod code;
+#[cfg(test)]
+mod example;
+mod kratos_types;
 pub mod passkey;
 pub mod password;
 pub mod webauthn;
@@ -164,53 +167,236 @@ pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
     ) -> Result<Identity, FlowError>;
 }
 
-/// The enabled strategies, in Kratos' order.
-#[derive(Debug, Default)]
-pub struct Strategies {
-    /// Login methods.
-    pub login: Vec<Box<dyn LoginStrategy>>,
-    /// Registration methods (excluding `profile`, which the engine handles as a step).
-    pub registration: Vec<Box<dyn RegistrationStrategy>>,
-    /// Settings methods (excluding `profile`).
-    pub settings: Vec<Box<dyn SettingsStrategy>>,
-    /// The passkey relying party, when passkeys are on (for `/.well-known/webauthn`).
-    pub passkey_rp: Option<passkey::config::RelyingParty>,
+/// How a method counts towards the authenticator assurance level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    /// Signs in alone (`aal1`).
+    First,
+    /// Only after a first factor (`aal2`).
+    Second,
+    /// Either, depending on the credential (security keys).
+    Both,
 }
 
-/// Every method named in the configuration and enabled, in one list.
+/// A credential imported through the admin API: what is stored for the identity.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// Identifiers the credential is found by.
+    pub identifiers: Vec<String>,
+    /// The stored `config`.
+    pub config: Value,
+    /// The stored config's version.
+    pub version: i32,
+}
+
+/// Why a credential could not be imported.
+#[derive(Debug)]
+pub enum ImportError {
+    /// The config is not acceptable; the reason names the field.
+    Invalid(String),
+    /// Password hashing is saturated (answered `503`).
+    Busy,
+    /// Something failed that is not the caller's fault.
+    Internal(String),
+}
+
+/// What Latch knows about a credential type, enabled or not: the admin API imports and
+/// deletes credentials of disabled methods too, as Kratos does. Stateless; every method folder
+/// has one and registers it in [`all`].
+#[async_trait]
+pub trait CredentialType: Send + Sync + std::fmt::Debug {
+    /// The credential type (`password`, `code`, `passkey`, …), also the method name.
+    fn id(&self) -> &'static str;
+    /// First factor, second factor or either.
+    fn factor(&self) -> Factor {
+        Factor::First
+    }
+    /// Whether `identity` could sign in with this credential alone while the method is
+    /// enabled (settings refuse removals that would leave none).
+    fn signs_in_alone(&self, _config: &crate::config::Config, _identity: &Identity) -> bool {
+        false
+    }
+    /// Whether `identity` holds this credential as a second factor (its available AAL).
+    fn is_second_factor(&self, _identity: &Identity) -> bool {
+        false
+    }
+    /// Whether the identity schema's `ory.sh/kratos` extension marks traits as identifiers of
+    /// this type (the login `identifier` input is labelled after them).
+    fn identifiers_from_traits(&self) -> bool {
+        false
+    }
+    /// Turns the `config` given to the admin API into what is stored (`None`: nothing to
+    /// store). The default keeps a non-null config as given, with the identifiers the
+    /// identity already has for this type.
+    async fn import(
+        &self,
+        _cx: &ImportCx<'_>,
+        identity: &Identity,
+        config: Value,
+    ) -> Result<Option<Imported>, ImportError> {
+        if config.is_null() {
+            return Ok(None);
+        }
+        Ok(Some(Imported {
+            identifiers: identity
+                .credentials
+                .get(self.id())
+                .map(|c| c.identifiers.clone())
+                .unwrap_or_default(),
+            config,
+            version: 1,
+        }))
+    }
+    /// `Err(reason)` when the admin API must not delete this credential type.
+    fn deletable(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What a credential import may use.
+#[derive(Debug)]
+pub struct ImportCx<'a> {
+    /// Hashes plain-text passwords.
+    pub hasher: &'a crate::crypto::password::PasswordHasher,
+}
+
+/// An enabled method: which flows it takes part in. Every list that names methods (the
+/// methods of a flow, first and second factors, credential imports) is derived from the
+/// registered strategies and credential types, never written by hand.
+pub trait Strategy: Send + Sync + std::fmt::Debug {
+    /// The `method` value (and credential type).
+    fn id(&self) -> &'static str;
+    /// Its login part, if it signs people in.
+    fn login(&self) -> Option<&dyn LoginStrategy> {
+        None
+    }
+    /// Its registration part, if it signs people up.
+    fn registration(&self) -> Option<&dyn RegistrationStrategy> {
+        None
+    }
+    /// Its settings part, if people manage its credentials in settings.
+    fn settings(&self) -> Option<&dyn SettingsStrategy> {
+        None
+    }
+    /// The WebAuthn relying party it uses, for `/.well-known/webauthn`.
+    fn webauthn_relying_party(&self) -> Option<&passkey::config::RelyingParty> {
+        None
+    }
+}
+
+/// Collects what each method folder registers (see [`all`]).
+#[derive(Debug)]
+pub struct Registry<'c> {
+    config: &'c crate::config::Config,
+    out: Strategies,
+}
+
+impl<'c> Registry<'c> {
+    /// The configuration methods decide on.
+    pub fn config(&self) -> &'c crate::config::Config {
+        self.config
+    }
+
+    /// Registers a credential type; a later registration of the same id replaces an earlier.
+    pub fn credential(&mut self, c: &'static dyn CredentialType) {
+        self.out.credentials.retain(|k| k.id() != c.id());
+        self.out.credentials.push(c);
+    }
+
+    /// Enables a method.
+    pub fn strategy(&mut self, s: std::sync::Arc<dyn Strategy>) {
+        self.out.enabled.retain(|k| k.id() != s.id());
+        self.out.enabled.push(s);
+    }
+}
+
+/// The registered credential types and the enabled methods, in Kratos' order.
+#[derive(Debug, Default)]
+pub struct Strategies {
+    credentials: Vec<&'static dyn CredentialType>,
+    enabled: Vec<std::sync::Arc<dyn Strategy>>,
+}
+
+impl Strategies {
+    /// Enabled methods that sign people in.
+    pub fn login(&self) -> impl Iterator<Item = &dyn LoginStrategy> {
+        self.enabled.iter().filter_map(|s| s.login())
+    }
+
+    /// Enabled methods that sign people up.
+    pub fn registration(&self) -> impl Iterator<Item = &dyn RegistrationStrategy> {
+        self.enabled.iter().filter_map(|s| s.registration())
+    }
+
+    /// Enabled methods managed in settings.
+    pub fn settings(&self) -> impl Iterator<Item = &dyn SettingsStrategy> {
+        self.enabled.iter().filter_map(|s| s.settings())
+    }
+
+    /// Whether a method is enabled.
+    pub fn is_enabled(&self, id: &str) -> bool {
+        self.enabled.iter().any(|s| s.id() == id)
+    }
+
+    /// The credential type `id`, enabled or not.
+    pub fn credential(&self, id: &str) -> Option<&'static dyn CredentialType> {
+        self.credentials.iter().copied().find(|c| c.id() == id)
+    }
+
+    /// Every known credential type.
+    pub fn credentials(&self) -> impl Iterator<Item = &'static dyn CredentialType> + '_ {
+        self.credentials.iter().copied()
+    }
+
+    /// The WebAuthn relying party of the first enabled method that has one.
+    pub fn webauthn_relying_party(&self) -> Option<&passkey::config::RelyingParty> {
+        self.enabled.iter().find_map(|s| s.webauthn_relying_party())
+    }
+
+    /// Whether `identity` could still sign in with an enabled method other than `except`.
+    pub fn has_first_factor_besides(&self, config: &crate::config::Config, identity: &Identity, except: &str) -> bool {
+        self.enabled
+            .iter()
+            .filter(|s| s.id() != except)
+            .filter_map(|s| self.credential(s.id()))
+            .any(|c| c.signs_in_alone(config, identity))
+    }
+
+    /// The AAL an identity could reach: `aal2` with any second factor, else `aal1`.
+    pub fn available_aal(&self, identity: &Identity) -> &'static str {
+        if self.credentials().any(|c| c.is_second_factor(identity)) {
+            "aal2"
+        } else {
+            "aal1"
+        }
+    }
+
+    /// Enabled credential types whose identifiers come from traits.
+    pub fn trait_identified(&self) -> Vec<&'static str> {
+        self.enabled
+            .iter()
+            .filter_map(|s| self.credential(s.id()))
+            .filter(|c| c.identifiers_from_traits())
+            .map(|c| c.id())
+            .collect()
+    }
+}
+
+/// Every method Latch has, one line each, in Kratos' order. A method's `register` adds its
+/// credential type and, when its configuration enables it, its strategy.
 pub fn all(config: &crate::config::Config) -> Strategies {
-    let mut s = Strategies::default();
-    let code = &config.selfservice.methods.code;
-    if code.enabled && code.passwordless_enabled {
-        s.login.push(Box::new(code::Code));
-        s.registration.push(Box::new(code::Code));
-    }
-    if config.selfservice.methods.password.enabled {
-        s.login.push(Box::new(password::Password));
-        s.registration.push(Box::new(password::Password));
-    }
-    if config.selfservice.methods.passkey.enabled {
-        match passkey::Passkey::new(config) {
-            Ok(p) => {
-                s.passkey_rp = Some(p.relying_party().clone());
-                s.login.push(Box::new(p.clone()));
-                s.registration.push(Box::new(p.clone()));
-                s.settings.push(Box::new(p));
-            }
-            Err(e) => tracing::warn!(error = %e, "passkeys are not offered"),
-        }
-    }
-    if config.selfservice.methods.webauthn.enabled {
-        match webauthn::SecurityKeys::new(config) {
-            Ok(w) => {
-                s.login.push(Box::new(w.clone()));
-                s.registration.push(Box::new(w.clone()));
-                s.settings.push(Box::new(w));
-            }
-            Err(e) => tracing::warn!(error = %e, "security keys (webauthn) are not offered"),
-        }
-    }
-    s
+    let mut r = Registry {
+        config,
+        out: Strategies::default(),
+    };
+    kratos_types::register(&mut r);
+    code::register(&mut r);
+    password::register(&mut r);
+    passkey::register(&mut r);
+    webauthn::register(&mut r);
+    #[cfg(test)]
+    example::register(&mut r);
+    r.out
 }
 
 /// The `method` of a submission. Like Kratos, a passkey credential in the body selects
@@ -265,33 +451,4 @@ pub fn traits_invalid(errs: &[crate::identity::schema::TraitError]) -> FlowError
         messages,
         node_messages,
     }
-}
-
-/// Whether the identity could still sign in without its `except` credentials (`passkey` or
-/// `webauthn`): a password, an address for passwordless codes (while those are on), a passkey,
-/// or a passwordless security key. Settings refuse removals that would lock people out.
-pub fn has_first_factor_besides(deps: &Deps, identity: &Identity, except: &str) -> bool {
-    let methods = &deps.config.selfservice.methods;
-    let creds = |kind: &str| identity.credentials.get(kind);
-    let list = |kind: &str| {
-        creds(kind)
-            .and_then(|c| c.config.get("credentials"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let password = methods.password.enabled
-        && creds("password")
-            .and_then(|c| c.config.get("hashed_password"))
-            .and_then(Value::as_str)
-            .is_some_and(|h| !h.is_empty());
-    let code = methods.code.enabled
-        && methods.code.passwordless_enabled
-        && creds("code").is_some_and(|c| !c.identifiers.is_empty());
-    let passkey = except != "passkey" && !list("passkey").is_empty();
-    let security_key = except != "webauthn"
-        && list("webauthn")
-            .iter()
-            .any(|k| k.get("is_passwordless") == Some(&Value::Bool(true)));
-    password || code || passkey || security_key
 }

@@ -28,6 +28,11 @@ pub struct Address {
     pub value: String,
 }
 
+/// The credential types whose identifiers the `ory.sh/kratos` extension takes from traits
+/// (`credentials.password.identifier`, `credentials.webauthn.identifier`,
+/// `credentials.code.identifier`): a property of the extension format, not of Latch's methods.
+pub const IDENTIFIER_TYPES: &[&str] = &["password", "webauthn", "code"];
+
 /// Everything the extension derives from one identity's traits; the caller
 /// turns it into credentials and verifiable/recovery addresses.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -378,7 +383,10 @@ impl<'a> Walker<'a> {
         let strict_email = matches!(format, None | Some("email"));
         let creds = &config.credentials;
 
-        for (ty, flag) in [("password", &creds.password), ("webauthn", &creds.webauthn)] {
+        for (ty, flag) in [
+            (IDENTIFIER_TYPES[0], &creds.password),
+            (IDENTIFIER_TYPES[1], &creds.webauthn),
+        ] {
             if flag.as_ref().is_some_and(|f| f.identifier) {
                 self.out.add_identifier(ty, normalize_identifier(&raw));
             }

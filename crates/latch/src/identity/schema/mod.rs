@@ -16,5 +16,7 @@ mod validate;
 mod tests;
 
 pub use self::errors::{SchemaError, TraitError, UiText, ids};
-pub use self::extension::{Address, EXTENSION_KEY, Extracted, normalize_email, normalize_identifier, normalize_phone};
+pub use self::extension::{
+    Address, EXTENSION_KEY, Extracted, IDENTIFIER_TYPES, normalize_email, normalize_identifier, normalize_phone,
+};
 pub use self::registry::{IdentitySchema, SchemaRegistry, decode_schema_id, encode_schema_id};

@@ -30,6 +30,63 @@ use crate::text::{self, UiText};
 #[derive(Debug, Clone, Copy)]
 pub struct Code;
 
+impl super::Strategy for Code {
+    fn id(&self) -> &'static str {
+        "code"
+    }
+    fn login(&self) -> Option<&dyn super::LoginStrategy> {
+        Some(self)
+    }
+    fn registration(&self) -> Option<&dyn super::RegistrationStrategy> {
+        Some(self)
+    }
+}
+
+/// The `code` credential: the addresses from the traits, derived, never imported.
+#[derive(Debug)]
+struct CodeCredential;
+
+#[async_trait::async_trait]
+impl super::CredentialType for CodeCredential {
+    fn id(&self) -> &'static str {
+        "code"
+    }
+    fn signs_in_alone(&self, _config: &crate::config::Config, identity: &crate::identity::Identity) -> bool {
+        identity
+            .credentials
+            .get("code")
+            .is_some_and(|c| !c.identifiers.is_empty())
+    }
+    fn identifiers_from_traits(&self) -> bool {
+        true
+    }
+    async fn import(
+        &self,
+        _cx: &super::ImportCx<'_>,
+        _identity: &crate::identity::Identity,
+        _config: Value,
+    ) -> Result<Option<super::Imported>, super::ImportError> {
+        Err(super::ImportError::Invalid(
+            "Credentials of type \"code\" cannot be imported.".into(),
+        ))
+    }
+    fn deletable(&self) -> Result<(), String> {
+        Err("The code credential is derived from the identity's traits and cannot be deleted; change the traits instead.".into())
+    }
+}
+
+static CODE: CodeCredential = CodeCredential;
+
+/// Registers the code method: always its credential type, the strategy when passwordless
+/// codes are on.
+pub fn register(r: &mut super::Registry<'_>) {
+    r.credential(&CODE);
+    let c = &r.config().selfservice.methods.code;
+    if c.enabled && c.passwordless_enabled {
+        r.strategy(std::sync::Arc::new(Code));
+    }
+}
+
 /// Minimum time between two codes of one flow.
 pub const RESEND_COOLDOWN: Duration = Duration::from_secs(30);
 

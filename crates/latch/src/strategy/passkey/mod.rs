@@ -38,6 +38,82 @@ pub struct Passkey {
     webauthn: Webauthn,
 }
 
+impl super::Strategy for Passkey {
+    fn id(&self) -> &'static str {
+        "passkey"
+    }
+    fn login(&self) -> Option<&dyn super::LoginStrategy> {
+        Some(self)
+    }
+    fn registration(&self) -> Option<&dyn super::RegistrationStrategy> {
+        Some(self)
+    }
+    fn settings(&self) -> Option<&dyn super::SettingsStrategy> {
+        Some(self)
+    }
+    fn webauthn_relying_party(&self) -> Option<&RelyingParty> {
+        Some(&self.rp)
+    }
+}
+
+/// The WebAuthn credentials in a stored config (`passkey` or `webauthn`).
+pub(crate) fn stored_keys(identity: &crate::identity::Identity, kind: &str) -> Vec<Value> {
+    identity
+        .credentials
+        .get(kind)
+        .and_then(|c| c.config.get("credentials"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The `passkey` credential: discoverable WebAuthn credentials found by their user handle.
+#[derive(Debug)]
+struct PasskeyCredential;
+
+#[async_trait::async_trait]
+impl super::CredentialType for PasskeyCredential {
+    fn id(&self) -> &'static str {
+        "passkey"
+    }
+    fn signs_in_alone(&self, _config: &crate::config::Config, identity: &crate::identity::Identity) -> bool {
+        !stored_keys(identity, "passkey").is_empty()
+    }
+    async fn import(
+        &self,
+        _cx: &super::ImportCx<'_>,
+        _identity: &crate::identity::Identity,
+        config: Value,
+    ) -> Result<Option<super::Imported>, super::ImportError> {
+        if config.is_null() {
+            return Ok(None);
+        }
+        let identifiers = config
+            .get("user_handle")
+            .and_then(Value::as_str)
+            .map(|h| vec![h.to_string()])
+            .unwrap_or_default();
+        Ok(Some(super::Imported {
+            identifiers,
+            config,
+            version: 1,
+        }))
+    }
+}
+
+static PASSKEY: PasskeyCredential = PasskeyCredential;
+
+/// Registers the passkey method (on by default in Latch; needs a relying party).
+pub fn register(r: &mut super::Registry<'_>) {
+    r.credential(&PASSKEY);
+    if r.config().selfservice.methods.passkey.enabled {
+        match Passkey::new(r.config()) {
+            Ok(p) => r.strategy(std::sync::Arc::new(p)),
+            Err(e) => tracing::warn!(error = %e, "passkeys are not offered"),
+        }
+    }
+}
+
 /// A started registration: the options for the client and the state to keep.
 struct Creation {
     /// `{"publicKey": …}` as the browser's `navigator.credentials.create` takes it.

@@ -112,7 +112,11 @@ impl Passkey {
         if config.credentials.len() == before {
             return Err(self.settings_failed(deps, flow, identity, text::no_webauthn_device()));
         }
-        if config.credentials.is_empty() && !crate::strategy::has_first_factor_besides(deps, identity, "passkey") {
+        if config.credentials.is_empty()
+            && !deps
+                .strategies
+                .has_first_factor_besides(&deps.config, identity, "passkey")
+        {
             return Err(self.settings_failed(deps, flow, identity, lockout()));
         }
         if config.credentials.is_empty() {

@@ -12,6 +12,84 @@ use crate::ui::{Autocomplete, Group, InputType, Node};
 #[derive(Debug, Clone, Copy)]
 pub struct Password;
 
+impl super::Strategy for Password {
+    fn id(&self) -> &'static str {
+        "password"
+    }
+    fn login(&self) -> Option<&dyn super::LoginStrategy> {
+        Some(self)
+    }
+    fn registration(&self) -> Option<&dyn super::RegistrationStrategy> {
+        Some(self)
+    }
+}
+
+/// The `password` credential: a hash, imported as a hash Latch verifies or as plain text.
+#[derive(Debug)]
+struct PasswordCredential;
+
+#[async_trait::async_trait]
+impl super::CredentialType for PasswordCredential {
+    fn id(&self) -> &'static str {
+        "password"
+    }
+    fn signs_in_alone(&self, _config: &crate::config::Config, identity: &crate::identity::Identity) -> bool {
+        identity
+            .credentials
+            .get("password")
+            .and_then(|c| c.config.get("hashed_password"))
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|h| !h.is_empty())
+    }
+    fn identifiers_from_traits(&self) -> bool {
+        true
+    }
+    async fn import(
+        &self,
+        cx: &super::ImportCx<'_>,
+        identity: &crate::identity::Identity,
+        config: serde_json::Value,
+    ) -> Result<Option<super::Imported>, super::ImportError> {
+        use super::ImportError;
+        use crate::crypto::password::{HashError, validate_hash_format};
+        let hashed = if let Some(h) = config.get("hashed_password").and_then(serde_json::Value::as_str) {
+            validate_hash_format(h)
+                .map_err(|e| ImportError::Invalid(format!("credentials.password.config.hashed_password: {e}")))?;
+            h.to_string()
+        } else if let Some(p) = config.get("password").and_then(serde_json::Value::as_str) {
+            cx.hasher.hash(p).await.map_err(|e| match e {
+                HashError::Busy => ImportError::Busy,
+                e => ImportError::Internal(format!("hashing an imported password failed: {e}")),
+            })?
+        } else {
+            return Ok(None);
+        };
+        let migrate = config
+            .get("use_password_migration_hook")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        Ok(Some(super::Imported {
+            identifiers: identity
+                .credentials
+                .get("password")
+                .map(|c| c.identifiers.clone())
+                .unwrap_or_default(),
+            config: serde_json::json!({"hashed_password": hashed, "use_password_migration_hook": migrate}),
+            version: 0,
+        }))
+    }
+}
+
+static PASSWORD: PasswordCredential = PasswordCredential;
+
+/// Registers the password method.
+pub fn register(r: &mut super::Registry<'_>) {
+    r.credential(&PASSWORD);
+    if r.config().selfservice.methods.password.enabled {
+        r.strategy(std::sync::Arc::new(Password));
+    }
+}
+
 /// The password input node.
 fn password_node(autocomplete: Autocomplete) -> Node {
     Node::input("password", InputType::Password, Group::Password)

@@ -35,6 +35,64 @@ pub struct SecurityKeys {
     passwordless: bool,
 }
 
+impl crate::strategy::Strategy for SecurityKeys {
+    fn id(&self) -> &'static str {
+        "webauthn"
+    }
+    fn login(&self) -> Option<&dyn crate::strategy::LoginStrategy> {
+        Some(self)
+    }
+    fn registration(&self) -> Option<&dyn crate::strategy::RegistrationStrategy> {
+        Some(self)
+    }
+    fn settings(&self) -> Option<&dyn crate::strategy::SettingsStrategy> {
+        Some(self)
+    }
+}
+
+/// The `webauthn` credential: security keys, passwordless (first factor) or not (second).
+#[derive(Debug)]
+struct SecurityKeyCredential;
+
+fn passwordless(key: &Value) -> bool {
+    key.get("is_passwordless") == Some(&Value::Bool(true))
+}
+
+impl crate::strategy::CredentialType for SecurityKeyCredential {
+    fn id(&self) -> &'static str {
+        "webauthn"
+    }
+    fn factor(&self) -> crate::strategy::Factor {
+        crate::strategy::Factor::Both
+    }
+    fn signs_in_alone(&self, _config: &crate::config::Config, identity: &Identity) -> bool {
+        crate::strategy::passkey::stored_keys(identity, "webauthn")
+            .iter()
+            .any(passwordless)
+    }
+    fn is_second_factor(&self, identity: &Identity) -> bool {
+        crate::strategy::passkey::stored_keys(identity, "webauthn")
+            .iter()
+            .any(|k| !passwordless(k))
+    }
+    fn identifiers_from_traits(&self) -> bool {
+        true
+    }
+}
+
+static SECURITY_KEY: SecurityKeyCredential = SecurityKeyCredential;
+
+/// Registers the security-key method.
+pub fn register(r: &mut crate::strategy::Registry<'_>) {
+    r.credential(&SECURITY_KEY);
+    if r.config().selfservice.methods.webauthn.enabled {
+        match SecurityKeys::new(r.config()) {
+            Ok(w) => r.strategy(std::sync::Arc::new(w)),
+            Err(e) => tracing::warn!(error = %e, "security keys (webauthn) are not offered"),
+        }
+    }
+}
+
 impl SecurityKeys {
     /// The strategy for this configuration.
     pub fn new(config: &crate::config::Config) -> Result<SecurityKeys, RpError> {

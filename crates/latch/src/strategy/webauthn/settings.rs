@@ -114,7 +114,9 @@ impl SettingsStrategy for SecurityKeys {
             let first_factor_left = config.credentials.iter().any(|c| c.is_passwordless);
             if removed.is_passwordless
                 && !first_factor_left
-                && !crate::strategy::has_first_factor_besides(deps, identity, "webauthn")
+                && !deps
+                    .strategies
+                    .has_first_factor_besides(&deps.config, identity, "webauthn")
             {
                 return Err(self.refused(
                     deps,

@@ -1,0 +1,2 @@
+//! placeholder
+pub fn register(_r: &mut super::Registry<'_>) {}
