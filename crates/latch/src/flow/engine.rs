@@ -594,12 +594,32 @@ async fn submit_inner(
             deps.store.update_flow(flow).await?;
             Ok(rerender(deps, flow, style, sub.csrf.as_ref()))
         }
-        Err(FlowError::Api(e)) if e.status == StatusCode::BAD_REQUEST => {
+        Err(FlowError::Limited(l)) => limited(deps, flow, style, sub.csrf.as_ref(), l).await,
+        Err(FlowError::SessionAlreadyAvailable) => {
+            let e = already_logged_in(flow.kind);
             let reason = e.reason.clone().unwrap_or_else(|| e.message.clone());
             show_message(deps, flow, style, sub.csrf.as_ref(), text::validation_generic(&reason)).await
         }
-        Err(FlowError::Api(e)) => Err(e),
-        Err(FlowError::Limited(l)) => limited(deps, flow, style, sub.csrf.as_ref(), l).await,
+        Err(FlowError::BrowserLocationChange) => {
+            // As Kratos: 422 `browser_location_change_required` for SPAs, a redirect for forms.
+            let to = respond::ui_url_for(deps, flow);
+            match style {
+                Style::Browser => Ok(respond::redirect(&to, StatusCode::SEE_OTHER)),
+                _ => Err(respond::location_change_error(&to)),
+            }
+        }
+        Err(FlowError::RefreshRequired) => {
+            let e = super::settings::refresh_required(deps, flow);
+            match (style, e.extra.get("redirect_browser_to").and_then(Value::as_str)) {
+                (Style::Browser, Some(to)) => Ok(respond::redirect(to, StatusCode::SEE_OTHER)),
+                _ => Err(e),
+            }
+        }
+        Err(FlowError::Store(e)) => Err(e.into()),
+        Err(FlowError::Internal(reason)) => {
+            tracing::error!(error = %reason, flow = flow.kind.as_str(), "a submission failed");
+            Err(ApiError::internal())
+        }
     }
 }
 

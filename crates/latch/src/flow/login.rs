@@ -79,12 +79,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
         return Err(FlowError::message(text::login_retry_success()));
     }
     if sub.current.is_some() && !flow.refresh && flow.requested_aal == "aal1" {
-        return Err(FlowError::Api(
-            crate::http::error::ApiError::bad_request(
-                "A valid session was detected and thus login is not possible. Did you forget to set `?refresh=true`?",
-            )
-            .id("session_already_available"),
-        ));
+        return Err(FlowError::SessionAlreadyAvailable);
     }
     let method = crate::strategy::method_of(&sub.body);
     let Some(strategy) = deps.strategies.login().find(|s| s.id() == method) else {

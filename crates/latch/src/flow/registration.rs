@@ -113,12 +113,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
         )));
     }
     if sub.current.is_some() {
-        return Err(FlowError::Api(
-            crate::http::error::ApiError::bad_request(
-                "A valid session was detected and thus registration is not possible.",
-            )
-            .id("session_already_available"),
-        ));
+        return Err(FlowError::SessionAlreadyAvailable);
     }
     let method = crate::strategy::method_of(&sub.body);
     let screen = sub.body.get("screen").and_then(Value::as_str);

@@ -64,21 +64,6 @@ pub fn privileged(deps: &Deps, cur: &Current) -> bool {
     cur.session.authenticated_at + max > deps.clock.now()
 }
 
-/// Answers a session that is too old for changes: the refresh login (browsers) or 403.
-fn refresh_response(deps: &Deps, flow: &Flow, style: Style) -> Result<Response, FlowError> {
-    let e = refresh_required(deps, flow);
-    if style == Style::Browser {
-        let to = e
-            .extra
-            .get("redirect_browser_to")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        return Ok(respond::redirect(&to, StatusCode::SEE_OTHER));
-    }
-    Err(FlowError::Api(e))
-}
-
 /// The profile method: new traits, validated against the identity schema.
 fn profile_update(deps: &Deps, flow: &mut Flow, body: &Value, identity: &Identity) -> Result<Identity, FlowError> {
     let traits = body
@@ -113,7 +98,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Cu
         return Err(FlowError::on_node("traits", text::required("traits")));
     }
     if !privileged(deps, cur) {
-        return refresh_response(deps, flow, sub.style);
+        return Err(FlowError::RefreshRequired);
     }
     let identity = match strategy {
         Some(s) => {

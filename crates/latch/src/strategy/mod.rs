@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use crate::deps::Deps;
 use crate::flow::Flow;
-use crate::http::error::ApiError;
 use crate::identity::Identity;
 use crate::session::manager::ClientInfo;
 use crate::text::UiText;
@@ -29,8 +28,8 @@ pub struct Cx<'a> {
     pub client: &'a ClientInfo,
 }
 
-/// A failed submission. `Invalid` is data that the engine renders into the flow; `Api`
-/// is a real error (404 for a disabled method, 5xx).
+/// A failed submission, as data: the engine alone decides how each is answered to browsers,
+/// SPAs and native apps (`flow::engine`). Strategies never produce HTTP.
 #[derive(Debug)]
 pub enum FlowError {
     /// Messages for the form: global ones and per-node ones (`traits.email`, `password`).
@@ -40,11 +39,22 @@ pub enum FlowError {
         /// Messages attached to the node with that name.
         node_messages: Vec<(String, UiText)>,
     },
-    /// An error answered as error JSON (or the error page for browsers).
-    Api(ApiError),
     /// A rate limit or attempt budget refused the submission: a form message for browsers,
     /// `429` + `Retry-After` for JSON clients.
     Limited(crate::limits::Limited),
+    /// The browser has to run this flow on its UI page (e.g. a WebAuthn ceremony): Kratos'
+    /// 422 `browser_location_change_required` for SPAs, a redirect for forms.
+    BrowserLocationChange,
+    /// The request carries a session, so this flow (login without `refresh`, registration)
+    /// is not possible: Kratos' 400 `session_already_available`.
+    SessionAlreadyAvailable,
+    /// The session is too old for this change: re-authenticate (Kratos'
+    /// `session_refresh_required`; browsers are sent to a refresh login).
+    RefreshRequired,
+    /// The database failed.
+    Store(crate::store::StoreError),
+    /// Something failed that is not the client's fault (logged, never shown).
+    Internal(String),
 }
 
 impl FlowError {
@@ -65,12 +75,6 @@ impl FlowError {
     }
 }
 
-impl From<ApiError> for FlowError {
-    fn from(e: ApiError) -> FlowError {
-        FlowError::Api(e)
-    }
-}
-
 impl From<crate::limits::LimitError> for FlowError {
     fn from(e: crate::limits::LimitError) -> FlowError {
         match e {
@@ -82,7 +86,7 @@ impl From<crate::limits::LimitError> for FlowError {
 
 impl From<crate::store::StoreError> for FlowError {
     fn from(e: crate::store::StoreError) -> FlowError {
-        FlowError::Api(e.into())
+        FlowError::Store(e)
     }
 }
 

@@ -152,8 +152,7 @@ impl LoginStrategy for Passkey {
             if flow.flow_type == crate::flow::FlowType::Browser {
                 // As Kratos: the browser must run the WebAuthn ceremony on the flow's page
                 // (422 `browser_location_change_required` for SPAs, a redirect for forms).
-                let to = crate::flow::respond::ui_url_for(deps, flow);
-                return Err(FlowError::Api(crate::flow::respond::location_change_error(&to)));
+                return Err(FlowError::BrowserLocationChange);
             }
             // Native apps get the flow back with fresh options to run the ceremony.
             self.login_nodes(deps, flow);

@@ -56,10 +56,7 @@ impl RegistrationStrategy for Password {
                 retry_after: std::time::Duration::from_secs(1),
                 limit: None,
             }),
-            e => {
-                tracing::error!(error = %e, "password hashing failed");
-                FlowError::Api(crate::http::error::ApiError::internal())
-            }
+            e => FlowError::Internal(format!("password hashing failed: {e}")),
         })?;
         set_credential(
             &mut identity,
