@@ -1,7 +1,6 @@
 //! Decoding a submission body: JSON (nested or with dotted keys) or an HTML form, with form
 //! values converted to the identity schema's types. Kratos: `decoderx.HTTP`.
 
-use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
 use crate::deps::Deps;
@@ -9,12 +8,8 @@ use crate::http::extract::is_json_content_type;
 
 /// Decodes a submission: JSON (nested or with dotted keys) or an HTML form.
 /// Kratos: `decoderx.HTTP`.
-pub fn decode_body(deps: &Deps, headers: &HeaderMap, bytes: &[u8]) -> Result<Value, String> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+pub fn decode_body(deps: &Deps, content_type: &str, bytes: &[u8]) -> Result<Value, String> {
+    let ct = content_type.to_string();
     if bytes.is_empty() {
         return Err("Unable to decode HTTP Request Body because its HTTP Header \"Content-Length\" is zero.".into());
     }

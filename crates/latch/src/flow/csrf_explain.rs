@@ -1,7 +1,7 @@
 //! Kratos' `security_csrf_violation` error, with an explanation of what failed and what to
 //! check (the most common Kratos support topic).
 
-use axum::http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 
 use crate::deps::Deps;
@@ -22,7 +22,7 @@ pub enum CsrfFailure {
 
 /// Kratos' 403 `security_csrf_violation`, with a `details.reject_reason` that explains the
 /// failure and what to check.
-pub fn csrf_error(deps: &Deps, headers: &HeaderMap, failure: CsrfFailure) -> ApiError {
+pub fn csrf_error(deps: &Deps, ajax: bool, failure: CsrfFailure) -> ApiError {
     let base = deps.public_base.as_str();
     let c = &deps.config.cookies;
     let name = &deps.csrf_cookie_name;
@@ -53,10 +53,6 @@ pub fn csrf_error(deps: &Deps, headers: &HeaderMap, failure: CsrfFailure) -> Api
              submit its current csrf_token."
             .to_string(),
     };
-    let ajax = headers
-        .get("sec-fetch-mode")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|m| m == "cors" || m == "same-origin");
     let hint = if ajax {
         "We detected an AJAX call, please ensure that CORS is enabled and configured correctly, and that your AJAX code sends \
          cookies and has credentials enabled. For further debugging, check your Browser's Network Tab to see what cookies are \

@@ -2,50 +2,25 @@
 //! CSRF, session checks, strategy dispatch and the answer in the client's style;
 //! strategies never see HTTP. Kratos: `selfservice/flow/{login,registration}/handler.go`.
 
-use std::net::SocketAddr;
-
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::body::decode_body;
 pub use super::csrf_explain::{CsrfFailure, csrf_error};
-use super::respond::{self, Cookies, Style, flow_json, rerender};
+use super::respond::{self, Answer, Cookies, Style, flow_json, rerender};
 use super::{Flow, FlowKind, FlowType, login, registration};
 use crate::clock::rfc3339;
 use crate::crypto::{csrf, sha256_hex};
 use crate::deps::{AppState, Deps};
-use crate::http::client::{cookies as request_cookies, has_cookie_header};
 use crate::http::error::ApiError;
-use crate::http::extract::query_one;
 use crate::session::manager::{self, ClientInfo, Current};
 use crate::strategy::FlowError;
 use crate::text::{self, UiText};
 use crate::ui::Container;
 
-/// The parts of a request the engine needs.
-#[derive(Debug, Clone)]
-pub struct Req {
-    /// Request headers.
-    pub headers: HeaderMap,
-    /// The TCP peer.
-    pub peer: Option<SocketAddr>,
-    /// Path and query as received (without the proxy prefix).
-    pub path_and_query: String,
-    /// The raw query string.
-    pub query: Option<String>,
-    /// A submission sent as `GET` (fields in the query), e.g. an email link.
-    pub get_submission: bool,
-}
-
-impl Req {
-    fn q(&self, key: &str) -> Option<String> {
-        query_one(self.query.as_deref(), key).filter(|v| !v.is_empty())
-    }
-}
+pub use super::request::Request as Req;
 
 fn lifespan(deps: &Deps, kind: FlowKind) -> std::time::Duration {
     let f = &deps.config.selfservice.flows;
@@ -152,8 +127,8 @@ fn no_session() -> ApiError {
 }
 
 /// The browser's CSRF token, or a new one with the `Set-Cookie` that installs it.
-fn ensure_csrf(deps: &Deps, headers: &HeaderMap) -> ([u8; 32], Option<String>) {
-    match manager::csrf_token_from_request(deps, headers) {
+fn ensure_csrf(deps: &Deps, req: &Req) -> ([u8; 32], Option<String>) {
+    match req.csrf_cookie {
         Some(t) => (t, None),
         None => {
             let t = csrf::new_cookie_token();
@@ -198,8 +173,8 @@ fn already_logged_in(kind: FlowKind) -> ApiError {
 }
 
 /// `GET /self-service/{login,registration}/{browser,api}`.
-pub async fn init(deps: &AppState, kind: FlowKind, flow_type: FlowType, req: Req) -> Response {
-    let style = Style::for_init(flow_type, &req.headers);
+pub async fn init(deps: &AppState, kind: FlowKind, flow_type: FlowType, req: Req) -> Answer {
+    let style = Style::for_init(flow_type, &req);
     match init_inner(deps, kind, flow_type, &req, style).await {
         Ok(r) => r,
         Err(e) => respond::error(deps, e, style).await,
@@ -212,7 +187,7 @@ async fn init_inner(
     flow_type: FlowType,
     req: &Req,
     style: Style,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     let return_to = validate_return_to(deps, kind, req)?;
     if kind == FlowKind::Registration && !deps.config.selfservice.flows.registration.enabled {
         return Err(
@@ -234,7 +209,7 @@ async fn init_inner(
     {
         return Err(flow_disabled(kind));
     }
-    let current = manager::current(deps, &req.headers).await?;
+    let current = manager::current(deps, req.session.as_ref()).await?;
     if kind == FlowKind::Settings && current.is_none() {
         if style == Style::Browser {
             let back = deps.public_url("self-service/settings/browser");
@@ -266,13 +241,7 @@ async fn init_inner(
             .reason("You can not requested a higher AAL (AAL2/AAL3) without an active session.")
             .message("aal2 and aal3 can only be requested if a session exists already"));
     }
-    let ip = crate::http::client::client_ip(
-        &req.headers,
-        req.peer,
-        &deps.config.serve.public.trusted_proxies,
-        &deps.config.latch.client_ip_headers,
-    );
-    crate::limits::flow_creation(deps, ip.as_deref()).await?;
+    crate::limits::flow_creation(deps, req.client.ip.as_deref()).await?;
     let mut flow = new_flow(deps, kind, flow_type, req, return_to);
     flow.refresh = refresh;
     flow.requested_aal = aal;
@@ -282,7 +251,7 @@ async fn init_inner(
     }
     let mut cookies = Cookies::default();
     let csrf_token = if flow_type == FlowType::Browser {
-        let (t, set) = ensure_csrf(deps, &req.headers);
+        let (t, set) = ensure_csrf(deps, req);
         cookies.0.extend(set);
         flow.csrf_hash = Some(sha256_hex(&t));
         Some(t)
@@ -299,19 +268,19 @@ async fn init_inner(
 }
 
 /// Checks that the request's CSRF cookie is the one the flow was created with.
-fn check_flow_cookie(deps: &Deps, flow: &Flow, headers: &HeaderMap) -> Result<[u8; 32], ApiError> {
-    if !has_cookie_header(headers) {
-        return Err(csrf_error(deps, headers, CsrfFailure::NoCookies));
+fn check_flow_cookie(deps: &Deps, flow: &Flow, req: &Req) -> Result<[u8; 32], ApiError> {
+    if !req.has_cookies {
+        return Err(csrf_error(deps, req.ajax, CsrfFailure::NoCookies));
     }
-    let Some(token) = manager::csrf_token_from_request(deps, headers) else {
-        return Err(csrf_error(deps, headers, CsrfFailure::NoCsrfCookie));
+    let Some(token) = req.csrf_cookie else {
+        return Err(csrf_error(deps, req.ajax, CsrfFailure::NoCsrfCookie));
     };
     let matches = flow
         .csrf_hash
         .as_deref()
         .is_some_and(|h| crate::crypto::ct_eq(h.as_bytes(), sha256_hex(&token).as_bytes()));
     if !matches {
-        return Err(csrf_error(deps, headers, CsrfFailure::Mismatch));
+        return Err(csrf_error(deps, req.ajax, CsrfFailure::Mismatch));
     }
     Ok(token)
 }
@@ -329,10 +298,10 @@ async fn load_flow(deps: &Deps, kind: FlowKind, id: Uuid) -> Result<Flow, ApiErr
 }
 
 /// `GET /self-service/{kind}/flows?id=`.
-pub async fn fetch(deps: &AppState, kind: FlowKind, req: Req) -> Response {
+pub async fn fetch(deps: &AppState, kind: FlowKind, req: Req) -> Answer {
     match fetch_json(deps, kind, &req).await {
         Ok(flow) => respond::json(StatusCode::OK, flow),
-        Err(e) => e.into_response(),
+        Err(e) => Answer::error(&e),
     }
 }
 
@@ -343,12 +312,12 @@ pub async fn fetch_json(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Value,
     let id = parse_flow_id(req.q("id"))?;
     let mut flow = load_flow(deps, kind, id).await?;
     let token = if flow.flow_type == FlowType::Browser {
-        Some(check_flow_cookie(deps, &flow, &req.headers)?)
+        Some(check_flow_cookie(deps, &flow, req)?)
     } else {
         None
     };
     if kind == FlowKind::Settings {
-        let cur = settings_owner(deps, &flow, &req.headers).await?;
+        let cur = settings_owner(deps, &flow, req).await?;
         flow.rendered_identity = Some(
             cur.identity
                 .to_json(&deps.schema_url(&cur.identity.schema_id), &Default::default()),
@@ -400,8 +369,10 @@ pub async fn fetch_json(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Value,
 }
 
 /// The session that owns a settings flow: the request must carry a session of the flow's identity.
-async fn settings_owner(deps: &Deps, flow: &Flow, headers: &HeaderMap) -> Result<Current, ApiError> {
-    let cur = manager::current(deps, headers).await?.ok_or_else(no_session)?;
+async fn settings_owner(deps: &Deps, flow: &Flow, req: &Req) -> Result<Current, ApiError> {
+    let cur = manager::current(deps, req.session.as_ref())
+        .await?
+        .ok_or_else(no_session)?;
     if flow.identity_id != Some(cur.identity.id) {
         return Err(ApiError::new(StatusCode::FORBIDDEN)
             .id("security_identity_mismatch")
@@ -421,18 +392,15 @@ pub fn apply_invalid(flow: &mut Flow, messages: Vec<UiText>, node_messages: Vec<
 }
 
 /// API flows refuse browser traits: an `Origin` header or cookies other than Cloudflare's.
-fn api_flow_violation(headers: &HeaderMap) -> Option<String> {
-    if headers.contains_key(header::ORIGIN) {
+fn api_flow_violation(req: &Req) -> Option<String> {
+    if req.has_origin {
         return Some(
             "The request was rejected because it carried an Origin header, which only browsers send: browsers must use the \
              /browser flow endpoints, native apps the /api ones."
                 .into(),
         );
     }
-    let foreign = request_cookies(headers)
-        .iter()
-        .any(|(k, _)| !(k.starts_with("__cf") || k.starts_with("_cf") || k.starts_with("cf_")));
-    if foreign {
+    if req.foreign_cookies {
         return Some(
             "The request was rejected because it carried cookies: API flows are for native apps and must not send cookies. \
              Browsers and backends forwarding browser cookies must use the /browser flow endpoints."
@@ -460,8 +428,8 @@ pub struct Submission<'a> {
 }
 
 /// `POST /self-service/{kind}?flow=` (JSON or form).
-pub async fn submit(deps: &AppState, kind: FlowKind, req: Req, body: Bytes) -> Response {
-    let guess = Style::for_flow(FlowType::Browser, &req.headers);
+pub async fn submit(deps: &AppState, kind: FlowKind, req: Req, body: &[u8]) -> Answer {
+    let guess = Style::for_flow(FlowType::Browser, &req);
     let id = match parse_flow_id(req.q("flow")) {
         Ok(id) => id,
         Err(e) => return respond::error(deps, e, guess).await,
@@ -470,22 +438,16 @@ pub async fn submit(deps: &AppState, kind: FlowKind, req: Req, body: Bytes) -> R
         Ok(f) => f,
         Err(e) => return respond::error(deps, e, guess).await,
     };
-    let style = Style::for_flow(flow.flow_type, &req.headers);
-    match submit_inner(deps, &mut flow, &req, &body, style).await {
+    let style = Style::for_flow(flow.flow_type, &req);
+    match submit_inner(deps, &mut flow, &req, body, style).await {
         Ok(r) => r,
         Err(e) => respond::error(deps, e, style).await,
     }
 }
 
-async fn submit_inner(
-    deps: &Deps,
-    flow: &mut Flow,
-    req: &Req,
-    bytes: &[u8],
-    style: Style,
-) -> Result<Response, ApiError> {
+async fn submit_inner(deps: &Deps, flow: &mut Flow, req: &Req, bytes: &[u8], style: Style) -> Result<Answer, ApiError> {
     let now = deps.clock.now();
-    let client = ClientInfo::from_request(deps, &req.headers, req.peer);
+    let client = req.client.clone();
     if let Err(e) = crate::limits::submission(deps, client.ip.as_deref()).await {
         return match e {
             crate::limits::LimitError::Limited(l) => {
@@ -505,7 +467,7 @@ async fn submit_inner(
         && flow.csrf_hash.is_none()
         && req.get_submission
     {
-        let (t, set) = ensure_csrf(deps, &req.headers);
+        let (t, set) = ensure_csrf(deps, req);
         flow.csrf_hash = Some(sha256_hex(&t));
         flow.updated_at = now;
         deps.store.update_flow(flow).await?;
@@ -519,12 +481,12 @@ async fn submit_inner(
     // is the proof, so that one GET needs no CSRF cookie.
     let link = flow.kind == FlowKind::Verification && req.get_submission && req.q("code").is_some();
     let csrf_token = if flow.flow_type == FlowType::Browser && !link {
-        Some(check_flow_cookie(deps, flow, &req.headers)?)
+        Some(check_flow_cookie(deps, flow, req)?)
     } else {
-        manager::csrf_token_from_request(deps, &req.headers)
+        req.csrf_cookie
     };
     flow.ui.reset_messages();
-    let body = match decode_body(deps, &req.headers, bytes) {
+    let body = match decode_body(deps, &req.content_type, bytes) {
         Ok(b) => b,
         Err(reason) => {
             return show_message(
@@ -542,12 +504,12 @@ async fn submit_inner(
     } else if let Some(token) = csrf_token.as_ref().filter(|_| flow.flow_type == FlowType::Browser) {
         let sent = body.get("csrf_token").and_then(Value::as_str).unwrap_or("");
         if sent.is_empty() {
-            return Err(csrf_error(deps, &req.headers, CsrfFailure::TokenMissing));
+            return Err(csrf_error(deps, req.ajax, CsrfFailure::TokenMissing));
         }
         if !csrf::verify(token, sent) {
-            return Err(csrf_error(deps, &req.headers, CsrfFailure::Mismatch));
+            return Err(csrf_error(deps, req.ajax, CsrfFailure::Mismatch));
         }
-    } else if let Some(reason) = api_flow_violation(&req.headers) {
+    } else if let Some(reason) = api_flow_violation(req) {
         return show_message(deps, flow, style, None, text::validation_generic(&reason)).await;
     }
     // Kratos keeps the submitted transient payload on the flow it answers with for the
@@ -560,7 +522,7 @@ async fn submit_inner(
     {
         flow.transient_payload = body.get("transient_payload").filter(|t| t.is_object()).cloned();
     }
-    let current = manager::current(deps, &req.headers).await?;
+    let current = manager::current(deps, req.session.as_ref()).await?;
     let sub = Submission {
         req,
         style,
@@ -575,7 +537,7 @@ async fn submit_inner(
         FlowKind::Verification => super::verification::submit(deps, flow, &sub).await,
         FlowKind::Recovery => super::recovery::submit(deps, flow, &sub).await,
         FlowKind::Settings => {
-            let cur = settings_owner(deps, flow, &req.headers).await?;
+            let cur = settings_owner(deps, flow, req).await?;
             flow.rendered_identity = Some(
                 cur.identity
                     .to_json(&deps.schema_url(&cur.identity.schema_id), &Default::default()),
@@ -631,7 +593,7 @@ async fn limited(
     style: Style,
     csrf: Option<&[u8; 32]>,
     l: crate::limits::Limited,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     if style == Style::Browser {
         return show_message(deps, flow, style, csrf, text::validation_generic(&l.explain())).await;
     }
@@ -645,7 +607,7 @@ pub async fn show_message(
     style: Style,
     csrf: Option<&[u8; 32]>,
     message: UiText,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     flow.ui.add_message(message);
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;
@@ -660,7 +622,7 @@ async fn expired_replacement(
     req: &Req,
     style: Style,
     now: OffsetDateTime,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     let init_path = format!(
         "self-service/{}/{}",
         old.kind.as_str(),
@@ -679,7 +641,7 @@ async fn expired_replacement(
     flow.refresh = old.refresh;
     flow.requested_aal = old.requested_aal.clone();
     flow.csrf_hash = old.csrf_hash.clone();
-    let current = manager::current(deps, &req.headers).await?;
+    let current = manager::current(deps, req.session.as_ref()).await?;
     flow.identity_id = old.identity_id;
     flow.session_id = old.session_id;
     populate_new(deps, &mut flow, current.as_ref());
@@ -700,7 +662,7 @@ async fn expired_replacement(
     }
     let since = (now - old.expires_at).whole_nanoseconds();
     let minutes = (now - old.expires_at).as_seconds_f64() / 60.0;
-    Ok(ApiError::new(StatusCode::GONE)
+    let gone = ApiError::new(StatusCode::GONE)
         .id("self_service_flow_expired")
         .reason(format!(
             "The self-service flow expired {minutes:.2} minutes ago, initialize a new one."
@@ -708,6 +670,6 @@ async fn expired_replacement(
         .message("self-service flow expired")
         .extra("expired_at", json!(rfc3339(old.expires_at)))
         .extra("since", json!(since as i64))
-        .extra("use_flow_id", json!(flow.id))
-        .into_response())
+        .extra("use_flow_id", json!(flow.id));
+    Ok(Answer::error(&gone))
 }

@@ -1,7 +1,7 @@
 //! Login flows: nodes, submission, success. Kratos: `selfservice/flow/login`.
 
-use axum::http::StatusCode;
-use axum::response::Response;
+use super::respond::Answer;
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::engine::{Submission, default_return_url};
@@ -74,7 +74,7 @@ pub fn populate(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
 }
 
 /// Handles `POST /self-service/login?flow=`.
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Response, FlowError> {
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
     if flow.internal_get("completed") == Some(&json!(true)) {
         return Err(FlowError::message(text::login_retry_success()));
     }
@@ -106,7 +106,7 @@ async fn success(
     identity: &Identity,
     method: &str,
     aal: &str,
-) -> Result<Response, FlowError> {
+) -> Result<Answer, FlowError> {
     let now = deps.clock.now();
     let am = AuthMethod {
         method: method.to_string(),

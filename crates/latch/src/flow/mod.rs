@@ -7,6 +7,7 @@ pub mod engine;
 pub mod login;
 pub mod recovery;
 pub mod registration;
+pub mod request;
 pub mod respond;
 pub mod return_to;
 pub mod settings;

@@ -2,8 +2,8 @@
 //! privileged session and continues to settings. Kratos: `selfservice/flow/recovery`,
 //! `selfservice/strategy/code/strategy_recovery.go`.
 
-use axum::http::StatusCode;
-use axum::response::Response;
+use super::respond::Answer;
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::engine::{Req, Submission, new_flow};
@@ -29,7 +29,7 @@ pub fn sent_nodes(flow: &mut Flow, email: &str) {
 }
 
 /// Handles `POST /self-service/recovery?flow=`.
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Response, FlowError> {
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
     let body = &sub.body;
     if flow.state == "passed_challenge" {
         return Err(FlowError::message(text::recovery_retry_success()));
@@ -81,7 +81,7 @@ async fn success(
     flow: &mut Flow,
     sub: &Submission<'_>,
     identity_id: Option<uuid::Uuid>,
-) -> Result<Response, FlowError> {
+) -> Result<Answer, FlowError> {
     let identity = match identity_id {
         Some(id) => deps.store.get_identity(id).await?,
         None => None,

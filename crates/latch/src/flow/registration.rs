@@ -1,8 +1,8 @@
 //! Registration flows: the `profile_first` (two steps) and `unified` styles, the profile
 //! step, persistence and the after-registration hooks. Kratos: `selfservice/flow/registration`.
 
-use axum::http::StatusCode;
-use axum::response::Response;
+use super::respond::Answer;
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::engine::{Submission, default_return_url};
@@ -106,7 +106,7 @@ pub fn traits_from(flow: &Flow, body: &Value) -> Result<Value, FlowError> {
 }
 
 /// Handles `POST /self-service/registration?flow=`.
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Response, FlowError> {
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
     if flow.internal_get("completed") == Some(&json!(true)) {
         return Err(FlowError::message(text::validation_generic(
             "The registration flow was already completed successfully and can not be retried.",
@@ -153,7 +153,7 @@ fn flatten(prefix: &str, v: &Value) -> Vec<(String, Value)> {
     }
 }
 
-async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Response, FlowError> {
+async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
     let screen = sub.body.get("screen").and_then(Value::as_str);
     let stored = flow.internal_get("traits").cloned();
     let traits = match (screen, stored) {
@@ -196,7 +196,7 @@ async fn success(
     sub: &Submission<'_>,
     identity: Identity,
     method: &str,
-) -> Result<Response, FlowError> {
+) -> Result<Answer, FlowError> {
     match deps.store.insert_identity(&identity).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),

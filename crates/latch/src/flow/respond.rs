@@ -1,15 +1,13 @@
 //! Answering in the style the client asked for: 303 redirects for server-rendered
 //! browsers, JSON for SPAs and native apps. Kratos: `x/http.go`, `selfservice/flow/*/error.go`.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{Flow, FlowType};
 use crate::crypto::csrf;
 use crate::deps::Deps;
-use crate::http::client::{is_json_request, negotiates_json};
 use crate::http::error::ApiError;
 
 /// The three client styles of Kratos' behaviour matrix.
@@ -25,19 +23,19 @@ pub enum Style {
 
 impl Style {
     /// The style of a submission or fetch of a flow of `flow_type`.
-    pub fn for_flow(flow_type: FlowType, headers: &HeaderMap) -> Style {
+    pub fn for_flow(flow_type: FlowType, req: &super::request::Request) -> Style {
         match flow_type {
             FlowType::Api => Style::Api,
-            FlowType::Browser if is_json_request(headers) => Style::Spa,
+            FlowType::Browser if req.json_request => Style::Spa,
             FlowType::Browser => Style::Browser,
         }
     }
 
     /// The style of a flow-creation request (Accept negotiation only).
-    pub fn for_init(flow_type: FlowType, headers: &HeaderMap) -> Style {
+    pub fn for_init(flow_type: FlowType, req: &super::request::Request) -> Style {
         match flow_type {
             FlowType::Api => Style::Api,
-            FlowType::Browser if negotiates_json(headers) => Style::Spa,
+            FlowType::Browser if req.accept_json => Style::Spa,
             FlowType::Browser => Style::Browser,
         }
     }
@@ -48,34 +46,71 @@ impl Style {
     }
 }
 
-/// A response plus cookies to set.
+/// The engine's answer to a request, as data: the HTTP layer writes it out. Redirects carry
+/// `location`, JSON answers `json`; both may set cookies and headers.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Status code.
+    pub status: StatusCode,
+    /// `Location` of a redirect.
+    pub location: Option<String>,
+    /// A JSON body.
+    pub json: Option<Value>,
+    /// `Set-Cookie` values.
+    pub cookies: Vec<String>,
+    /// Other headers (`Ory-Error-Id`, `Retry-After`, …).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    /// An error in Kratos' envelope with its headers.
+    pub fn error(e: &ApiError) -> Answer {
+        let mut headers = e.headers.clone();
+        if let Some(id) = &e.id {
+            headers.push(("ory-error-id", id.clone()));
+        }
+        Answer {
+            status: e.status,
+            location: None,
+            json: Some(e.body()),
+            cookies: vec![],
+            headers,
+        }
+    }
+}
+
+/// Cookies to set on an answer.
 #[derive(Debug, Default)]
 pub struct Cookies(pub Vec<String>);
 
 impl Cookies {
-    /// Adds `Set-Cookie` headers to a response.
-    pub fn apply(self, mut res: Response) -> Response {
-        for c in self.0 {
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                res.headers_mut().append(header::SET_COOKIE, v);
-            }
-        }
+    /// Adds the `Set-Cookie` values to an answer.
+    pub fn apply(self, mut res: Answer) -> Answer {
+        res.cookies.extend(self.0);
         res
     }
 }
 
 /// A redirect with Kratos' status (303 See Other unless `status` says otherwise).
-pub fn redirect(to: &str, status: StatusCode) -> Response {
-    let mut res = status.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        res.headers_mut().insert(header::LOCATION, v);
+pub fn redirect(to: &str, status: StatusCode) -> Answer {
+    Answer {
+        status,
+        location: Some(to.to_string()),
+        json: None,
+        cookies: vec![],
+        headers: vec![],
     }
-    res
 }
 
 /// JSON with a status.
-pub fn json(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
+pub fn json(status: StatusCode, body: Value) -> Answer {
+    Answer {
+        status,
+        location: None,
+        json: Some(body),
+        cookies: vec![],
+        headers: vec![],
+    }
 }
 
 /// The flow JSON with a freshly masked CSRF token (browser flows) — every render differs.
@@ -102,7 +137,7 @@ pub fn ui_url_for(deps: &Deps, flow: &Flow) -> String {
 
 /// Shows the flow again: 400 + flow for JSON clients, a redirect to the UI for browsers
 /// (302 for registration, as Kratos).
-pub fn rerender(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8; 32]>) -> Response {
+pub fn rerender(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8; 32]>) -> Answer {
     match style {
         Style::Browser => {
             let status = if flow.kind == super::FlowKind::Registration {
@@ -126,7 +161,7 @@ pub fn rerender(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8;
 /// Like [`rerender`], for a registration step that went on rather than failed (profile step,
 /// back, code sent): Kratos' strategies redirect browsers with 303 there, while its error
 /// handler uses 302.
-pub fn rerender_step(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8; 32]>) -> Response {
+pub fn rerender_step(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<&[u8; 32]>) -> Answer {
     match style {
         Style::Browser => redirect(&ui_url_for(deps, flow), StatusCode::SEE_OTHER),
         _ => rerender(deps, flow, style, csrf_token),
@@ -135,9 +170,9 @@ pub fn rerender_step(deps: &Deps, flow: &Flow, style: Style, csrf_token: Option<
 
 /// Answers an error: JSON clients get the error JSON; browsers are sent to the error UI
 /// with the error stored for `GET /self-service/errors?id=`.
-pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Response {
+pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Answer {
     if style.is_json() {
-        return err.into_response();
+        return Answer::error(&err);
     }
     if err.id.as_deref() == Some("browser_location_change_required")
         && let Some(to) = err.extra.get("redirect_browser_to").and_then(Value::as_str)
@@ -147,7 +182,7 @@ pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Response {
     let id = Uuid::new_v4();
     if let Err(e) = deps.store.insert_error(id, &err.error_object(), deps.clock.now()).await {
         tracing::error!(error = %e, "could not store a self-service error");
-        return err.into_response();
+        return Answer::error(&err);
     }
     let mut u = deps.config.flow_ui_url("error");
     u.query_pairs_mut().append_pair("id", &id.to_string());

@@ -2,8 +2,8 @@
 //! a privileged session. Kratos: `selfservice/flow/settings`, `selfservice/strategy/profile`;
 //! credential methods implement [`crate::strategy::SettingsStrategy`].
 
-use axum::http::StatusCode;
-use axum::response::Response;
+use super::respond::Answer;
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Flow;
@@ -87,7 +87,7 @@ fn profile_update(deps: &Deps, flow: &mut Flow, body: &Value, identity: &Identit
 /// Handles `POST /self-service/settings?flow=` (the session is checked by the engine):
 /// picks the method (`profile`, or a settings strategy such as `passkey`), requires a
 /// privileged session, stores the changed identity and shows the flow with its success.
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Response, FlowError> {
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Answer, FlowError> {
     let method = crate::strategy::method_of(&sub.body);
     let profile = method == "profile" && deps.config.selfservice.methods.profile.enabled;
     let strategy = deps.strategies.settings().find(|s| s.id() == method);

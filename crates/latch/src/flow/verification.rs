@@ -101,7 +101,7 @@ pub async fn start_for_address(
 }
 
 /// Handles `POST /self-service/verification?flow=` (and `GET …&code=` from the email link).
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<axum::response::Response, FlowError> {
+pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<super::respond::Answer, FlowError> {
     let body = &sub.body;
     let code = body
         .get("code")

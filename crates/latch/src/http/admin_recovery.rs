@@ -57,11 +57,8 @@ async fn create_code(State(s): State<AppState>, JsonBody(body): JsonBody<Body>) 
     };
     let now = s.clock.now();
     let req = Req {
-        headers: Default::default(),
-        peer: None,
         path_and_query: format!("self-service/recovery/{}", flow_type.as_str()),
-        query: None,
-        get_submission: false,
+        ..Req::default()
     };
     let mut flow = new_flow(&s, FlowKind::Recovery, flow_type, &req, None);
     flow.expires_at = now + lifespan;

@@ -5,6 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, header};
 
+use crate::deps::Deps;
+use crate::flow::request::Request;
+use crate::session::Presented;
+use crate::session::manager::{self, ClientInfo};
+
 /// Kratos' negotiation between `text/html` and `application/json`
 /// (`x/isjsonrequest.go`): exact matches beat `type/*` beats `*/*`; ties prefer HTML.
 pub fn negotiates_json(headers: &HeaderMap) -> bool {
@@ -80,6 +85,104 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Whether any `Cookie` header is present and non-empty.
 pub fn has_cookie_header(headers: &HeaderMap) -> bool {
     headers.get_all(header::COOKIE).iter().any(|v| !v.as_bytes().is_empty())
+}
+
+/// The session credentials a request presents: `X-Session-Token`, then the session cookie,
+/// then `Authorization: Bearer`. Kratos: `session.extractToken`.
+pub fn presented_session(deps: &Deps, headers: &HeaderMap) -> Option<Presented> {
+    if let Some(t) = headers
+        .get("x-session-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Some(Presented {
+            token: t.to_string(),
+            from_cookie: false,
+        });
+    }
+    if let Some(c) = cookie(headers, &deps.config.session.cookie.name)
+        && let Some(t) = manager::open_cookie(deps, &c)
+    {
+        return Some(Presented {
+            token: t,
+            from_cookie: true,
+        });
+    }
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())?;
+    let mut parts = auth.split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(scheme), Some(t), None) if scheme.eq_ignore_ascii_case("bearer") && !t.is_empty() => Some(Presented {
+            token: t.to_string(),
+            from_cookie: false,
+        }),
+        _ => None,
+    }
+}
+
+/// Reads everything the flow engine needs from a request, once (see [`Request`]).
+pub fn flow_request(
+    deps: &Deps,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    path_and_query: String,
+    query: Option<String>,
+) -> Request {
+    let sent = cookies(headers);
+    Request {
+        path_and_query,
+        query,
+        get_submission: false,
+        accept_json: negotiates_json(headers),
+        json_request: is_json_request(headers),
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        ajax: headers
+            .get("sec-fetch-mode")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| m == "cors" || m == "same-origin"),
+        has_origin: headers.contains_key(header::ORIGIN),
+        has_cookies: has_cookie_header(headers),
+        foreign_cookies: sent
+            .iter()
+            .any(|(k, _)| !(k.starts_with("__cf") || k.starts_with("_cf") || k.starts_with("cf_"))),
+        csrf_cookie: csrf_cookie_token(deps, headers),
+        session: presented_session(deps, headers),
+        client: client_info(deps, headers, peer),
+    }
+}
+
+/// The CSRF cookie's real token on a request, if it carries a valid one.
+pub fn csrf_cookie_token(deps: &Deps, headers: &HeaderMap) -> Option<[u8; 32]> {
+    cookie(headers, &deps.csrf_cookie_name).and_then(|v| crate::crypto::csrf::decode_cookie(&v))
+}
+
+/// Where a request came from, for session devices and rate limits.
+pub fn client_info(deps: &Deps, headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientInfo {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let location = match (h("cf-ipcity"), h("cf-ipcountry")) {
+        (Some(c), Some(k)) => Some(format!("{c}, {k}")),
+        (Some(c), None) => Some(c),
+        (None, Some(k)) => Some(k),
+        (None, None) => None,
+    };
+    ClientInfo {
+        ip: client_ip(
+            headers,
+            peer,
+            &deps.config.serve.public.trusted_proxies,
+            &deps.config.latch.client_ip_headers,
+        ),
+        user_agent: h("user-agent"),
+        location,
+    }
 }
 
 /// The client's IP: the peer address, or, when the peer is a configured trusted proxy

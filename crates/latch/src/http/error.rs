@@ -225,5 +225,29 @@ impl From<LimitError> for ApiError {
     }
 }
 
+impl IntoResponse for crate::flow::respond::Answer {
+    fn into_response(self) -> Response {
+        let mut res = match self.json {
+            Some(body) => (self.status, axum::Json(body)).into_response(),
+            None => self.status.into_response(),
+        };
+        let h = res.headers_mut();
+        if let Some(to) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+            h.insert(header::LOCATION, to);
+        }
+        for c in self.cookies {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                h.append(header::SET_COOKIE, v);
+            }
+        }
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
+        }
+        res
+    }
+}
+
 /// Handler result type.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -56,14 +56,14 @@ pub fn routes() -> Router<AppState> {
         .route("/self-service/logout/api", delete(logout_api))
 }
 
-fn req(headers: HeaderMap, peer: SocketAddr, uri: &Uri) -> Req {
-    Req {
+fn req(s: &Deps, headers: &HeaderMap, peer: SocketAddr, uri: &Uri) -> Req {
+    super::client::flow_request(
+        s,
         headers,
-        peer: Some(peer),
-        path_and_query: uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default(),
-        query: uri.query().map(str::to_string),
-        get_submission: false,
-    }
+        Some(peer),
+        uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default(),
+        uri.query().map(str::to_string),
+    )
 }
 
 macro_rules! init_handler {
@@ -74,7 +74,9 @@ macro_rules! init_handler {
             headers: HeaderMap,
             uri: Uri,
         ) -> Response {
-            engine::init(&s, $kind, $ty, req(headers, peer, &uri)).await
+            engine::init(&s, $kind, $ty, req(&s, &headers, peer, &uri))
+                .await
+                .into_response()
         }
     };
 }
@@ -97,7 +99,9 @@ macro_rules! fetch_handler {
             headers: HeaderMap,
             uri: Uri,
         ) -> Response {
-            engine::fetch(&s, $kind, req(headers, peer, &uri)).await
+            engine::fetch(&s, $kind, req(&s, &headers, peer, &uri))
+                .await
+                .into_response()
         }
     };
 }
@@ -127,9 +131,9 @@ macro_rules! submit_handler {
             } else {
                 body
             };
-            let mut r = req(headers, peer, &uri);
+            let mut r = req(&s, &headers, peer, &uri);
             r.get_submission = method == Method::GET;
-            engine::submit(&s, $kind, r, body).await
+            engine::submit(&s, $kind, r, &body).await.into_response()
         }
     };
 }
@@ -141,7 +145,7 @@ submit_handler!(recovery_submit, FlowKind::Recovery);
 
 /// `GET /.well-known/change-password` → the settings UI. Kratos: getWellKnownChangePassword.
 async fn change_password(State(s): State<AppState>) -> Response {
-    respond::redirect(s.config.flow_ui_url("settings").as_str(), StatusCode::SEE_OTHER)
+    respond::redirect(s.config.flow_ui_url("settings").as_str(), StatusCode::SEE_OTHER).into_response()
 }
 
 /// `GET /self-service/errors?id=`. Kratos: getFlowError.
@@ -182,9 +186,15 @@ fn no_session() -> ApiError {
 
 /// `GET /self-service/logout/browser`. Kratos: createBrowserLogoutFlow.
 async fn logout_browser(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let style = respond::Style::for_init(FlowType::Browser, &headers);
+    let style = if crate::http::client::negotiates_json(&headers) {
+        respond::Style::Spa
+    } else {
+        respond::Style::Browser
+    };
     let result: ApiResult<Response> = async {
-        let cur = manager::current(&s, &headers).await?.ok_or_else(no_session)?;
+        let cur = manager::current(&s, super::client::presented_session(&s, &headers).as_ref())
+            .await?
+            .ok_or_else(no_session)?;
         let token = manager::logout_token_for(&cur.token);
         let mut url = s.public_url(&format!("self-service/logout?token={token}"));
         if let Some(r) = query_one(q.as_deref(), "return_to").filter(|r| !r.is_empty()) {
@@ -207,7 +217,7 @@ async fn logout_browser(State(s): State<AppState>, headers: HeaderMap, RawQuery(
     match result {
         Ok(r) => r,
         Err(e) if e.status == StatusCode::UNAUTHORIZED => e.into_response(),
-        Err(e) => respond::error(&s, e, style).await,
+        Err(e) => respond::error(&s, e, style).await.into_response(),
     }
 }
 
@@ -231,7 +241,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
         // stored another hash; the session cookie proves the token for them.
         let session = match stored {
             Some(found) => Some(found),
-            None => manager::current(&s, &headers)
+            None => manager::current(&s, super::client::presented_session(&s, &headers).as_ref())
                 .await?
                 .filter(|cur| crate::crypto::ct_eq(manager::logout_token_for(&cur.token).as_bytes(), token.as_bytes()))
                 .map(|cur| cur.session),
@@ -241,7 +251,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
                 "Unable to log out because the logout token in the URL query does not match the session cookie.",
             )
         })?;
-        if let Some(cur) = manager::current(&s, &headers).await?
+        if let Some(cur) = manager::current(&s, super::client::presented_session(&s, &headers).as_ref()).await?
             && cur.session.id != session.id
         {
             return Err(ApiError::new(StatusCode::FORBIDDEN).reason(
@@ -278,16 +288,22 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
             manager::csrf_cookie(&s, &crate::crypto::csrf::new_cookie_token()),
         ]);
         let res = if json_client {
-            StatusCode::NO_CONTENT.into_response()
+            respond::Answer {
+                status: StatusCode::NO_CONTENT,
+                location: None,
+                json: None,
+                cookies: vec![],
+                headers: vec![],
+            }
         } else {
             respond::redirect(&to, StatusCode::SEE_OTHER)
         };
-        Ok(cookies.apply(res))
+        Ok(cookies.apply(res).into_response())
     }
     .await;
     match result {
         Ok(r) => r,
-        Err(e) => respond::error(&s, e, style).await,
+        Err(e) => respond::error(&s, e, style).await.into_response(),
     }
 }
 

@@ -44,7 +44,9 @@ fn unauthorized() -> ApiError {
 }
 
 async fn require_session(deps: &Deps, headers: &HeaderMap) -> ApiResult<Current> {
-    manager::current(deps, headers).await?.ok_or_else(unauthorized)
+    manager::current(deps, super::client::presented_session(deps, headers).as_ref())
+        .await?
+        .ok_or_else(unauthorized)
 }
 
 /// `GET /sessions/whoami` (any method). Kratos: toSession.
@@ -52,7 +54,7 @@ async fn require_session(deps: &Deps, headers: &HeaderMap) -> ApiResult<Current>
 /// Answers from the in-process cache when it can (one hash and one map lookup); otherwise
 /// loads the session and identity, renders, and caches the answer.
 async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let Some((token, from_cookie)) = manager::token_from_request(&s, &headers) else {
+    let Some(crate::session::Presented { token, from_cookie }) = super::client::presented_session(&s, &headers) else {
         return Err(unauthorized());
     };
     let now = s.clock.now();

@@ -1,7 +1,6 @@
 //! Issuing, finding and ending sessions; the session and CSRF cookies.
 //! Kratos: `session/manager_http.go`, `x/nosurfx`.
 
-use axum::http::HeaderMap;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -12,7 +11,6 @@ use super::{AuthMethod, Device, Session, compute_aal};
 use crate::config::SameSite;
 use crate::crypto::{csrf, random_alnum, sha256_hex};
 use crate::deps::Deps;
-use crate::http::client::{client_ip, cookie};
 use crate::identity::Identity;
 use crate::store::StoreError;
 
@@ -53,34 +51,6 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     /// `Cf-Ipcity, Cf-Ipcountry` when present.
     pub location: Option<String>,
-}
-
-impl ClientInfo {
-    /// Reads the client from headers and the peer address.
-    pub fn from_request(deps: &Deps, headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> ClientInfo {
-        // Lossy: a header with non-ASCII bytes is still recorded (and bounded when stored).
-        let h = |n: &str| {
-            headers
-                .get(n)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        };
-        let location = match (h("cf-ipcity"), h("cf-ipcountry")) {
-            (Some(c), Some(k)) => Some(format!("{c}, {k}")),
-            (Some(c), None) => Some(c),
-            (None, Some(k)) => Some(k),
-            (None, None) => None,
-        };
-        ClientInfo {
-            ip: client_ip(
-                headers,
-                peer,
-                &deps.config.serve.public.trusted_proxies,
-                &deps.config.latch.client_ip_headers,
-            ),
-            user_agent: h("user-agent"),
-            location,
-        }
-    }
 }
 
 /// A new `ory_st_` session token.
@@ -140,40 +110,12 @@ pub async fn issue(
     Ok(Issued { session, token })
 }
 
-/// The session token a request carries: `X-Session-Token`, then the session cookie, then
-/// `Authorization: Bearer`. Kratos: `session.extractToken`.
-pub fn token_from_request(deps: &Deps, headers: &HeaderMap) -> Option<(String, bool)> {
-    if let Some(t) = headers
-        .get("x-session-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        return Some((t.to_string(), false));
-    }
-    if let Some(c) = cookie(headers, &deps.config.session.cookie.name)
-        && let Some(t) = open_cookie(deps, &c)
-    {
-        return Some((t, true));
-    }
-    let auth = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())?;
-    let mut parts = auth.split(' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(scheme), Some(t), None) if scheme.eq_ignore_ascii_case("bearer") && !t.is_empty() => {
-            Some((t.to_string(), false))
-        }
-        _ => None,
-    }
-}
-
-/// The active session of a request, if any.
-pub async fn current(deps: &Deps, headers: &HeaderMap) -> Result<Option<Current>, StoreError> {
-    let Some((token, from_cookie)) = token_from_request(deps, headers) else {
+/// The active session of the credentials a request presents, if any.
+pub async fn current(deps: &Deps, presented: Option<&super::Presented>) -> Result<Option<Current>, StoreError> {
+    let Some(p) = presented else {
         return Ok(None);
     };
-    by_token(deps, &token, from_cookie).await
+    by_token(deps, &p.token, p.from_cookie).await
 }
 
 /// The active session for a plain session token.
@@ -195,7 +137,8 @@ pub async fn by_token(deps: &Deps, token: &str, from_cookie: bool) -> Result<Opt
     }))
 }
 
-fn open_cookie(deps: &Deps, value: &str) -> Option<String> {
+/// The token inside a sealed session cookie value.
+pub fn open_cookie(deps: &Deps, value: &str) -> Option<String> {
     let raw = deps.sealer.open(value)?;
     let p: CookiePayload = serde_json::from_slice(&raw).ok()?;
     Some(p.t)
@@ -260,11 +203,6 @@ pub fn clear_session_cookie(deps: &Deps) -> String {
         s.push_str("; Secure");
     }
     s
-}
-
-/// The CSRF cookie's real token on a request, if it carries a valid one.
-pub fn csrf_token_from_request(deps: &Deps, headers: &HeaderMap) -> Option<[u8; 32]> {
-    cookie(headers, &deps.csrf_cookie_name).and_then(|v| csrf::decode_cookie(&v))
 }
 
 /// `Set-Cookie` for the CSRF cookie. SameSite is forced to Lax when the cookie is not Secure.

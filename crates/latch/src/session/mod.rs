@@ -3,6 +3,17 @@
 
 pub mod manager;
 
+/// The session credentials a request presents, read once at the HTTP edge: the plain token
+/// (from `X-Session-Token`, the sealed session cookie or `Authorization: Bearer`) and whether
+/// it came from the cookie (a browser).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    /// The plain `ory_st_…` token.
+    pub token: String,
+    /// It came from the session cookie.
+    pub from_cookie: bool,
+}
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use time::OffsetDateTime;

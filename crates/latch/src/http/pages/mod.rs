@@ -21,7 +21,7 @@ use self::html::{Page, esc};
 use self::i18n::{Locale, Phrase};
 use crate::deps::{AppState, Deps};
 use crate::flow::FlowKind;
-use crate::flow::engine::{self, Req};
+use crate::flow::engine;
 use crate::flow::respond::{self, Style};
 use crate::http::extract::query_one;
 use crate::session::manager;
@@ -66,12 +66,15 @@ async fn js() -> Response {
 }
 
 fn see_other(to: &str) -> Response {
-    respond::redirect(to, StatusCode::SEE_OTHER)
+    respond::redirect(to, StatusCode::SEE_OTHER).into_response()
 }
 
 /// `/` and `/ui/`: the welcome page when signed in, else sign-in.
 async fn root(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let signed_in = matches!(manager::current(&s, &headers).await, Ok(Some(_)));
+    let signed_in = matches!(
+        manager::current(&s, crate::http::client::presented_session(&s, &headers).as_ref()).await,
+        Ok(Some(_))
+    );
     let page = if signed_in { "ui/welcome" } else { "ui/login" };
     see_other(&s.public_url(page))
 }
@@ -129,13 +132,13 @@ async fn flow_page(s: &Deps, kind: FlowKind, headers: HeaderMap, peer: SocketAdd
         return see_other(&init_url(s, kind, q));
     };
     let locale = Locale::negotiate(&headers);
-    let req = Req {
-        headers,
-        peer: Some(peer),
-        path_and_query: format!("self-service/{}/flows?id={}", kind.as_str(), enc(&id)),
-        query: Some(format!("id={}", enc(&id))),
-        get_submission: false,
-    };
+    let req = crate::http::client::flow_request(
+        s,
+        &headers,
+        Some(peer),
+        format!("self-service/{}/flows?id={}", kind.as_str(), enc(&id)),
+        Some(format!("id={}", enc(&id))),
+    );
     let flow = match engine::fetch_json(s, kind, &req).await {
         Ok(f) => f,
         Err(e) => {
@@ -152,7 +155,7 @@ async fn flow_page(s: &Deps, kind: FlowKind, headers: HeaderMap, peer: SocketAdd
                     see_other(&init_url(s, kind, return_to.as_deref().or(q)))
                 }
                 403 if e.id.as_deref() == Some("security_identity_mismatch") => see_other(&init_url(s, kind, q)),
-                _ => respond::error(s, e, Style::Browser).await,
+                _ => respond::error(s, e, Style::Browser).await.into_response(),
             };
         }
     };
@@ -164,7 +167,8 @@ async fn flow_page(s: &Deps, kind: FlowKind, headers: HeaderMap, peer: SocketAdd
                 crate::http::error::ApiError::internal().reason("The flow has no readable form."),
                 Style::Browser,
             )
-            .await;
+            .await
+            .into_response();
         }
     };
     let rendered = render::form(&ui, locale);
@@ -354,9 +358,9 @@ fn trait_title(s: &Deps, schema_id: &str, path: &str) -> String {
 async fn welcome(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let locale = Locale::negotiate(&headers);
     let l = |p| esc(locale.phrase(p));
-    let cur = match manager::current(&s, &headers).await {
+    let cur = match manager::current(&s, crate::http::client::presented_session(&s, &headers).as_ref()).await {
         Ok(c) => c,
-        Err(e) => return respond::error(&s, e.into(), Style::Browser).await,
+        Err(e) => return respond::error(&s, e.into(), Style::Browser).await.into_response(),
     };
     let mut body = String::new();
     let Some(cur) = cur else {
@@ -496,7 +500,7 @@ async fn dev_mailbox(State(s): State<AppState>, headers: HeaderMap) -> Response 
     };
     let messages = match s.store.list_messages(&filter).await {
         Ok(m) => m,
-        Err(e) => return respond::error(&s, e.into(), Style::Browser).await,
+        Err(e) => return respond::error(&s, e.into(), Style::Browser).await.into_response(),
     };
     let mut body = String::from(
         "<p class=\"lead\">Development mailbox: the newest messages Latch queued. Shown only with <code>--dev</code>.</p>\n",

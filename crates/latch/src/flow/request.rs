@@ -1,0 +1,44 @@
+//! A request as the flow engine sees it: everything it needs, read once at the HTTP edge
+//! (`http::selfservice`), so the engine and the session manager never look at headers.
+
+use crate::http::extract::query_one;
+use crate::session::Presented;
+use crate::session::manager::ClientInfo;
+
+/// The parts of a request the engine uses.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Path and query as received (without the proxy prefix).
+    pub path_and_query: String,
+    /// The raw query string.
+    pub query: Option<String>,
+    /// A submission sent as `GET` (fields in the query), e.g. an email link.
+    pub get_submission: bool,
+    /// `Accept` prefers JSON over HTML (Kratos' negotiation).
+    pub accept_json: bool,
+    /// JSON was negotiated or sent (`Content-Type: application/json`).
+    pub json_request: bool,
+    /// The `Content-Type` of the body.
+    pub content_type: String,
+    /// `Sec-Fetch-Mode` says a script sent it (`cors`, `same-origin`).
+    pub ajax: bool,
+    /// An `Origin` header was sent (only browsers send one).
+    pub has_origin: bool,
+    /// A non-empty `Cookie` header was sent.
+    pub has_cookies: bool,
+    /// Cookies other than Cloudflare's were sent (API flows refuse them).
+    pub foreign_cookies: bool,
+    /// The token inside a valid CSRF cookie.
+    pub csrf_cookie: Option<[u8; 32]>,
+    /// The session credentials presented.
+    pub session: Option<Presented>,
+    /// Who sent it.
+    pub client: ClientInfo,
+}
+
+impl Request {
+    /// A non-empty query parameter.
+    pub fn q(&self, key: &str) -> Option<String> {
+        query_one(self.query.as_deref(), key).filter(|v| !v.is_empty())
+    }
+}
