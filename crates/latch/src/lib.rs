@@ -13,6 +13,7 @@ pub mod flow;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod model;
 pub mod session;
 pub mod store;
 pub mod strategy;

@@ -3,7 +3,7 @@
 //! strategies never see HTTP. Kratos: `selfservice/flow/{login,registration}/handler.go`.
 
 use http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -15,77 +15,12 @@ use crate::clock::rfc3339;
 use crate::crypto::{csrf, sha256_hex};
 use crate::deps::{AppState, Deps};
 use crate::http::error::ApiError;
-use crate::session::manager::{self, ClientInfo, Current};
+use crate::session::manager::{self, Current};
 use crate::strategy::FlowError;
 use crate::text::{self, UiText};
-use crate::ui::Container;
 
+pub use super::common::{Submission, default_return_url, new_flow};
 pub use super::request::Request as Req;
-
-fn lifespan(deps: &Deps, kind: FlowKind) -> std::time::Duration {
-    let f = &deps.config.selfservice.flows;
-    match kind {
-        FlowKind::Login => f.login.lifespan,
-        FlowKind::Registration => f.registration.lifespan,
-        FlowKind::Settings => f.settings.lifespan,
-        FlowKind::Recovery => f.recovery.lifespan,
-        FlowKind::Verification => f.verification.lifespan,
-    }
-}
-
-/// Where browsers go after a flow when no `return_to` was given.
-pub fn default_return_url(deps: &Deps, kind: FlowKind, method: Option<&str>) -> String {
-    let f = &deps.config.selfservice.flows;
-    let after = match kind {
-        FlowKind::Login => Some(&f.login.after),
-        FlowKind::Registration => Some(&f.registration.after),
-        FlowKind::Settings => Some(&f.settings.after),
-        _ => None,
-    };
-    after
-        .and_then(|a| a.return_url_for(method.unwrap_or("")))
-        .or(deps.config.selfservice.default_browser_return_url.as_ref())
-        .map(|u| u.to_string())
-        .unwrap_or_else(|| deps.public_base.to_string())
-}
-
-/// A new flow of `kind` with an empty form posting to `ui.action`.
-pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, return_to: Option<String>) -> Flow {
-    let now = deps.clock.now();
-    let id = Uuid::new_v4();
-    let action = deps.public_url(&format!("self-service/{}?flow={id}", kind.as_str()));
-    // Kratos creates recovery and verification flows with `active` set to the strategy in
-    // use (`recovery/flow.go`, `verification/flow.go`); UI kits such as Ory Elements need it
-    // to pick the form. Latch implements these flows with the `code` strategy only.
-    let active = matches!(kind, FlowKind::Recovery | FlowKind::Verification).then(|| "code".to_string());
-    Flow {
-        id,
-        kind,
-        flow_type,
-        state: if kind == FlowKind::Settings {
-            "show_form"
-        } else {
-            "choose_method"
-        }
-        .into(),
-        request_url: deps.public_url(&req.path_and_query),
-        return_to,
-        csrf_hash: None,
-        active,
-        ui: Container::new(action),
-        internal: Value::Object(Map::new()),
-        identity_id: None,
-        session_id: None,
-        refresh: false,
-        requested_aal: "aal1".into(),
-        issued_at: now,
-        expires_at: now + lifespan(deps, kind),
-        created_at: now,
-        updated_at: now,
-        rendered_identity: None,
-        transient_payload: None,
-    }
-}
 
 /// Fills a new flow of any kind with its first screen.
 fn populate_new(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
@@ -408,23 +343,6 @@ fn api_flow_violation(req: &Req) -> Option<String> {
         );
     }
     None
-}
-
-/// Everything a submission handler hands to the kind-specific code.
-#[derive(Debug)]
-pub struct Submission<'a> {
-    /// The request.
-    pub req: &'a Req,
-    /// Answer style.
-    pub style: Style,
-    /// Decoded body.
-    pub body: Value,
-    /// The browser's CSRF token (browser flows).
-    pub csrf: Option<[u8; 32]>,
-    /// The session the request carries.
-    pub current: Option<Current>,
-    /// The client, for session devices.
-    pub client: ClientInfo,
 }
 
 /// `POST /self-service/{kind}?flow=` (JSON or form).

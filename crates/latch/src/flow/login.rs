@@ -2,9 +2,9 @@
 
 use super::respond::Answer;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::engine::{Submission, default_return_url};
+use super::common::{Submission, default_return_url};
 use super::respond::{self, Cookies, Style, rerender};
 use super::{Flow, FlowKind};
 use crate::deps::Deps;
@@ -13,45 +13,6 @@ use crate::session::AuthMethod;
 use crate::session::manager::{self, Current};
 use crate::strategy::{Cx, FlowError, LoginOutcome};
 use crate::text;
-use crate::ui::{Group, InputType, Node};
-
-/// The `identifier` input: labelled with the trait's title when exactly one trait is a
-/// login identifier and has a title, else "ID". Kratos: `extension_identifier_label.go`.
-pub fn identifier_node(deps: &Deps) -> Node {
-    let mut titles: Vec<(String, String)> = vec![];
-    let identified_by = deps.strategies.trait_identified();
-    if let Some(schema) = deps.schemas.default_schema()
-        && let Some(props) = schema
-            .raw
-            .pointer("/properties/traits/properties")
-            .and_then(Value::as_object)
-    {
-        for (name, p) in props {
-            let creds = p.pointer("/ory.sh~1kratos/credentials");
-            let is_identifier = creds.is_some_and(|c| {
-                identified_by
-                    .iter()
-                    .any(|k| c.pointer(&format!("/{k}/identifier")) == Some(&json!(true)))
-            });
-            if is_identifier {
-                titles.push((
-                    format!("traits.{name}"),
-                    p.get("title").and_then(Value::as_str).unwrap_or("").to_string(),
-                ));
-            }
-        }
-    }
-    let label = match titles.as_slice() {
-        [(name, title)] if !title.is_empty() => text::label_generated(title, name),
-        _ => text::label_id(),
-    };
-    // No `autocomplete` here: Kratos v26.2.0 sets none on this node, and its SDKs' enum has no
-    // `username`, so a flow carrying it fails to deserialise in ory-kratos-client 26.2.0.
-    Node::input("identifier", InputType::Text, Group::Default)
-        .value("")
-        .required()
-        .label(label)
-}
 
 /// Fills a new login flow with the nodes of every enabled method.
 pub fn populate(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {

@@ -6,7 +6,8 @@ use super::respond::Answer;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::engine::{Req, Submission, new_flow};
+use super::common::{Submission, new_flow};
+use super::request::Request as Req;
 use super::respond::{self, Cookies, Style, rerender};
 use super::{Flow, FlowKind, FlowType};
 use crate::deps::Deps;

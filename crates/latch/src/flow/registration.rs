@@ -5,7 +5,7 @@ use super::respond::Answer;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::engine::{Submission, default_return_url};
+use super::common::{Submission, default_return_url};
 use super::respond::{self, Cookies, Style};
 use super::{Flow, FlowKind};
 use crate::deps::Deps;
@@ -14,15 +14,10 @@ use crate::identity::manager::{apply_traits, new_identity};
 use crate::session::AuthMethod;
 use crate::session::manager;
 use crate::store::StoreError;
+use crate::strategy::shared::{is_unified, trim_traits};
 use crate::strategy::{Cx, FlowError, RegistrationOutcome, RegistrationStep, traits_invalid};
 use crate::text;
 use crate::ui::{Group, InputType, Node, trait_nodes};
-
-/// Whether registration shows traits and methods on one screen.
-pub fn is_unified(deps: &Deps) -> bool {
-    let r = &deps.config.selfservice.flows.registration;
-    r.enable_legacy_one_step || r.style == crate::config::RegistrationStyle::Unified
-}
 
 fn schema_order(deps: &Deps) -> Vec<String> {
     deps.schemas
@@ -75,34 +70,6 @@ fn populate_credential_selection(deps: &Deps, flow: &mut Flow, traits: &Value) {
             .label(text::registration_back()),
     );
     flow.ui.sort_registration(&schema_order(deps));
-}
-
-/// Submitted traits with surrounding whitespace removed from every string, so that
-/// `" jane@example.com "` (a trailing space from a phone keyboard's autocomplete) registers
-/// as `jane@example.com` instead of failing `format: email`. Kratos validates the padded value
-/// and refuses it; Latch's README promises trimmed identifiers.
-pub fn trim_traits(v: Value) -> Value {
-    match v {
-        Value::String(s) if s.trim().len() != s.len() => Value::String(s.trim().to_string()),
-        Value::Array(a) => Value::Array(a.into_iter().map(trim_traits).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, trim_traits(v))).collect()),
-        other => other,
-    }
-}
-
-/// The traits of a submission: the body's, which must equal those accepted in the profile
-/// step if there was one (Kratos: 4000036).
-pub fn traits_from(flow: &Flow, body: &Value) -> Result<Value, FlowError> {
-    let stored = flow.internal_get("traits").cloned();
-    match (
-        body.get("traits").filter(|t| t.is_object()).cloned().map(trim_traits),
-        stored,
-    ) {
-        (Some(t), Some(s)) if t != s => Err(FlowError::message(text::traits_mismatch())),
-        (Some(t), _) => Ok(t),
-        (None, Some(s)) => Ok(s),
-        (None, None) => Err(FlowError::on_node("traits", text::required("traits"))),
-    }
 }
 
 /// Handles `POST /self-service/registration?flow=`.

@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Flow;
-use super::engine::Submission;
+use super::common::Submission;
 use super::respond::{self, Style};
 use crate::deps::Deps;
 use crate::http::error::ApiError;
@@ -70,7 +70,7 @@ fn profile_update(deps: &Deps, flow: &mut Flow, body: &Value, identity: &Identit
         .get("traits")
         .cloned()
         .filter(Value::is_object)
-        .map(crate::flow::registration::trim_traits)
+        .map(crate::strategy::shared::trim_traits)
         .ok_or_else(|| FlowError::on_node("traits", text::required("traits")))?;
     let mut updated = identity.clone();
     updated.traits = traits;

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::engine::Submission;
+use super::common::Submission;
 use super::respond::rerender;
 use super::{Flow, FlowKind, FlowType};
 use crate::deps::Deps;
@@ -83,15 +83,15 @@ pub async fn start_for_address(
     request_path: &str,
     return_to: Option<String>,
     address: &str,
-    req: &super::engine::Req,
+    req: &super::request::Request,
 ) -> Result<Flow, FlowError> {
-    let r = super::engine::Req {
+    let r = super::request::Request {
         path_and_query: request_path.to_string(),
         query: None,
         get_submission: false,
         ..req.clone()
     };
-    let mut flow = super::engine::new_flow(deps, FlowKind::Verification, flow_type, &r, return_to);
+    let mut flow = super::common::new_flow(deps, FlowKind::Verification, flow_type, &r, return_to);
     populate(deps, &mut flow);
     deps.store.insert_flow(&flow).await?;
     send_code(deps, &mut flow, address).await?;
@@ -132,7 +132,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
             let to = flow
                 .return_to
                 .clone()
-                .unwrap_or_else(|| super::engine::default_return_url(deps, FlowKind::Verification, None));
+                .unwrap_or_else(|| super::common::default_return_url(deps, FlowKind::Verification, None));
             flow.ui
                 .append(Node::anchor("continue", to, text::label_continue(), Group::Code));
             flow.ui.add_message(text::verification_successful());

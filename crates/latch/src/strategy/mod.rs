@@ -8,13 +8,14 @@ mod example;
 mod kratos_types;
 pub mod passkey;
 pub mod password;
+pub mod shared;
 pub mod webauthn;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::deps::Deps;
-use crate::flow::Flow;
+use crate::model::flow::Flow;
 use crate::identity::Identity;
 use crate::session::manager::ClientInfo;
 use crate::text::UiText;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Code, Purpose, issue, verify};
 use crate::deps::Deps;
-use crate::flow::Flow;
+use crate::model::flow::Flow;
 use crate::identity::State;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
 use crate::text;
@@ -55,7 +55,7 @@ impl LoginStrategy for Code {
             return;
         }
         if flow.ui.get("identifier").is_none() {
-            flow.ui.upsert(crate::flow::login::identifier_node(deps));
+            flow.ui.upsert(crate::strategy::shared::identifier_node(deps));
         }
         flow.ui.append(
             Node::input("method", InputType::Submit, Group::Code)

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::FlowError;
 use crate::crypto::{ct_eq, hex, random_bytes};
 use crate::deps::Deps;
-use crate::flow::Flow;
+use crate::model::flow::Flow;
 use crate::limits::CodeAttemptError;
 use crate::store::code::CodeRow;
 use crate::text::{self, UiText};

@@ -12,8 +12,8 @@ use super::{
 };
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::deps::Deps;
-use crate::flow::Flow;
-use crate::flow::registration::traits_from;
+use crate::model::flow::Flow;
+use crate::strategy::shared::traits_from;
 use crate::identity::Identity;
 use crate::identity::manager::{apply_traits, new_identity, set_credential};
 use crate::text;

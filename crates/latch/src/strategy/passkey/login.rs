@@ -9,7 +9,7 @@ use super::credentials::PasskeyConfig;
 use super::nodes::{add_script, hidden, trigger_button, without_inline_js};
 use super::{LOGIN_KEY, Passkey};
 use crate::deps::Deps;
-use crate::flow::Flow;
+use crate::model::flow::Flow;
 use crate::identity::{Identity, State};
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
 use crate::text;
@@ -29,7 +29,7 @@ impl Passkey {
             Some(a) => a.autocomplete = Some(Autocomplete::UsernameWebauthn),
             None => flow
                 .ui
-                .upsert(crate::flow::login::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn)),
+                .upsert(crate::strategy::shared::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn)),
         }
         add_script(deps, flow);
         flow.ui.upsert(hidden("passkey_challenge", Some(challenge)));
@@ -149,7 +149,7 @@ impl LoginStrategy for Passkey {
         let deps = cx.deps;
         let raw = field(body, "passkey_login").unwrap_or("").trim();
         if raw.is_empty() {
-            if flow.flow_type == crate::flow::FlowType::Browser {
+            if flow.flow_type == crate::model::flow::FlowType::Browser {
                 // As Kratos: the browser must run the WebAuthn ceremony on the flow's page
                 // (422 `browser_location_change_required` for SPAs, a redirect for forms).
                 return Err(FlowError::BrowserLocationChange);

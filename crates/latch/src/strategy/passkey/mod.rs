@@ -24,7 +24,7 @@ use webauthn_rs_proto::{
 };
 
 use self::config::{RelyingParty, RpError};
-use crate::flow::Flow;
+use crate::model::flow::Flow;
 
 /// Internal-state key of a pending registration ceremony (`{state, user_handle}`).
 const REGISTRATION_KEY: &str = "passkey_registration";

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha512};
 
 use crate::deps::Deps;
-use crate::flow::{Flow, FlowType};
+use crate::model::flow::{Flow, FlowType};
 use crate::text::UiText;
 use crate::ui::{Group, InputType, Node, Trigger};
 

@@ -9,7 +9,7 @@ use super::nodes::{add_script, hidden, trigger_button};
 use super::{Passkey, REGISTRATION_KEY, new_user_handle, take_internal};
 use crate::crypto::hex;
 use crate::deps::Deps;
-use crate::flow::Flow;
+use crate::model::flow::Flow;
 use crate::identity::Identity;
 use crate::identity::manager::set_credential;
 use crate::strategy::{Cx, FlowError, SettingsStrategy, field};

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Password, password_node};
 use crate::crypto::password::{HashError, dummy_verify};
 use crate::deps::Deps;
-use crate::flow::Flow;
+use crate::model::flow::Flow;
 use crate::identity::State;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
 use crate::text;
@@ -22,7 +22,7 @@ impl LoginStrategy for Password {
         if flow.requested_aal != "aal1" {
             return;
         }
-        flow.ui.upsert(crate::flow::login::identifier_node(deps));
+        flow.ui.upsert(crate::strategy::shared::identifier_node(deps));
         flow.ui.upsert(password_node(Autocomplete::CurrentPassword));
         flow.ui.append(
             Node::input("method", InputType::Submit, Group::Password)

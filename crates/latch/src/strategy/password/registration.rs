@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::{Password, check_policy, password_node};
 use crate::deps::Deps;
-use crate::flow::Flow;
-use crate::flow::registration::traits_from;
+use crate::model::flow::Flow;
+use crate::strategy::shared::traits_from;
 use crate::identity::manager::{apply_traits, new_identity, set_credential};
 use crate::strategy::{
     Cx, FlowError, RegistrationOutcome, RegistrationStep, RegistrationStrategy, field, traits_invalid,

@@ -9,7 +9,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, SecurityKeyAuthentication};
 use super::nodes::{hidden, trigger_button};
 use super::{LOGIN_KEY, SecurityKeys, webauthn_config};
 use crate::deps::Deps;
-use crate::flow::{Flow, FlowType};
+use crate::model::flow::{Flow, FlowType};
 use crate::identity::{Identity, State};
 use crate::strategy::passkey::nodes::add_script;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
@@ -145,7 +145,7 @@ impl LoginStrategy for SecurityKeys {
                     Some(a) => a.autocomplete = Some(Autocomplete::UsernameWebauthn),
                     None => flow
                         .ui
-                        .upsert(crate::flow::login::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn)),
+                        .upsert(crate::strategy::shared::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn)),
                 }
                 flow.ui.append(
                     Node::input("method", InputType::Submit, Group::Webauthn)

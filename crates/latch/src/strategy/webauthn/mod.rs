@@ -18,7 +18,7 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::UserVerificationPolicy;
 
-use crate::flow::Flow;
+use crate::model::flow::Flow;
 use crate::identity::Identity;
 use crate::strategy::passkey::config::{RelyingParty, RpError};
 use crate::strategy::passkey::credentials::{PasskeyConfig, StoredCredential};

@@ -7,7 +7,7 @@ use super::nodes::{hidden, trigger_button};
 use super::{SecurityKeys, user_handle, webauthn_config};
 use crate::crypto::hex;
 use crate::deps::Deps;
-use crate::flow::{Flow, FlowType};
+use crate::model::flow::{Flow, FlowType};
 use crate::identity::Identity;
 use crate::identity::manager::set_credential;
 use crate::strategy::passkey::nodes::add_script;

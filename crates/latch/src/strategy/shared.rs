@@ -1,0 +1,83 @@
+//! Helpers several strategies share: the login `identifier` input, the registration style and
+//! the traits of a submission.
+
+use serde_json::{Value, json};
+
+use super::FlowError;
+use crate::deps::Deps;
+use crate::model::flow::Flow;
+use crate::text;
+use crate::ui::{Group, InputType, Node};
+
+/// The `identifier` input: labelled with the trait's title when exactly one trait is a
+/// login identifier and has a title, else "ID". Kratos: `extension_identifier_label.go`.
+pub fn identifier_node(deps: &Deps) -> Node {
+    let mut titles: Vec<(String, String)> = vec![];
+    let identified_by = deps.strategies.trait_identified();
+    if let Some(schema) = deps.schemas.default_schema()
+        && let Some(props) = schema
+            .raw
+            .pointer("/properties/traits/properties")
+            .and_then(Value::as_object)
+    {
+        for (name, p) in props {
+            let creds = p.pointer("/ory.sh~1kratos/credentials");
+            let is_identifier = creds.is_some_and(|c| {
+                identified_by
+                    .iter()
+                    .any(|k| c.pointer(&format!("/{k}/identifier")) == Some(&json!(true)))
+            });
+            if is_identifier {
+                titles.push((
+                    format!("traits.{name}"),
+                    p.get("title").and_then(Value::as_str).unwrap_or("").to_string(),
+                ));
+            }
+        }
+    }
+    let label = match titles.as_slice() {
+        [(name, title)] if !title.is_empty() => text::label_generated(title, name),
+        _ => text::label_id(),
+    };
+    // No `autocomplete` here: Kratos v26.2.0 sets none on this node, and its SDKs' enum has no
+    // `username`, so a flow carrying it fails to deserialise in ory-kratos-client 26.2.0.
+    Node::input("identifier", InputType::Text, Group::Default)
+        .value("")
+        .required()
+        .label(label)
+}
+
+/// Whether registration shows traits and methods on one screen.
+pub fn is_unified(deps: &Deps) -> bool {
+    let r = &deps.config.selfservice.flows.registration;
+    r.enable_legacy_one_step || r.style == crate::config::RegistrationStyle::Unified
+}
+
+/// Submitted traits with surrounding whitespace removed from every string, so that
+/// `" jane@example.com "` (a trailing space from a phone keyboard's autocomplete) registers
+/// as `jane@example.com` instead of failing `format: email`. Kratos validates the padded value
+/// and refuses it; Latch's README promises trimmed identifiers.
+pub fn trim_traits(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.trim().len() != s.len() => Value::String(s.trim().to_string()),
+        Value::Array(a) => Value::Array(a.into_iter().map(trim_traits).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, trim_traits(v))).collect()),
+        other => other,
+    }
+}
+
+/// The traits of a submission: the body's, which must equal those accepted in the profile
+/// step if there was one (Kratos: 4000036).
+pub fn traits_from(flow: &Flow, body: &Value) -> Result<Value, FlowError> {
+    let stored = flow.internal_get("traits").cloned();
+    match (
+        body.get("traits").filter(|t| t.is_object()).cloned().map(trim_traits),
+        stored,
+    ) {
+        (Some(t), Some(s)) if t != s => Err(FlowError::message(text::traits_mismatch())),
+        (Some(t), _) => Ok(t),
+        (None, Some(s)) => Ok(s),
+        (None, None) => Err(FlowError::on_node("traits", text::required("traits"))),
+    }
+}
+
