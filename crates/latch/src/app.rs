@@ -11,7 +11,8 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Dsn, parse_dsn};
 use crate::courier::dispatcher::Dispatcher;
 use crate::crypto::password::{HashAlgorithm, PasswordHasher};
-use crate::deps::{AppState, Deps};
+use crate::deps::Deps;
+use crate::flow::{AppState, Service};
 use crate::http;
 use crate::identity::schema::SchemaRegistry;
 use crate::store::Store;
@@ -208,12 +209,12 @@ impl App {
             .and_then(|s| crate::crypto::HashKey::new(s))
             .ok_or_else(|| AppError::Config("secrets.cookie: the first secret is empty".into()))?;
         let csrf_cookie_name = crate::crypto::csrf::cookie_name(public_base.as_str());
-        let strategies = crate::strategy::all(&config);
+        let (strategies, credentials) = crate::strategy::all(&config);
         let deps = Deps {
             sealer,
             hash_key,
             csrf_cookie_name,
-            strategies,
+            credentials,
             mailer,
             config,
             store,
@@ -225,7 +226,10 @@ impl App {
             admin_base,
         };
         Ok(App {
-            deps: Arc::new(deps),
+            deps: Arc::new(Service {
+                deps: Arc::new(deps),
+                strategies,
+            }),
             public,
             admin,
         })
@@ -246,7 +250,12 @@ impl App {
     }
 
     /// The shared dependencies.
-    pub fn deps(&self) -> &AppState {
+    pub fn deps(&self) -> &Arc<Deps> {
+        &self.deps.deps
+    }
+
+    /// The handler state (dependencies and strategies).
+    pub fn state(&self) -> &AppState {
         &self.deps
     }
 

@@ -38,16 +38,13 @@ pub struct Deps {
     pub hash_key: crate::crypto::HashKey,
     /// `csrf_token_<sha256(public base URL)>`.
     pub csrf_cookie_name: String,
-    /// Enabled methods.
-    pub strategies: crate::strategy::Strategies,
+    /// Every credential type and which methods are enabled (first/second factors, imports).
+    pub credentials: crate::model::credential::CredentialTypes,
     /// SMTP delivery for the courier worker; `None` without `courier.smtp.connection_uri`
     /// (allowed in `--dev`, where mail stays in the outbox). Enqueueing goes through
     /// `store` (`Store::enqueue_message`, `insert_courier_message!`, `Store::wake_courier`).
     pub mailer: Option<Arc<crate::courier::smtp::Mailer>>,
 }
-
-/// Axum state.
-pub type AppState = Arc<Deps>;
 
 impl Deps {
     /// A URL under the public base URL (keeps a base path such as `/api/auth/`).

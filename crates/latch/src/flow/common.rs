@@ -93,4 +93,3 @@ pub struct Submission<'a> {
     /// The client, for session devices.
     pub client: ClientInfo,
 }
-

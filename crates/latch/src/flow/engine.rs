@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Service;
 use super::body::decode_body;
 pub use super::csrf_explain::{CsrfFailure, csrf_error};
 use super::respond::{self, Answer, Cookies, Style, flow_json, rerender};
 use super::{Flow, FlowKind, FlowType, login, registration};
 use crate::clock::rfc3339;
 use crate::crypto::{csrf, sha256_hex};
-use crate::deps::{AppState, Deps};
+use crate::flow::AppState;
 use crate::http::error::ApiError;
 use crate::session::manager::{self, Current};
 use crate::strategy::FlowError;
@@ -23,7 +24,7 @@ pub use super::common::{Submission, default_return_url, new_flow};
 pub use super::request::Request as Req;
 
 /// Fills a new flow of any kind with its first screen.
-fn populate_new(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
+fn populate_new(deps: &Service, flow: &mut Flow, current: Option<&Current>) {
     match flow.kind {
         FlowKind::Login => login::populate(deps, flow, current),
         FlowKind::Registration => registration::populate_initial(deps, flow, None),
@@ -62,7 +63,7 @@ fn no_session() -> ApiError {
 }
 
 /// The browser's CSRF token, or a new one with the `Set-Cookie` that installs it.
-fn ensure_csrf(deps: &Deps, req: &Req) -> ([u8; 32], Option<String>) {
+fn ensure_csrf(deps: &Service, req: &Req) -> ([u8; 32], Option<String>) {
     match req.csrf_cookie {
         Some(t) => (t, None),
         None => {
@@ -72,7 +73,7 @@ fn ensure_csrf(deps: &Deps, req: &Req) -> ([u8; 32], Option<String>) {
     }
 }
 
-fn validate_return_to(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Option<String>, ApiError> {
+fn validate_return_to(deps: &Service, kind: FlowKind, req: &Req) -> Result<Option<String>, ApiError> {
     let Some(requested) = req.q("return_to") else {
         return Ok(None);
     };
@@ -117,7 +118,7 @@ pub async fn init(deps: &AppState, kind: FlowKind, flow_type: FlowType, req: Req
 }
 
 async fn init_inner(
-    deps: &Deps,
+    deps: &Service,
     kind: FlowKind,
     flow_type: FlowType,
     req: &Req,
@@ -203,7 +204,7 @@ async fn init_inner(
 }
 
 /// Checks that the request's CSRF cookie is the one the flow was created with.
-fn check_flow_cookie(deps: &Deps, flow: &Flow, req: &Req) -> Result<[u8; 32], ApiError> {
+fn check_flow_cookie(deps: &Service, flow: &Flow, req: &Req) -> Result<[u8; 32], ApiError> {
     if !req.has_cookies {
         return Err(csrf_error(deps, req.ajax, CsrfFailure::NoCookies));
     }
@@ -225,7 +226,7 @@ fn parse_flow_id(raw: Option<String>) -> Result<Uuid, ApiError> {
         .ok_or_else(|| ApiError::bad_request("The flow query parameter is missing or malformed."))
 }
 
-async fn load_flow(deps: &Deps, kind: FlowKind, id: Uuid) -> Result<Flow, ApiError> {
+async fn load_flow(deps: &Service, kind: FlowKind, id: Uuid) -> Result<Flow, ApiError> {
     match deps.store.get_flow(id).await? {
         Some(f) if f.kind == kind => Ok(f),
         _ => Err(ApiError::not_found("Unable to locate the resource")),
@@ -243,7 +244,7 @@ pub async fn fetch(deps: &AppState, kind: FlowKind, req: Req) -> Answer {
 /// The flow JSON `GET /self-service/{kind}/flows?id=` answers, with the same checks (CSRF
 /// cookie for browser flows, session owner for settings, expiry). The built-in UI calls
 /// this in-process with the browser's headers.
-pub async fn fetch_json(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Value, ApiError> {
+pub async fn fetch_json(deps: &Service, kind: FlowKind, req: &Req) -> Result<Value, ApiError> {
     let id = parse_flow_id(req.q("id"))?;
     let mut flow = load_flow(deps, kind, id).await?;
     let token = if flow.flow_type == FlowType::Browser {
@@ -304,7 +305,7 @@ pub async fn fetch_json(deps: &Deps, kind: FlowKind, req: &Req) -> Result<Value,
 }
 
 /// The session that owns a settings flow: the request must carry a session of the flow's identity.
-async fn settings_owner(deps: &Deps, flow: &Flow, req: &Req) -> Result<Current, ApiError> {
+async fn settings_owner(deps: &Service, flow: &Flow, req: &Req) -> Result<Current, ApiError> {
     let cur = manager::current(deps, req.session.as_ref())
         .await?
         .ok_or_else(no_session)?;
@@ -363,7 +364,13 @@ pub async fn submit(deps: &AppState, kind: FlowKind, req: Req, body: &[u8]) -> A
     }
 }
 
-async fn submit_inner(deps: &Deps, flow: &mut Flow, req: &Req, bytes: &[u8], style: Style) -> Result<Answer, ApiError> {
+async fn submit_inner(
+    deps: &Service,
+    flow: &mut Flow,
+    req: &Req,
+    bytes: &[u8],
+    style: Style,
+) -> Result<Answer, ApiError> {
     let now = deps.clock.now();
     let client = req.client.clone();
     if let Err(e) = crate::limits::submission(deps, client.ip.as_deref()).await {
@@ -506,7 +513,7 @@ async fn submit_inner(deps: &Deps, flow: &mut Flow, req: &Req, bytes: &[u8], sty
 /// A refused submission: browsers see the explanation on the form; JSON clients get `429`
 /// (or `503`) with `Retry-After`.
 async fn limited(
-    deps: &Deps,
+    deps: &Service,
     flow: &mut Flow,
     style: Style,
     csrf: Option<&[u8; 32]>,
@@ -520,7 +527,7 @@ async fn limited(
 
 /// Saves the flow with one global message and shows it again.
 pub async fn show_message(
-    deps: &Deps,
+    deps: &Service,
     flow: &mut Flow,
     style: Style,
     csrf: Option<&[u8; 32]>,
@@ -535,7 +542,7 @@ pub async fn show_message(
 /// An expired flow on submit: a replacement flow, then 410 with `use_flow_id` (JSON) or a
 /// redirect to the new flow (browsers).
 async fn expired_replacement(
-    deps: &Deps,
+    deps: &Service,
     old: &Flow,
     req: &Req,
     style: Style,

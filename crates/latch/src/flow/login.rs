@@ -4,10 +4,10 @@ use super::respond::Answer;
 use http::StatusCode;
 use serde_json::json;
 
+use super::Service;
 use super::common::{Submission, default_return_url};
 use super::respond::{self, Cookies, Style, rerender};
 use super::{Flow, FlowKind};
-use crate::deps::Deps;
 use crate::identity::Identity;
 use crate::session::AuthMethod;
 use crate::session::manager::{self, Current};
@@ -15,7 +15,7 @@ use crate::strategy::{Cx, FlowError, LoginOutcome};
 use crate::text;
 
 /// Fills a new login flow with the nodes of every enabled method.
-pub fn populate(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
+pub fn populate(deps: &Service, flow: &mut Flow, current: Option<&Current>) {
     flow.ui.set_csrf(String::new());
     for s in deps.strategies.login() {
         s.populate(deps, flow, current.map(|c| &c.identity));
@@ -35,7 +35,7 @@ pub fn populate(deps: &Deps, flow: &mut Flow, current: Option<&Current>) {
 }
 
 /// Handles `POST /self-service/login?flow=`.
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
+pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
     if flow.internal_get("completed") == Some(&json!(true)) {
         return Err(FlowError::message(text::login_retry_success()));
     }
@@ -61,7 +61,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
 }
 
 async fn success(
-    deps: &Deps,
+    deps: &Service,
     flow: &mut Flow,
     sub: &Submission<'_>,
     identity: &Identity,

@@ -11,7 +11,9 @@ pub mod registration;
 pub mod request;
 pub mod respond;
 pub mod return_to;
+pub mod service;
 pub mod settings;
 pub mod verification;
 
 pub use crate::model::flow::{Flow, FlowKind, FlowType};
+pub use service::{AppState, Service};

@@ -6,11 +6,11 @@ use super::respond::Answer;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::Service;
 use super::common::{Submission, new_flow};
 use super::request::Request as Req;
 use super::respond::{self, Cookies, Style, rerender};
 use super::{Flow, FlowKind, FlowType};
-use crate::deps::Deps;
 use crate::identity::State;
 use crate::session::AuthMethod;
 use crate::session::manager;
@@ -20,7 +20,7 @@ use crate::text;
 use crate::ui::Group;
 
 /// The first screen: an email input and a submit button.
-pub fn populate(deps: &Deps, flow: &mut Flow) {
+pub fn populate(deps: &Service, flow: &mut Flow) {
     super::verification::populate(deps, flow);
 }
 
@@ -30,7 +30,7 @@ pub fn sent_nodes(flow: &mut Flow, email: &str) {
 }
 
 /// Handles `POST /self-service/recovery?flow=`.
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
+pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
     let body = &sub.body;
     if flow.state == "passed_challenge" {
         return Err(FlowError::message(text::recovery_retry_success()));
@@ -78,7 +78,7 @@ pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Resul
 }
 
 async fn success(
-    deps: &Deps,
+    deps: &Service,
     flow: &mut Flow,
     sub: &Submission<'_>,
     identity_id: Option<uuid::Uuid>,

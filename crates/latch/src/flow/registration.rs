@@ -5,10 +5,10 @@ use super::respond::Answer;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::Service;
 use super::common::{Submission, default_return_url};
 use super::respond::{self, Cookies, Style};
 use super::{Flow, FlowKind};
-use crate::deps::Deps;
 use crate::identity::Identity;
 use crate::identity::manager::{apply_traits, new_identity};
 use crate::session::AuthMethod;
@@ -19,7 +19,7 @@ use crate::strategy::{Cx, FlowError, RegistrationOutcome, RegistrationStep, trai
 use crate::text;
 use crate::ui::{Group, InputType, Node, trait_nodes};
 
-fn schema_order(deps: &Deps) -> Vec<String> {
+fn schema_order(deps: &Service) -> Vec<String> {
     deps.schemas
         .default_schema()
         .map(|s| s.property_order.clone())
@@ -27,7 +27,7 @@ fn schema_order(deps: &Deps) -> Vec<String> {
 }
 
 /// The first screen: traits (with `values` filled in) and, in the unified style, every method.
-pub fn populate_initial(deps: &Deps, flow: &mut Flow, values: Option<&Value>) {
+pub fn populate_initial(deps: &Service, flow: &mut Flow, values: Option<&Value>) {
     flow.ui.nodes.clear();
     flow.ui.set_csrf(String::new());
     if let Some(schema) = deps.schemas.default_schema() {
@@ -50,7 +50,7 @@ pub fn populate_initial(deps: &Deps, flow: &mut Flow, values: Option<&Value>) {
 }
 
 /// The second `profile_first` screen: traits fixed (hidden) and the credential methods.
-fn populate_credential_selection(deps: &Deps, flow: &mut Flow, traits: &Value) {
+fn populate_credential_selection(deps: &Service, flow: &mut Flow, traits: &Value) {
     flow.ui.nodes.clear();
     flow.ui.set_csrf(String::new());
     if let Some(schema) = deps.schemas.default_schema() {
@@ -73,7 +73,7 @@ fn populate_credential_selection(deps: &Deps, flow: &mut Flow, traits: &Value) {
 }
 
 /// Handles `POST /self-service/registration?flow=`.
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
+pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
     if flow.internal_get("completed") == Some(&json!(true)) {
         return Err(FlowError::message(text::validation_generic(
             "The registration flow was already completed successfully and can not be retried.",
@@ -120,7 +120,7 @@ fn flatten(prefix: &str, v: &Value) -> Vec<(String, Value)> {
     }
 }
 
-async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
+async fn profile_step(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
     let screen = sub.body.get("screen").and_then(Value::as_str);
     let stored = flow.internal_get("traits").cloned();
     let traits = match (screen, stored) {
@@ -158,7 +158,7 @@ async fn profile_step(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Res
 }
 
 async fn success(
-    deps: &Deps,
+    deps: &Service,
     flow: &mut Flow,
     sub: &Submission<'_>,
     identity: Identity,

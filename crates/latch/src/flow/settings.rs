@@ -7,9 +7,9 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Flow;
+use super::Service;
 use super::common::Submission;
 use super::respond::{self, Style};
-use crate::deps::Deps;
 use crate::http::error::ApiError;
 use crate::identity::Identity;
 use crate::identity::manager::{TraitsError, apply_traits};
@@ -20,7 +20,7 @@ use crate::text;
 use crate::ui::{Group, InputType, Node, trait_nodes};
 
 /// The settings form: the profile with the identity's current traits.
-pub fn populate(deps: &Deps, flow: &mut Flow, identity: &Identity) {
+pub fn populate(deps: &Service, flow: &mut Flow, identity: &Identity) {
     flow.ui.nodes.clear();
     flow.ui.set_csrf(String::new());
     if deps.config.selfservice.methods.profile.enabled
@@ -43,7 +43,7 @@ pub fn populate(deps: &Deps, flow: &mut Flow, identity: &Identity) {
 }
 
 /// 403 `session_refresh_required` (JSON) pointing at a refresh login that returns here.
-pub fn refresh_required(deps: &Deps, flow: &Flow) -> ApiError {
+pub fn refresh_required(deps: &Service, flow: &Flow) -> ApiError {
     let back = respond::ui_url_for(deps, flow);
     let to = format!(
         "{}?refresh=true&return_to={}",
@@ -59,13 +59,13 @@ pub fn refresh_required(deps: &Deps, flow: &Flow) -> ApiError {
 }
 
 /// Whether the session authenticated recently enough for sensitive changes.
-pub fn privileged(deps: &Deps, cur: &Current) -> bool {
+pub fn privileged(deps: &Service, cur: &Current) -> bool {
     let max = deps.config.selfservice.flows.settings.privileged_session_max_age;
     cur.session.authenticated_at + max > deps.clock.now()
 }
 
 /// The profile method: new traits, validated against the identity schema.
-fn profile_update(deps: &Deps, flow: &mut Flow, body: &Value, identity: &Identity) -> Result<Identity, FlowError> {
+fn profile_update(deps: &Service, flow: &mut Flow, body: &Value, identity: &Identity) -> Result<Identity, FlowError> {
     let traits = body
         .get("traits")
         .cloned()
@@ -87,7 +87,7 @@ fn profile_update(deps: &Deps, flow: &mut Flow, body: &Value, identity: &Identit
 /// Handles `POST /self-service/settings?flow=` (the session is checked by the engine):
 /// picks the method (`profile`, or a settings strategy such as `passkey`), requires a
 /// privileged session, stores the changed identity and shows the flow with its success.
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Answer, FlowError> {
+pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Answer, FlowError> {
     let method = crate::strategy::method_of(&sub.body);
     let profile = method == "profile" && deps.config.selfservice.methods.profile.enabled;
     let strategy = deps.strategies.settings().find(|s| s.id() == method);

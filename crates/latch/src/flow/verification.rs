@@ -4,17 +4,17 @@
 
 use serde_json::{Value, json};
 
+use super::Service;
 use super::common::Submission;
 use super::respond::rerender;
 use super::{Flow, FlowKind, FlowType};
-use crate::deps::Deps;
 use crate::strategy::FlowError;
 use crate::strategy::code::{Purpose, issue, verify};
 use crate::text;
 use crate::ui::{Autocomplete, Group, InputType, Node};
 
 /// The first screen: an email input and a submit button (verification and recovery).
-pub fn populate(_deps: &Deps, flow: &mut Flow) {
+pub fn populate(_deps: &Service, flow: &mut Flow) {
     flow.ui.set_csrf(String::new());
     flow.ui.upsert(
         Node::input("email", InputType::Email, Group::Code)
@@ -57,7 +57,7 @@ pub fn sent_nodes(flow: &mut Flow, email: &str, code_label: text::UiText) {
 
 /// Sends a verification code for `address` in a (new or given) verification flow. Used by the
 /// flow itself and after registration. Unknown addresses get the same answer but no email.
-pub async fn send_code(deps: &Deps, flow: &mut Flow, address: &str) -> Result<(), FlowError> {
+pub async fn send_code(deps: &Service, flow: &mut Flow, address: &str) -> Result<(), FlowError> {
     let address = crate::identity::schema::normalize_identifier(address);
     let owner = deps.store.find_identity_by_address(true, "email", &address).await?;
     let url_base = deps.public_url(&format!("self-service/verification?flow={}", flow.id));
@@ -78,7 +78,7 @@ pub async fn send_code(deps: &Deps, flow: &mut Flow, address: &str) -> Result<()
 
 /// Creates a verification flow for an address and sends the code (after registration).
 pub async fn start_for_address(
-    deps: &Deps,
+    deps: &Service,
     flow_type: FlowType,
     request_path: &str,
     return_to: Option<String>,
@@ -101,7 +101,11 @@ pub async fn start_for_address(
 }
 
 /// Handles `POST /self-service/verification?flow=` (and `GET …&code=` from the email link).
-pub async fn submit(deps: &Deps, flow: &mut Flow, sub: &Submission<'_>) -> Result<super::respond::Answer, FlowError> {
+pub async fn submit(
+    deps: &Service,
+    flow: &mut Flow,
+    sub: &Submission<'_>,
+) -> Result<super::respond::Answer, FlowError> {
     let body = &sub.body;
     let code = body
         .get("code")

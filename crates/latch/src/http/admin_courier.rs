@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::query_one;
 use crate::clock::rfc3339;
 use crate::courier::message::MessageStatus;
-use crate::deps::AppState;
+use crate::flow::AppState;
 use crate::store::courier::MessageFilter;
 
 /// Routes under `/admin`.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, query_all, query_one};
-use crate::deps::AppState;
+use crate::flow::AppState;
 use crate::identity::manager::{TraitsError, apply_traits, new_identity, set_credential};
 use crate::identity::{Identity, Render, State as IdentityState};
 use crate::store::identity::IdentityFilter;
@@ -187,7 +187,7 @@ async fn import_credentials(state: &AppState, ident: &mut Identity, creds: &Valu
     };
     let cx = ImportCx { hasher: &state.hasher };
     for (kind, body) in obj {
-        let Some(credential) = state.strategies.credential(kind) else {
+        let Some(credential) = state.credentials.get(kind) else {
             return Err(ApiError::bad_request(format!(
                 "Credentials of type {kind:?} cannot be imported."
             )));
@@ -396,7 +396,7 @@ async fn delete_credentials(
     RawQuery(q): RawQuery,
 ) -> ApiResult<StatusCode> {
     let mut ident = load(&state, &id).await?;
-    match state.strategies.credential(&kind) {
+    match state.credentials.get(&kind) {
         Some(c) => c.deletable().map_err(ApiError::bad_request)?,
         None => return Err(ApiError::bad_request(format!("Unknown credential type {kind:?}."))),
     }

@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::JsonBody;
 use crate::clock::rfc3339;
 use crate::config::parse_duration;
-use crate::deps::AppState;
+use crate::flow::AppState;
 use crate::flow::engine::{Req, new_flow};
 use crate::flow::{FlowKind, FlowType, recovery};
 use crate::store::code::CodeRow;

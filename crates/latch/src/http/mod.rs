@@ -26,7 +26,7 @@ use axum::routing::get;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::deps::AppState;
+use crate::flow::AppState;
 use error::ApiError;
 
 /// Which listener a request arrived on (for metrics and port redirects).

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::query_one;
-use crate::deps::AppState;
+use crate::flow::AppState;
 use crate::identity::schema::decode_schema_id;
 
 /// Public schema routes.

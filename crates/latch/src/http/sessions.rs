@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::admin_identities::{decode_page_token, encode_page_token};
 use super::error::{ApiError, ApiResult};
 use super::extract::{query_all, query_one};
-use crate::deps::{AppState, Deps};
+use crate::deps::Deps;
+use crate::flow::AppState;
 use crate::session::Session;
 use crate::session::manager::{self, Current};
 use crate::store::session::SessionFilter;
@@ -69,7 +70,7 @@ async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
         .ok_or_else(unauthorized)?;
     let required = &s.config.session.whoami.required_aal;
     let highest = format!("{required:?}").to_lowercase().contains("highest");
-    if highest && cur.session.aal != "aal2" && s.strategies.available_aal(&cur.identity) == "aal2" {
+    if highest && cur.session.aal != "aal2" && s.credentials.available_aal(&cur.identity) == "aal2" {
         let to = s.public_url("self-service/login/browser?aal=aal2");
         return Err(ApiError::new(StatusCode::FORBIDDEN)
             .id("session_aal2_required")

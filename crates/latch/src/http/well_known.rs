@@ -9,7 +9,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::error::ApiError;
-use crate::deps::AppState;
+use crate::flow::AppState;
 use crate::strategy::passkey::nodes::SCRIPT;
 
 /// The routes.

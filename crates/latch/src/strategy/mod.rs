@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::deps::Deps;
-use crate::model::flow::Flow;
 use crate::identity::Identity;
+use crate::model::flow::Flow;
 use crate::session::manager::ClientInfo;
 use crate::text::UiText;
 
@@ -172,98 +172,7 @@ pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
     ) -> Result<Identity, FlowError>;
 }
 
-/// How a method counts towards the authenticator assurance level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
-    /// Signs in alone (`aal1`).
-    First,
-    /// Only after a first factor (`aal2`).
-    Second,
-    /// Either, depending on the credential (security keys).
-    Both,
-}
-
-/// A credential imported through the admin API: what is stored for the identity.
-#[derive(Debug, Clone)]
-pub struct Imported {
-    /// Identifiers the credential is found by.
-    pub identifiers: Vec<String>,
-    /// The stored `config`.
-    pub config: Value,
-    /// The stored config's version.
-    pub version: i32,
-}
-
-/// Why a credential could not be imported.
-#[derive(Debug)]
-pub enum ImportError {
-    /// The config is not acceptable; the reason names the field.
-    Invalid(String),
-    /// Password hashing is saturated (answered `503`).
-    Busy,
-    /// Something failed that is not the caller's fault.
-    Internal(String),
-}
-
-/// What Latch knows about a credential type, enabled or not: the admin API imports and
-/// deletes credentials of disabled methods too, as Kratos does. Stateless; every method folder
-/// has one and registers it in [`all`].
-#[async_trait]
-pub trait CredentialType: Send + Sync + std::fmt::Debug {
-    /// The credential type (`password`, `code`, `passkey`, …), also the method name.
-    fn id(&self) -> &'static str;
-    /// First factor, second factor or either.
-    fn factor(&self) -> Factor {
-        Factor::First
-    }
-    /// Whether `identity` could sign in with this credential alone while the method is
-    /// enabled (settings refuse removals that would leave none).
-    fn signs_in_alone(&self, _config: &crate::config::Config, _identity: &Identity) -> bool {
-        false
-    }
-    /// Whether `identity` holds this credential as a second factor (its available AAL).
-    fn is_second_factor(&self, _identity: &Identity) -> bool {
-        false
-    }
-    /// Whether the identity schema's `ory.sh/kratos` extension marks traits as identifiers of
-    /// this type (the login `identifier` input is labelled after them).
-    fn identifiers_from_traits(&self) -> bool {
-        false
-    }
-    /// Turns the `config` given to the admin API into what is stored (`None`: nothing to
-    /// store). The default keeps a non-null config as given, with the identifiers the
-    /// identity already has for this type.
-    async fn import(
-        &self,
-        _cx: &ImportCx<'_>,
-        identity: &Identity,
-        config: Value,
-    ) -> Result<Option<Imported>, ImportError> {
-        if config.is_null() {
-            return Ok(None);
-        }
-        Ok(Some(Imported {
-            identifiers: identity
-                .credentials
-                .get(self.id())
-                .map(|c| c.identifiers.clone())
-                .unwrap_or_default(),
-            config,
-            version: 1,
-        }))
-    }
-    /// `Err(reason)` when the admin API must not delete this credential type.
-    fn deletable(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// What a credential import may use.
-#[derive(Debug)]
-pub struct ImportCx<'a> {
-    /// Hashes plain-text passwords.
-    pub hasher: &'a crate::crypto::password::PasswordHasher,
-}
+pub use crate::model::credential::{CredentialType, CredentialTypes, Factor, ImportCx, ImportError, Imported};
 
 /// An enabled method: which flows it takes part in. Every list that names methods (the
 /// methods of a flow, first and second factors, credential imports) is derived from the
@@ -293,7 +202,8 @@ pub trait Strategy: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct Registry<'c> {
     config: &'c crate::config::Config,
-    out: Strategies,
+    strategies: Strategies,
+    credentials: CredentialTypes,
 }
 
 impl<'c> Registry<'c> {
@@ -304,21 +214,20 @@ impl<'c> Registry<'c> {
 
     /// Registers a credential type; a later registration of the same id replaces an earlier.
     pub fn credential(&mut self, c: &'static dyn CredentialType) {
-        self.out.credentials.retain(|k| k.id() != c.id());
-        self.out.credentials.push(c);
+        self.credentials.register(c);
     }
 
     /// Enables a method.
     pub fn strategy(&mut self, s: std::sync::Arc<dyn Strategy>) {
-        self.out.enabled.retain(|k| k.id() != s.id());
-        self.out.enabled.push(s);
+        self.credentials.enable(s.id());
+        self.strategies.enabled.retain(|k| k.id() != s.id());
+        self.strategies.enabled.push(s);
     }
 }
 
-/// The registered credential types and the enabled methods, in Kratos' order.
+/// The enabled methods, in Kratos' order: the flow engine dispatches to them.
 #[derive(Debug, Default)]
 pub struct Strategies {
-    credentials: Vec<&'static dyn CredentialType>,
     enabled: Vec<std::sync::Arc<dyn Strategy>>,
 }
 
@@ -338,61 +247,20 @@ impl Strategies {
         self.enabled.iter().filter_map(|s| s.settings())
     }
 
-    /// Whether a method is enabled.
-    pub fn is_enabled(&self, id: &str) -> bool {
-        self.enabled.iter().any(|s| s.id() == id)
-    }
-
-    /// The credential type `id`, enabled or not.
-    pub fn credential(&self, id: &str) -> Option<&'static dyn CredentialType> {
-        self.credentials.iter().copied().find(|c| c.id() == id)
-    }
-
-    /// Every known credential type.
-    pub fn credentials(&self) -> impl Iterator<Item = &'static dyn CredentialType> + '_ {
-        self.credentials.iter().copied()
-    }
-
     /// The WebAuthn relying party of the first enabled method that has one.
     pub fn webauthn_relying_party(&self) -> Option<&passkey::config::RelyingParty> {
         self.enabled.iter().find_map(|s| s.webauthn_relying_party())
     }
-
-    /// Whether `identity` could still sign in with an enabled method other than `except`.
-    pub fn has_first_factor_besides(&self, config: &crate::config::Config, identity: &Identity, except: &str) -> bool {
-        self.enabled
-            .iter()
-            .filter(|s| s.id() != except)
-            .filter_map(|s| self.credential(s.id()))
-            .any(|c| c.signs_in_alone(config, identity))
-    }
-
-    /// The AAL an identity could reach: `aal2` with any second factor, else `aal1`.
-    pub fn available_aal(&self, identity: &Identity) -> &'static str {
-        if self.credentials().any(|c| c.is_second_factor(identity)) {
-            "aal2"
-        } else {
-            "aal1"
-        }
-    }
-
-    /// Enabled credential types whose identifiers come from traits.
-    pub fn trait_identified(&self) -> Vec<&'static str> {
-        self.enabled
-            .iter()
-            .filter_map(|s| self.credential(s.id()))
-            .filter(|c| c.identifiers_from_traits())
-            .map(|c| c.id())
-            .collect()
-    }
 }
 
 /// Every method Latch has, one line each, in Kratos' order. A method's `register` adds its
-/// credential type and, when its configuration enables it, its strategy.
-pub fn all(config: &crate::config::Config) -> Strategies {
+/// credential type and, when its configuration enables it, its strategy. Returns the enabled
+/// strategies (for the engine) and every credential type (for identities and the admin API).
+pub fn all(config: &crate::config::Config) -> (Strategies, CredentialTypes) {
     let mut r = Registry {
         config,
-        out: Strategies::default(),
+        strategies: Strategies::default(),
+        credentials: CredentialTypes::default(),
     };
     kratos_types::register(&mut r);
     code::register(&mut r);
@@ -401,7 +269,7 @@ pub fn all(config: &crate::config::Config) -> Strategies {
     webauthn::register(&mut r);
     #[cfg(test)]
     example::register(&mut r);
-    r.out
+    (r.strategies, r.credentials)
 }
 
 /// The `method` of a submission. Like Kratos, a passkey credential in the body selects

@@ -13,7 +13,7 @@ use crate::ui::{Group, InputType, Node};
 /// login identifier and has a title, else "ID". Kratos: `extension_identifier_label.go`.
 pub fn identifier_node(deps: &Deps) -> Node {
     let mut titles: Vec<(String, String)> = vec![];
-    let identified_by = deps.strategies.trait_identified();
+    let identified_by = deps.credentials.trait_identified();
     if let Some(schema) = deps.schemas.default_schema()
         && let Some(props) = schema
             .raw
@@ -80,4 +80,3 @@ pub fn traits_from(flow: &Flow, body: &Value) -> Result<Value, FlowError> {
         (None, None) => Err(FlowError::on_node("traits", text::required("traits"))),
     }
 }
-

@@ -19,7 +19,8 @@ use serde_json::Value;
 
 use self::html::{Page, esc};
 use self::i18n::{Locale, Phrase};
-use crate::deps::{AppState, Deps};
+use crate::deps::Deps;
+use crate::flow::AppState;
 use crate::flow::FlowKind;
 use crate::flow::engine;
 use crate::flow::respond::{self, Style};
@@ -127,7 +128,13 @@ fn title(kind: FlowKind, locale: Locale) -> &'static str {
     })
 }
 
-async fn flow_page(s: &Deps, kind: FlowKind, headers: HeaderMap, peer: SocketAddr, q: Option<&str>) -> Response {
+async fn flow_page(
+    s: &crate::flow::Service,
+    kind: FlowKind,
+    headers: HeaderMap,
+    peer: SocketAddr,
+    q: Option<&str>,
+) -> Response {
     let Some(id) = query_one(q, "flow").filter(|v| !v.is_empty()) else {
         return see_other(&init_url(s, kind, q));
     };

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::{Code, Purpose, issue, verify};
 use crate::deps::Deps;
-use crate::model::flow::Flow;
 use crate::identity::State;
+use crate::model::flow::Flow;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
 use crate::text;
 use crate::ui::{Autocomplete, Group, InputType, Node};

@@ -21,8 +21,8 @@ use uuid::Uuid;
 use super::FlowError;
 use crate::crypto::{ct_eq, hex, random_bytes};
 use crate::deps::Deps;
-use crate::model::flow::Flow;
 use crate::limits::CodeAttemptError;
+use crate::model::flow::Flow;
 use crate::store::code::CodeRow;
 use crate::text::{self, UiText};
 

@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::{Code, Purpose, issue, verify};
 use crate::deps::Deps;
+use crate::identity::manager::{TraitsError, apply_traits, new_identity};
 use crate::model::flow::Flow;
 use crate::strategy::shared::{is_unified, traits_from};
-use crate::identity::manager::{TraitsError, apply_traits, new_identity};
 use crate::strategy::{
     Cx, FlowError, RegistrationOutcome, RegistrationStep, RegistrationStrategy, field, traits_invalid,
 };

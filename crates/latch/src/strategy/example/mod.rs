@@ -12,10 +12,10 @@ use super::{
 };
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::deps::Deps;
-use crate::model::flow::Flow;
-use crate::strategy::shared::traits_from;
 use crate::identity::Identity;
 use crate::identity::manager::{apply_traits, new_identity, set_credential};
+use crate::model::flow::Flow;
+use crate::strategy::shared::traits_from;
 use crate::text;
 use crate::ui::{Group, InputType, Node};
 
@@ -263,12 +263,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(
-            deps.strategies
+            deps.credentials
                 .has_first_factor_besides(&deps.config, &identity, "passkey")
         );
         assert!(
             !deps
-                .strategies
+                .credentials
                 .has_first_factor_besides(&deps.config, &identity, ID_FOR_TEST)
         );
 

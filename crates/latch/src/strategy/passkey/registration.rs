@@ -8,9 +8,9 @@ use super::credentials::{PasskeyConfig, StoredCredential};
 use super::nodes::{add_script, hidden, trigger_button};
 use super::{Passkey, REGISTRATION_KEY, new_user_handle, take_internal};
 use crate::deps::Deps;
+use crate::identity::manager::{TraitsError, apply_traits, new_identity, set_credential};
 use crate::model::flow::Flow;
 use crate::strategy::shared::traits_from;
-use crate::identity::manager::{TraitsError, apply_traits, new_identity, set_credential};
 use crate::strategy::{
     Cx, FlowError, RegistrationOutcome, RegistrationStep, RegistrationStrategy, field, traits_invalid,
 };

@@ -9,9 +9,9 @@ use super::nodes::{add_script, hidden, trigger_button};
 use super::{Passkey, REGISTRATION_KEY, new_user_handle, take_internal};
 use crate::crypto::hex;
 use crate::deps::Deps;
-use crate::model::flow::Flow;
 use crate::identity::Identity;
 use crate::identity::manager::set_credential;
+use crate::model::flow::Flow;
 use crate::strategy::{Cx, FlowError, SettingsStrategy, field};
 use crate::text::{self, UiText};
 use crate::ui::{Group, InputType, Node, Trigger};
@@ -114,7 +114,7 @@ impl Passkey {
         }
         if config.credentials.is_empty()
             && !deps
-                .strategies
+                .credentials
                 .has_first_factor_besides(&deps.config, identity, "passkey")
         {
             return Err(self.settings_failed(deps, flow, identity, lockout()));

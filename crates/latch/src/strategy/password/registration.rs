@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::{Password, check_policy, password_node};
 use crate::deps::Deps;
+use crate::identity::manager::{apply_traits, new_identity, set_credential};
 use crate::model::flow::Flow;
 use crate::strategy::shared::traits_from;
-use crate::identity::manager::{apply_traits, new_identity, set_credential};
 use crate::strategy::{
     Cx, FlowError, RegistrationOutcome, RegistrationStep, RegistrationStrategy, field, traits_invalid,
 };

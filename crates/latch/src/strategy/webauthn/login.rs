@@ -9,8 +9,8 @@ use webauthn_rs::prelude::{PublicKeyCredential, SecurityKeyAuthentication};
 use super::nodes::{hidden, trigger_button};
 use super::{LOGIN_KEY, SecurityKeys, webauthn_config};
 use crate::deps::Deps;
-use crate::model::flow::{Flow, FlowType};
 use crate::identity::{Identity, State};
+use crate::model::flow::{Flow, FlowType};
 use crate::strategy::passkey::nodes::add_script;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
 use crate::text;
@@ -143,9 +143,9 @@ impl LoginStrategy for SecurityKeys {
             ("aal1", true, _) => {
                 match flow.ui.get_mut("identifier").and_then(Node::input_attributes_mut) {
                     Some(a) => a.autocomplete = Some(Autocomplete::UsernameWebauthn),
-                    None => flow
-                        .ui
-                        .upsert(crate::strategy::shared::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn)),
+                    None => flow.ui.upsert(
+                        crate::strategy::shared::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn),
+                    ),
                 }
                 flow.ui.append(
                     Node::input("method", InputType::Submit, Group::Webauthn)

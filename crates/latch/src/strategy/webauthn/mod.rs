@@ -18,8 +18,8 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::UserVerificationPolicy;
 
-use crate::model::flow::Flow;
 use crate::identity::Identity;
+use crate::model::flow::Flow;
 use crate::strategy::passkey::config::{RelyingParty, RpError};
 use crate::strategy::passkey::credentials::{PasskeyConfig, StoredCredential};
 

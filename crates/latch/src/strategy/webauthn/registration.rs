@@ -8,11 +8,11 @@ use uuid::Uuid;
 use super::SecurityKeys;
 use super::nodes::{hidden, trigger_button};
 use crate::deps::Deps;
-use crate::strategy::shared::traits_from;
-use crate::model::flow::{Flow, FlowType};
 use crate::identity::manager::{TraitsError, apply_traits, new_identity, set_credential};
+use crate::model::flow::{Flow, FlowType};
 use crate::strategy::passkey::credentials::PasskeyConfig;
 use crate::strategy::passkey::nodes::add_script;
+use crate::strategy::shared::traits_from;
 use crate::strategy::{
     Cx, FlowError, RegistrationOutcome, RegistrationStep, RegistrationStrategy, field, traits_invalid,
 };

@@ -7,9 +7,9 @@ use super::nodes::{hidden, trigger_button};
 use super::{SecurityKeys, user_handle, webauthn_config};
 use crate::crypto::hex;
 use crate::deps::Deps;
-use crate::model::flow::{Flow, FlowType};
 use crate::identity::Identity;
 use crate::identity::manager::set_credential;
+use crate::model::flow::{Flow, FlowType};
 use crate::strategy::passkey::nodes::add_script;
 use crate::strategy::{Cx, FlowError, SettingsStrategy, field};
 use crate::text;
@@ -115,7 +115,7 @@ impl SettingsStrategy for SecurityKeys {
             if removed.is_passwordless
                 && !first_factor_left
                 && !deps
-                    .strategies
+                    .credentials
                     .has_first_factor_besides(&deps.config, identity, "webauthn")
             {
                 return Err(self.refused(
