@@ -44,10 +44,6 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
     let now = deps.clock.now();
     let id = Uuid::new_v4();
     let action = deps.public_url(&format!("self-service/{}?flow={id}", kind.as_str()));
-    // Kratos creates recovery and verification flows with `active` set to the strategy in
-    // use (`recovery/flow.go`, `verification/flow.go`); UI kits such as Ory Elements need it
-    // to pick the form. Latch implements these flows with the `code` strategy only.
-    let active = matches!(kind, FlowKind::Recovery | FlowKind::Verification).then(|| "code".to_string());
     Flow {
         id,
         kind,
@@ -61,7 +57,9 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
         request_url: deps.public_url(&req.path_and_query),
         return_to,
         csrf_hash: None,
-        active,
+        // Recovery and verification flows get their strategy as `active` when populated, as
+        // Kratos sets it on creation (Ory Elements picks the form by it).
+        active: None,
         ui: Container::new(action),
         internal: Value::Object(Map::new()),
         identity_id: None,

@@ -4,103 +4,74 @@
 
 use super::respond::Answer;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Service;
 use super::common::{Submission, new_flow};
 use super::request::Request as Req;
 use super::respond::{self, Cookies, Style, rerender};
 use super::{Flow, FlowKind, FlowType};
-use crate::identity::State;
 use crate::session::AuthMethod;
 use crate::session::manager;
-use crate::strategy::FlowError;
-use crate::strategy::code::{Purpose, issue, verify};
+use crate::strategy::{Cx, FlowError, RecoveryOutcome, RecoveryStrategy};
 use crate::text;
 use crate::ui::Group;
 
-/// The first screen: an email input and a submit button.
-pub fn populate(deps: &Service, flow: &mut Flow) {
-    super::verification::populate(deps, flow);
+fn strategy(deps: &Service) -> Result<&dyn RecoveryStrategy, FlowError> {
+    let name = match deps.config.selfservice.flows.recovery.use_ {
+        crate::config::MessageStrategy::Code => "code",
+        crate::config::MessageStrategy::Link => "link",
+    };
+    deps.strategies
+        .recovery(name)
+        .ok_or_else(|| FlowError::Internal("no recovery strategy is enabled".into()))
 }
 
-/// The form once a code was sent.
-pub fn sent_nodes(flow: &mut Flow, email: &str) {
-    super::verification::sent_nodes(flow, email, text::label_recovery_code());
+/// The first screen of the configured strategy.
+pub fn populate(deps: &Service, flow: &mut Flow) {
+    if let Ok(s) = strategy(deps) {
+        s.populate(deps, flow);
+        flow.active = Some(s.id().to_string());
+    }
 }
 
 /// Handles `POST /self-service/recovery?flow=`.
 pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
-    let body = &sub.body;
     if flow.state == "passed_challenge" {
         return Err(FlowError::message(text::recovery_retry_success()));
     }
-    let code = body
-        .get("code")
-        .and_then(Value::as_str)
-        .filter(|c| !c.trim().is_empty());
-    let email = body
-        .get("email")
-        .and_then(Value::as_str)
-        .filter(|e| !e.trim().is_empty());
-    if let Some(code) = code {
-        let address = flow
-            .internal_get("code_address")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let row = verify(deps, flow, Purpose::Recovery, &address, code).await?;
-        return success(deps, flow, sub, row.identity_id).await;
-    }
-    let Some(email) = email else {
-        let name = if flow.state == "sent_email" { "code" } else { "email" };
-        return Err(FlowError::on_node(name, text::required(name)));
+    let cx = Cx {
+        deps,
+        client: &sub.client,
     };
-    if !email.contains('@') {
-        return Err(FlowError::on_node("email", text::invalid_email(email)));
-    }
-    let address = crate::identity::schema::normalize_identifier(email);
-    match deps.store.find_identity_by_address(false, "email", &address).await? {
-        Some(i) if i.state == State::Active => {
-            let data = json!({"identity": {"id": i.id, "traits": i.traits}});
-            issue(deps, flow, Purpose::Recovery, Some(i.id), &address, true, data).await?;
+    match strategy(deps)?.submit(&cx, flow, &sub.body).await? {
+        RecoveryOutcome::Continue => {
+            flow.updated_at = deps.clock.now();
+            deps.store.update_flow(flow).await?;
+            Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
         }
-        _ => issue(deps, flow, Purpose::Recovery, None, &address, false, json!({})).await?,
+        RecoveryOutcome::Recovered {
+            identity,
+            address,
+            method,
+        } => success(deps, flow, sub, *identity, &address, method).await,
     }
-    flow.internal_set("code_address", json!(address));
-    sent_nodes(flow, &address);
-    flow.ui.add_message(text::recovery_code_sent());
-    flow.state = "sent_email".into();
-    flow.active = Some("code".into());
-    flow.updated_at = deps.clock.now();
-    deps.store.update_flow(flow).await?;
-    Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
 }
 
 async fn success(
     deps: &Service,
     flow: &mut Flow,
     sub: &Submission<'_>,
-    identity_id: Option<uuid::Uuid>,
+    mut identity: crate::identity::Identity,
+    address: &str,
+    method: &str,
 ) -> Result<Answer, FlowError> {
-    let identity = match identity_id {
-        Some(id) => deps.store.get_identity(id).await?,
-        None => None,
-    };
-    let Some(mut identity) = identity.filter(|i| i.state == State::Active) else {
-        return Err(FlowError::message(text::recovery_code_invalid()));
-    };
     let now = deps.clock.now();
-    let address = flow
-        .internal_get("code_address")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if identity.mark_address_verified(&address, now) {
+    if identity.mark_address_verified(address, now) {
         deps.store.update_identity(&identity).await?;
     }
     let am = AuthMethod {
-        method: "code_recovery".into(),
+        method: method.to_string(),
         aal: "aal1".into(),
         completed_at: now,
     };

@@ -16,7 +16,7 @@ use crate::clock::rfc3339;
 use crate::config::parse_duration;
 use crate::flow::AppState;
 use crate::flow::engine::{Req, new_flow};
-use crate::flow::{FlowKind, FlowType, recovery};
+use crate::flow::{FlowKind, FlowType};
 use crate::store::code::CodeRow;
 use crate::strategy::code::{generate, hash};
 use crate::text;
@@ -67,8 +67,8 @@ async fn create_code(State(s): State<AppState>, JsonBody(body): JsonBody<Body>) 
         .first()
         .map(|a| a.value.clone())
         .unwrap_or_default();
-    recovery::populate(&s, &mut flow);
-    recovery::sent_nodes(&mut flow, "");
+    crate::strategy::code::messages::address_nodes(&mut flow);
+    crate::strategy::code::messages::sent_nodes(&mut flow, "", text::label_recovery_code());
     flow.ui.add_message(text::recovery_code_sent());
     flow.state = "sent_email".into();
     flow.active = Some("code".into());

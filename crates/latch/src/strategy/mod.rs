@@ -172,6 +172,55 @@ pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
     ) -> Result<Identity, FlowError>;
 }
 
+/// Result of a recovery submission.
+#[derive(Debug)]
+pub enum RecoveryOutcome {
+    /// The flow changed and is shown again (a code was sent).
+    Continue,
+    /// The person proved control of `address`, a recovery address of `identity`.
+    Recovered {
+        /// Whose account.
+        identity: Box<Identity>,
+        /// The address that was proven (it becomes verified).
+        address: String,
+        /// The session's authentication method (`code_recovery`, `link_recovery`).
+        method: &'static str,
+    },
+}
+
+/// A method that lets people regain access. Kratos: `recovery.Strategy`.
+#[async_trait]
+pub trait RecoveryStrategy: Send + Sync + std::fmt::Debug {
+    /// The strategy's name (`selfservice.flows.recovery.use`).
+    fn id(&self) -> &'static str;
+    /// The first screen of a recovery flow.
+    fn populate(&self, deps: &Deps, flow: &mut Flow);
+    /// Handles a submission.
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RecoveryOutcome, FlowError>;
+}
+
+/// Result of a verification submission.
+#[derive(Debug, PartialEq, Eq)]
+pub enum VerificationOutcome {
+    /// The flow changed and is shown again (a code was sent).
+    Continue,
+    /// The address is verified.
+    Verified,
+}
+
+/// A method that proves control of an address. Kratos: `verification.Strategy`.
+#[async_trait]
+pub trait VerificationStrategy: Send + Sync + std::fmt::Debug {
+    /// The strategy's name (`selfservice.flows.verification.use`).
+    fn id(&self) -> &'static str;
+    /// The first screen of a verification flow.
+    fn populate(&self, deps: &Deps, flow: &mut Flow);
+    /// Sends the proof (a code, a link) for `address` in `flow`; also used after registration.
+    async fn send(&self, deps: &Deps, flow: &mut Flow, address: &str) -> Result<(), FlowError>;
+    /// Handles a submission.
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<VerificationOutcome, FlowError>;
+}
+
 pub use crate::model::credential::{CredentialType, CredentialTypes, Factor, ImportCx, ImportError, Imported};
 
 /// An enabled method: which flows it takes part in. Every list that names methods (the
@@ -190,6 +239,14 @@ pub trait Strategy: Send + Sync + std::fmt::Debug {
     }
     /// Its settings part, if people manage its credentials in settings.
     fn settings(&self) -> Option<&dyn SettingsStrategy> {
+        None
+    }
+    /// Its recovery part.
+    fn recovery(&self) -> Option<&dyn RecoveryStrategy> {
+        None
+    }
+    /// Its verification part.
+    fn verification(&self) -> Option<&dyn VerificationStrategy> {
         None
     }
     /// The WebAuthn relying party it uses, for `/.well-known/webauthn`.
@@ -245,6 +302,19 @@ impl Strategies {
     /// Enabled methods managed in settings.
     pub fn settings(&self) -> impl Iterator<Item = &dyn SettingsStrategy> {
         self.enabled.iter().filter_map(|s| s.settings())
+    }
+
+    /// The recovery strategy named `name` (`selfservice.flows.recovery.use`), else the first
+    /// one enabled.
+    pub fn recovery(&self, name: &str) -> Option<&dyn RecoveryStrategy> {
+        let all = || self.enabled.iter().filter_map(|s| s.recovery());
+        all().find(|s| s.id() == name).or_else(|| all().next())
+    }
+
+    /// The verification strategy named `name`, else the first one enabled.
+    pub fn verification(&self, name: &str) -> Option<&dyn VerificationStrategy> {
+        let all = || self.enabled.iter().filter_map(|s| s.verification());
+        all().find(|s| s.id() == name).or_else(|| all().next())
     }
 
     /// The WebAuthn relying party of the first enabled method that has one.

@@ -9,6 +9,7 @@
 //! compared ([`crate::limits`]). Resending has a cooldown; mails per address are limited.
 
 mod login;
+pub mod messages;
 mod registration;
 
 use std::time::Duration;
@@ -26,18 +27,26 @@ use crate::model::flow::Flow;
 use crate::store::code::CodeRow;
 use crate::text::{self, UiText};
 
-/// The code strategy.
+/// The code strategy. `passwordless`: it also signs people up and in.
 #[derive(Debug, Clone, Copy)]
-pub struct Code;
+pub struct Code {
+    passwordless: bool,
+}
 
 impl super::Strategy for Code {
     fn id(&self) -> &'static str {
         "code"
     }
     fn login(&self) -> Option<&dyn super::LoginStrategy> {
-        Some(self)
+        self.passwordless.then_some(self as &dyn super::LoginStrategy)
     }
     fn registration(&self) -> Option<&dyn super::RegistrationStrategy> {
+        self.passwordless.then_some(self as &dyn super::RegistrationStrategy)
+    }
+    fn recovery(&self) -> Option<&dyn super::RecoveryStrategy> {
+        Some(self)
+    }
+    fn verification(&self) -> Option<&dyn super::VerificationStrategy> {
         Some(self)
     }
 }
@@ -51,11 +60,14 @@ impl super::CredentialType for CodeCredential {
     fn id(&self) -> &'static str {
         "code"
     }
-    fn signs_in_alone(&self, _config: &crate::config::Config, identity: &crate::identity::Identity) -> bool {
-        identity
-            .credentials
-            .get("code")
-            .is_some_and(|c| !c.identifiers.is_empty())
+    fn signs_in_alone(&self, config: &crate::config::Config, identity: &crate::identity::Identity) -> bool {
+        let c = &config.selfservice.methods.code;
+        c.enabled
+            && c.passwordless_enabled
+            && identity
+                .credentials
+                .get("code")
+                .is_some_and(|c| !c.identifiers.is_empty())
     }
     fn identifiers_from_traits(&self) -> bool {
         true
@@ -77,13 +89,15 @@ impl super::CredentialType for CodeCredential {
 
 static CODE: CodeCredential = CodeCredential;
 
-/// Registers the code method: always its credential type, the strategy when passwordless
-/// codes are on.
+/// Registers the code method: always its credential type; the strategy for recovery and
+/// verification, and for sign up and sign in when passwordless codes are on.
 pub fn register(r: &mut super::Registry<'_>) {
     r.credential(&CODE);
     let c = &r.config().selfservice.methods.code;
-    if c.enabled && c.passwordless_enabled {
-        r.strategy(std::sync::Arc::new(Code));
+    let f = &r.config().selfservice.flows;
+    let passwordless = c.enabled && c.passwordless_enabled;
+    if passwordless || f.recovery.enabled || f.verification.enabled {
+        r.strategy(std::sync::Arc::new(Code { passwordless }));
     }
 }
 
