@@ -358,7 +358,47 @@ pub async fn submit(deps: &AppState, kind: FlowKind, req: Req, body: &[u8]) -> A
         Err(e) => return respond::error(deps, e, guess).await,
     };
     let style = Style::for_flow(flow.flow_type, &req);
-    match submit_inner(deps, &mut flow, &req, body, style).await {
+    match submit_inner(deps, &mut flow, &req, Input::Raw(body), style).await {
+        Ok(r) => r,
+        Err(e) => respond::error(deps, e, style).await,
+    }
+}
+
+/// A submission's body: as sent by the client, or built by a strategy route that
+/// authenticated the request itself.
+enum Input<'a> {
+    Raw(&'a [u8]),
+    FromRoute(Value),
+}
+
+/// A request to a strategy's own route (`Strategy::routes`): the strategy turns it into a
+/// submission of one of its flows, which then runs like any other.
+pub async fn route(
+    deps: &AppState,
+    handler: &dyn crate::strategy::RouteHandler,
+    req: Req,
+    input: crate::strategy::RouteInput,
+) -> Answer {
+    let guess = Style::for_flow(FlowType::Browser, &req);
+    let outcome = match handler.handle(deps, &input).await {
+        Ok(o) => o,
+        Err(FlowError::Invalid { messages, .. }) => {
+            let reason = messages.first().map(|m| m.text.clone()).unwrap_or_default();
+            return respond::error(deps, ApiError::bad_request(reason), guess).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = ?e, "a strategy route failed");
+            return respond::error(deps, ApiError::internal(), guess).await;
+        }
+    };
+    let crate::strategy::RouteOutcome::Submit { flow_id, body } = outcome;
+    let mut flow = match deps.store.get_flow(flow_id).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return respond::error(deps, ApiError::not_found("Unable to locate the resource"), guess).await,
+        Err(e) => return respond::error(deps, e.into(), guess).await,
+    };
+    let style = Style::for_flow(flow.flow_type, &req);
+    match submit_inner(deps, &mut flow, &req, Input::FromRoute(body), style).await {
         Ok(r) => r,
         Err(e) => respond::error(deps, e, style).await,
     }
@@ -368,7 +408,7 @@ async fn submit_inner(
     deps: &Service,
     flow: &mut Flow,
     req: &Req,
-    bytes: &[u8],
+    input: Input<'_>,
     style: Style,
 ) -> Result<Answer, ApiError> {
     let now = deps.clock.now();
@@ -411,7 +451,11 @@ async fn submit_inner(
         req.csrf_cookie
     };
     flow.ui.reset_messages();
-    let body = match decode_body(deps, &req.content_type, bytes) {
+    let (body, from_route) = match input {
+        Input::FromRoute(body) => (Ok(body), true),
+        Input::Raw(bytes) => (decode_body(deps, &req.content_type, bytes), false),
+    };
+    let body = match body {
         Ok(b) => b,
         Err(reason) => {
             return show_message(
@@ -424,8 +468,8 @@ async fn submit_inner(
             .await;
         }
     };
-    if link {
-        // Checked above: no token to compare.
+    if link || from_route {
+        // Checked above (the CSRF cookie) or by the strategy: no token to compare.
     } else if let Some(token) = csrf_token.as_ref().filter(|_| flow.flow_type == FlowType::Browser) {
         let sent = body.get("csrf_token").and_then(Value::as_str).unwrap_or("");
         if sent.is_empty() {

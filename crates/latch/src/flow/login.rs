@@ -56,6 +56,11 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
             deps.store.update_flow(flow).await?;
             Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
         }
+        LoginOutcome::RedirectExternal(to) => {
+            flow.updated_at = deps.clock.now();
+            deps.store.update_flow(flow).await?;
+            Ok(respond::external(&to, sub.style))
+        }
         LoginOutcome::Authenticated { identity, method, aal } => success(deps, flow, sub, &identity, method, aal).await,
     }
 }

@@ -106,6 +106,11 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
             deps.store.update_flow(flow).await?;
             Ok(respond::rerender_step(deps, flow, sub.style, sub.csrf.as_ref()))
         }
+        RegistrationOutcome::RedirectExternal(to) => {
+            flow.updated_at = deps.clock.now();
+            deps.store.update_flow(flow).await?;
+            Ok(respond::external(&to, sub.style))
+        }
         RegistrationOutcome::Create { identity, method } => success(deps, flow, sub, *identity, method).await,
     }
 }

@@ -189,6 +189,15 @@ pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Answer {
     redirect(u.as_str(), StatusCode::SEE_OTHER)
 }
 
+/// Sends the client to an external URL (an identity provider): a 303 for forms, Kratos' 422
+/// `browser_location_change_required` with `redirect_browser_to` for SPAs and native apps.
+pub fn external(to: &str, style: Style) -> Answer {
+    match style {
+        Style::Browser => redirect(to, StatusCode::SEE_OTHER),
+        _ => Answer::error(&location_change_error(to)),
+    }
+}
+
 /// Kratos' 422 `browser_location_change_required` error pointing at `to`.
 pub fn location_change_error(to: &str) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)

@@ -55,6 +55,7 @@ pub fn public_router(state: AppState) -> Router {
         .route("/health/ready", get(ready))
         .merge(schemas::routes())
         .merge(selfservice::routes())
+        .merge(selfservice::strategy_routes(&state))
         .merge(sessions::public_routes())
         .merge(pages::routes())
         .merge(well_known::routes())

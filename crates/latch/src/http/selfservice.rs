@@ -328,3 +328,42 @@ async fn logout_api(State(s): State<AppState>, JsonBody(body): JsonBody<NativeLo
             .reason("The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")),
     }
 }
+
+/// The routes strategies own (`Strategy::routes`, e.g. an OAuth callback), for `GET` and
+/// `POST`. The strategy turns the request into a submission; the engine answers.
+pub fn strategy_routes(state: &AppState) -> Router<AppState> {
+    let mut router = Router::new();
+    for r in state.strategies.routes() {
+        let handler = r.handler.clone();
+        let serve = move |State(s): State<AppState>,
+                          ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                          params: axum::extract::RawPathParams,
+                          headers: HeaderMap,
+                          uri: Uri,
+                          body: Bytes| {
+            let handler = handler.clone();
+            async move {
+                let req = req(&s, &headers, peer, &uri);
+                let decoded = if body.is_empty() {
+                    Value::Null
+                } else {
+                    crate::flow::body::decode_body(&s, &req.content_type, &body).unwrap_or(Value::Null)
+                };
+                let input = crate::strategy::RouteInput {
+                    params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                    query: {
+                        let mut q = std::collections::BTreeMap::new();
+                        for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+                            q.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+                        }
+                        q
+                    },
+                    body: decoded,
+                };
+                engine::route(&s, handler.as_ref(), req, input).await.into_response()
+            }
+        };
+        router = router.route(r.path, get(serve.clone()).post(serve));
+    }
+    router
+}

@@ -105,6 +105,10 @@ pub enum LoginOutcome {
     },
     /// The flow changed and is shown again (code sent, next step) — 400 for JSON clients.
     Continue,
+    /// The browser leaves for an external URL (an identity provider) and comes back on one of
+    /// the strategy's routes: a redirect for forms, Kratos' 422
+    /// `browser_location_change_required` for SPAs and native apps.
+    RedirectExternal(String),
 }
 
 /// Result of a registration submission.
@@ -119,6 +123,50 @@ pub enum RegistrationOutcome {
     },
     /// The flow changed and is shown again (profile step done, code sent) — 400 for JSON.
     Continue,
+    /// The browser leaves for an external URL and comes back on a strategy route (see
+    /// [`LoginOutcome::RedirectExternal`]).
+    RedirectExternal(String),
+}
+
+/// What a request to a strategy's own route carries.
+#[derive(Debug, Clone, Default)]
+pub struct RouteInput {
+    /// Path parameters (`{provider}` → value).
+    pub params: std::collections::BTreeMap<String, String>,
+    /// Query parameters (first value of each).
+    pub query: std::collections::BTreeMap<String, String>,
+    /// The decoded body (form or JSON), or `Null`.
+    pub body: Value,
+}
+
+/// What the engine does with a request to a strategy route.
+#[derive(Debug)]
+pub enum RouteOutcome {
+    /// Submit `body` to the flow `flow_id` as if the browser had posted it; the strategy has
+    /// authenticated the request itself (e.g. OAuth `state`), so no CSRF token is required,
+    /// but a browser flow must still come back with the browser's CSRF cookie.
+    Submit {
+        /// The flow the request belongs to.
+        flow_id: uuid::Uuid,
+        /// The submission (with `method` set to the strategy).
+        body: Value,
+    },
+}
+
+/// A handler for a route a strategy owns (an OAuth callback, …). It never writes HTTP.
+#[async_trait]
+pub trait RouteHandler: Send + Sync + std::fmt::Debug {
+    /// Turns the request into an outcome for the engine.
+    async fn handle(&self, deps: &Deps, input: &RouteInput) -> Result<RouteOutcome, FlowError>;
+}
+
+/// A route a strategy owns: served for `GET` and `POST` on the public port.
+#[derive(Debug, Clone)]
+pub struct StrategyRoute {
+    /// The path, with `{name}` parameters (`/self-service/methods/oidc/callback/{provider}`).
+    pub path: &'static str,
+    /// What answers it.
+    pub handler: std::sync::Arc<dyn RouteHandler>,
 }
 
 /// Which registration screen to populate.
@@ -249,6 +297,10 @@ pub trait Strategy: Send + Sync + std::fmt::Debug {
     fn verification(&self) -> Option<&dyn VerificationStrategy> {
         None
     }
+    /// Routes it owns; the router mounts them (e.g. the OIDC callback).
+    fn routes(&self) -> Vec<StrategyRoute> {
+        vec![]
+    }
     /// The WebAuthn relying party it uses, for `/.well-known/webauthn`.
     fn webauthn_relying_party(&self) -> Option<&passkey::config::RelyingParty> {
         None
@@ -315,6 +367,11 @@ impl Strategies {
     pub fn verification(&self, name: &str) -> Option<&dyn VerificationStrategy> {
         let all = || self.enabled.iter().filter_map(|s| s.verification());
         all().find(|s| s.id() == name).or_else(|| all().next())
+    }
+
+    /// The routes of every enabled strategy.
+    pub fn routes(&self) -> Vec<StrategyRoute> {
+        self.enabled.iter().flat_map(|s| s.routes()).collect()
     }
 
     /// The WebAuthn relying party of the first enabled method that has one.

@@ -48,9 +48,39 @@ impl CredentialType for ExampleCredential {
     }
 }
 
+/// The callback an external step comes back to: `?flow=&name=&phrase=` becomes a login
+/// submission of that flow.
+#[derive(Debug)]
+struct Callback;
+
+#[async_trait]
+impl super::RouteHandler for Callback {
+    async fn handle(&self, _deps: &Deps, input: &super::RouteInput) -> Result<super::RouteOutcome, FlowError> {
+        let flow_id = input
+            .query
+            .get("flow")
+            .and_then(|f| uuid::Uuid::parse_str(f).ok())
+            .ok_or_else(|| FlowError::message(text::validation_generic("the flow parameter is missing")))?;
+        Ok(super::RouteOutcome::Submit {
+            flow_id,
+            body: json!({
+                "method": ID,
+                "example_name": input.query.get("name").cloned().unwrap_or_default(),
+                "example_phrase": input.query.get("phrase").cloned().unwrap_or_default(),
+            }),
+        })
+    }
+}
+
 impl Strategy for Example {
     fn id(&self) -> &'static str {
         ID
+    }
+    fn routes(&self) -> Vec<super::StrategyRoute> {
+        vec![super::StrategyRoute {
+            path: "/self-service/methods/example/callback",
+            handler: std::sync::Arc::new(Callback),
+        }]
     }
     fn login(&self) -> Option<&dyn LoginStrategy> {
         Some(self)
@@ -79,7 +109,14 @@ impl LoginStrategy for Example {
         nodes(flow);
     }
 
-    async fn submit(&self, cx: &Cx<'_>, _flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
+        if field(body, "example_external").is_some() {
+            // Sign in elsewhere and come back on the callback route.
+            return Ok(LoginOutcome::RedirectExternal(format!(
+                "https://idp.example.test/authorize?flow={}",
+                flow.id
+            )));
+        }
         let name = field(body, "example_name").unwrap_or("");
         let phrase = field(body, "example_phrase").unwrap_or("");
         let found = cx.deps.store.find_identity_by_identifier(ID, name).await?;
@@ -236,6 +273,33 @@ mod tests {
         assert_eq!(res.status(), 200);
         let signed_in: Value = res.json().await.unwrap();
         assert_eq!(signed_in["session"]["authentication_methods"][0]["method"], "example");
+
+        // It can send the client elsewhere and own the route it comes back on.
+        let login = get(format!("{public}/self-service/login/api")).await;
+        let flow_id = login["id"].as_str().unwrap().to_string();
+        let res = http
+            .post(login["ui"]["action"].as_str().unwrap())
+            .json(&json!({"method": "example", "example_external": "1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "native and SPA clients are told to change location");
+        let change: Value = res.json().await.unwrap();
+        assert_eq!(change["error"]["id"], "browser_location_change_required");
+        assert_eq!(
+            change["redirect_browser_to"],
+            format!("https://idp.example.test/authorize?flow={flow_id}")
+        );
+        let res = http
+            .get(format!(
+                "{public}/self-service/methods/example/callback?flow={flow_id}&name=ex&phrase=open%20sesame"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let back: Value = res.json().await.unwrap();
+        assert!(back["session_token"].is_string(), "{back}");
 
         // The admin API shows and imports its credential.
         let shown = get(format!("{admin}/admin/identities/{id}?include_credential=example")).await;
