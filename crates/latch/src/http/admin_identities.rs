@@ -597,8 +597,9 @@ struct BatchBody {
 struct BatchPatch {
     #[serde(default)]
     patch_id: Option<Uuid>,
+    /// Decoded per entry, so that one malformed entry fails alone.
     #[serde(default)]
-    create: Option<CreateIdentityBody>,
+    create: Option<Value>,
 }
 
 /// Kratos: `BatchPatchIdentitiesLimit`.
@@ -608,11 +609,9 @@ pub const MAX_BATCH_WITH_PASSWORD: usize = 200;
 /// Plaintext passwords of one batch hashed at once (the hasher's own limit still applies).
 const BATCH_HASH_CONCURRENCY: usize = 4;
 
-fn has_plaintext_password(create: &CreateIdentityBody) -> bool {
+fn has_plaintext_password(create: &Value) -> bool {
     create
-        .credentials
-        .as_ref()
-        .and_then(|c| c.pointer("/password/config/password"))
+        .pointer("/credentials/password/config/password")
         .and_then(Value::as_str)
         .is_some_and(|p| !p.is_empty())
 }
@@ -652,7 +651,12 @@ async fn batch_patch_identities(
             let state = &state;
             async move {
                 match p.create {
-                    Some(create) => build_identity_with(state, create, dry_run).await,
+                    Some(create) => match serde_json::from_value::<CreateIdentityBody>(create) {
+                        Ok(create) => build_identity_with(state, create, dry_run).await,
+                        Err(e) => Err(ApiError::bad_request(format!(
+                            "The identity is not a valid createIdentityBody: {e}"
+                        ))),
+                    },
                     None => Err(ApiError::bad_request("The patch has no create body.")),
                 }
             }
