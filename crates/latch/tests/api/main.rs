@@ -16,6 +16,7 @@ mod courier;
 mod flows;
 mod hardening;
 mod identifiers;
+mod import;
 mod limits;
 mod migrations;
 mod pages;
