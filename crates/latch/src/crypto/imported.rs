@@ -744,3 +744,34 @@ mod firebase_vector {
         assert!(!parsed.verify("user2password").unwrap());
     }
 }
+
+#[cfg(test)]
+mod docs_examples {
+    use super::*;
+
+    /// The worked examples of docs/migrating.md verify with the passwords it states.
+    #[test]
+    fn migrating_md_examples_verify() {
+        let pw = "correct horse battery staple";
+        let keycloak = "$pbkdf2-sha256$i=27500,l=32$L2pLcJ4DR0lJhYxVFyzG1w$MZCy70+gzBA626h4UujYAZx4UlioxK0ogUAZdsnIe3M";
+        let keycloak_padded =
+            "$pbkdf2-sha256$i=27500,l=32$L2pLcJ4DR0lJhYxVFyzG1w==$MZCy70+gzBA626h4UujYAZx4UlioxK0ogUAZdsnIe3M=";
+        for h in [keycloak, keycloak_padded] {
+            let parsed = Imported::parse(h).unwrap().unwrap();
+            assert!(parsed.verify(pw).unwrap(), "{h}");
+        }
+        let docs = include_str!("../../../../docs/migrating.md");
+        assert!(docs.contains(keycloak));
+        assert!(docs.contains("$2b$10$8ZdB38/IKgTZWAefQsAQDu7w7/DWPbFBzdjThFxbNgTEz7Fnoxpxy"));
+        assert!(bcrypt::verify(pw, "$2b$10$8ZdB38/IKgTZWAefQsAQDu7w7/DWPbFBzdjThFxbNgTEz7Fnoxpxy").unwrap());
+        let argon = "$argon2id$v=19$m=65536,t=1,p=4$R/kyOUS3C/iyljRrvCTo5g$wEdH77uSkahFGQhgBUwlHbEZhC9QTKFz1gKSGNpGlBk";
+        assert!(docs.contains(argon));
+        use argon2::PasswordVerifier as _;
+        let parsed = argon2::PasswordHash::new(argon).unwrap();
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(pw.as_bytes(), &parsed)
+                .is_ok()
+        );
+    }
+}
