@@ -47,9 +47,12 @@ fn sha_template(name: &str, pf: &str, salt: &[u8], digest: Vec<u8>) -> String {
     format!("${name}$pf={}${}${}", b64(pf.as_bytes()), b64(salt), b64(&digest))
 }
 
+/// Makes a stored hash from a password.
+type HashMaker = Box<dyn Fn(&str) -> String>;
+
 /// One `(format, password, stored hash)` per format Kratos imports, built from known passwords.
 fn fixtures() -> Vec<(&'static str, String, String)> {
-    let mut f: Vec<(&'static str, Box<dyn Fn(&str) -> String>)> = Vec::new();
+    let mut f: Vec<(&'static str, HashMaker)> = Vec::new();
     f.push(("bcrypt", Box::new(|pw| bcrypt::hash(pw, 4).unwrap())));
     for (name, alg) in [
         ("argon2id", argon2::Algorithm::Argon2id),
