@@ -560,7 +560,7 @@ impl Progress {
         } else if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(total);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} identities ({per_sec}, eta {eta}) {msg}",
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} identities (eta {eta}) {msg}",
             ) {
                 bar.set_style(style);
             }
@@ -574,7 +574,8 @@ impl Progress {
         match self {
             Progress::Bar(b) => {
                 b.set_position(done);
-                b.set_message(format!("{created} created, {failed} failed"));
+                let rate = done as f64 / b.elapsed().as_secs_f64().max(0.001);
+                b.set_message(format!("{created} created, {failed} failed, {rate:.0}/s"));
             }
             Progress::Lines { total } => {
                 err(&format!(
