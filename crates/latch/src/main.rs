@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod cli_identities;
+
 /// mimalloc returns freed memory to the OS: each argon2id hash allocates 19 MiB, and glibc's
 /// malloc keeps such buffers in its arenas, which would leave an idle server at ~200 MB RSS.
 #[global_allocator]
@@ -42,6 +44,27 @@ enum Command {
     Courier {
         #[command(subcommand)]
         what: CourierCommand,
+    },
+    /// Import resources (Kratos: `kratos import identities`).
+    Import {
+        #[command(subcommand)]
+        what: cli_identities::ImportCommand,
+    },
+    /// List resources (Kratos: `kratos list identities`).
+    #[command(alias = "ls")]
+    List {
+        #[command(subcommand)]
+        what: cli_identities::ListCommand,
+    },
+    /// Get resources (Kratos: `kratos get identity`).
+    Get {
+        #[command(subcommand)]
+        what: cli_identities::GetCommand,
+    },
+    /// Delete resources (Kratos: `kratos delete identity`).
+    Delete {
+        #[command(subcommand)]
+        what: cli_identities::DeleteCommand,
     },
     /// Check a configuration file and exit (non-zero on errors).
     ValidateConfig {
@@ -205,6 +228,37 @@ fn main() -> ExitCode {
                 cleanup(dsn, read_from_env, &config, flags).await
             }
             Command::Serve(args) => serve(args).await,
+            Command::Import {
+                what:
+                    cli_identities::ImportCommand::Identities {
+                        files,
+                        client,
+                        dry_run,
+                        batch_size,
+                    },
+            } => cli_identities::import(client, files, dry_run, batch_size).await,
+            Command::List {
+                what:
+                    cli_identities::ListCommand::Identities {
+                        legacy,
+                        client,
+                        page_size,
+                        page_token,
+                        consistency,
+                    },
+            } => cli_identities::list(client, legacy, page_size, page_token, consistency).await,
+            Command::Get {
+                what:
+                    cli_identities::GetCommand::Identity {
+                        ids,
+                        client,
+                        include_credentials,
+                        external_id,
+                    },
+            } => cli_identities::get(client, ids, include_credentials, external_id).await,
+            Command::Delete {
+                what: cli_identities::DeleteCommand::Identity { ids, client },
+            } => cli_identities::delete(client, ids).await,
             Command::Courier {
                 what:
                     CourierCommand::Watch {

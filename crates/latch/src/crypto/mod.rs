@@ -1,6 +1,7 @@
 //! Password hashing, random tokens and token digests.
 
 pub mod csrf;
+pub mod imported;
 pub mod password;
 pub mod seal;
 

@@ -41,8 +41,14 @@ pub enum HashAlgorithm {
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     /// The stored hash is in a format Latch cannot verify.
-    #[error("unsupported password hash format (supported: argon2id, argon2i, bcrypt)")]
+    #[error(
+        "unsupported password hash format (supported: bcrypt, argon2id, argon2i, pbkdf2-sha1/sha256/sha512, scrypt, \
+         firescrypt, md5, sha1, sha256, sha512, ssha, ssha256, ssha512, hmac-*, md5-crypt, sha256-crypt, sha512-crypt)"
+    )]
     Unsupported,
+    /// The hash names a known format but is malformed.
+    #[error("malformed password hash: {0}")]
+    Invalid(String),
     /// The hash's parameters would cost more than Latch will ever spend on one check.
     #[error("{0}")]
     TooCostly(String),
@@ -146,10 +152,17 @@ pub const MAX_ARGON2_WORK_KIB: u64 = 1024 * 1024;
 /// Highest bcrypt cost of a hash Latch evaluates (the format allows 31: days per check).
 pub const MAX_BCRYPT_COST: u32 = 16;
 
+/// Longest stored hash Latch accepts at import (the longest real formats, Firebase scrypt
+/// with its signer key, stay well below 1 KiB).
+pub const MAX_HASH_LEN: usize = 4096;
+
 /// Refuses hashes whose parameters would make one check absurdly expensive (an import of
-/// `m=4194304` or bcrypt cost 31 would let one login stall a node). Checked at import and
-/// again before every verification.
+/// `m=4194304`, bcrypt cost 31, pbkdf2 `i=10^9` or scrypt `N=2^30` would let one login stall
+/// a node). Checked at import and again before every verification.
 pub fn check_hash_cost(hash: &str) -> Result<(), HashError> {
+    if super::imported::is_imported_format(hash) {
+        return super::imported::Imported::parse(hash).map(|_| ());
+    }
     if is_bcrypt(hash) {
         let cost: u32 = hash.get(4..6).and_then(|c| c.parse().ok()).unwrap_or(u32::MAX);
         if cost > MAX_BCRYPT_COST {
@@ -186,6 +199,14 @@ pub fn check_hash_cost(hash: &str) -> Result<(), HashError> {
 
 /// Checks that an imported hash is in a format Latch can verify, at a cost it accepts.
 pub fn validate_hash_format(hash: &str) -> Result<(), HashError> {
+    if hash.len() > MAX_HASH_LEN {
+        return Err(HashError::Invalid(format!(
+            "the hash is longer than {MAX_HASH_LEN} bytes"
+        )));
+    }
+    if super::imported::is_imported_format(hash) {
+        return super::imported::Imported::parse(hash).map(|_| ());
+    }
     if is_bcrypt(hash) {
         return check_hash_cost(hash);
     }
@@ -218,6 +239,9 @@ fn hash_sync(algorithm: &HashAlgorithm, password: &str) -> Result<String, HashEr
 }
 
 fn verify_sync(password: &str, hash: &str) -> Result<bool, HashError> {
+    if let Some(imported) = super::imported::Imported::parse(hash)? {
+        return imported.verify(password);
+    }
     check_hash_cost(hash)?;
     if is_bcrypt(hash) {
         return bcrypt::verify(password, hash).map_err(|e| HashError::Failed(e.to_string()));

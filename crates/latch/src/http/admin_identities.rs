@@ -133,6 +133,12 @@ pub fn admin_json(state: &AppState, ident: &Identity, include: &[String]) -> Val
 }
 
 async fn build_identity(state: &AppState, body: CreateIdentityBody) -> ApiResult<Identity> {
+    build_identity_with(state, body, false).await
+}
+
+/// Builds an identity from a create body; with `dry_run` plaintext passwords are checked
+/// but not hashed (the identity is never stored).
+async fn build_identity_with(state: &AppState, body: CreateIdentityBody, dry_run: bool) -> ApiResult<Identity> {
     let _ = body.region;
     let clock = state.clock.as_ref();
     let mut ident = new_identity(&body.schema_id, body.traits, clock);
@@ -170,7 +176,7 @@ async fn build_identity(state: &AppState, body: CreateIdentityBody) -> ApiResult
     }
     let _ = body.recovery_addresses;
     if let Some(creds) = body.credentials {
-        import_credentials(state, &mut ident, &creds).await?;
+        import_credentials(state, &mut ident, &creds, dry_run).await?;
     }
     Ok(ident)
 }
@@ -180,12 +186,16 @@ fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
 }
 
 /// Applies `credentials` from a create/update body: each type's [`CredentialType::import`]
-/// decides what is stored (passwords are hashed or checked, others kept as given).
-async fn import_credentials(state: &AppState, ident: &mut Identity, creds: &Value) -> ApiResult<()> {
+/// decides what is stored (passwords are hashed or checked, others kept as given). With
+/// `dry_run`, plain-text passwords are not hashed (nothing is stored).
+async fn import_credentials(state: &AppState, ident: &mut Identity, creds: &Value, dry_run: bool) -> ApiResult<()> {
     let Some(obj) = creds.as_object() else {
         return Err(ApiError::bad_request("credentials must be a JSON object"));
     };
-    let cx = ImportCx { hasher: &state.hasher };
+    let cx = ImportCx {
+        hasher: &state.hasher,
+        dry_run,
+    };
     for (kind, body) in obj {
         let Some(credential) = state.credentials.get(kind) else {
             return Err(ApiError::bad_request(format!(
@@ -290,7 +300,7 @@ async fn update_identity(
     }
     apply_traits(&mut ident, &state.schemas, clock).map_err(traits_error)?;
     if let Some(creds) = body.credentials {
-        import_credentials(&state, &mut ident, &creds).await?;
+        import_credentials(&state, &mut ident, &creds, false).await?;
     }
     state.store.update_identity(&ident).await?;
     Ok(Json(admin_json(&state, &ident, &[])))
@@ -528,41 +538,164 @@ struct BatchBody {
 struct BatchPatch {
     #[serde(default)]
     patch_id: Option<Uuid>,
+    /// Decoded per entry, so that one malformed entry fails alone.
     #[serde(default)]
-    create: Option<CreateIdentityBody>,
+    create: Option<Value>,
 }
 
-const MAX_BATCH: usize = 2000;
+/// Kratos: `BatchPatchIdentitiesLimit`.
+pub const MAX_BATCH: usize = 1000;
+/// Kratos: `BatchPatchIdentitiesWithPasswordLimit` (plaintext passwords are hashed here).
+pub const MAX_BATCH_WITH_PASSWORD: usize = 200;
+/// Plaintext passwords of one batch hashed at once (the hasher's own limit still applies).
+const BATCH_HASH_CONCURRENCY: usize = 4;
 
+fn has_plaintext_password(create: &Value) -> bool {
+    create
+        .pointer("/credentials/password/config/password")
+        .and_then(Value::as_str)
+        .is_some_and(|p| !p.is_empty())
+}
+
+/// `PATCH /admin/identities`: creates up to 1,000 identities (200 with plaintext passwords)
+/// and answers, in request order, `{"action":"create","identity":id}` or
+/// `{"action":"error","error":{…}}` per entry, with the entry's `patch_id` when given
+/// (Kratos' `batchPatchIdentitiesResponse`). Unlike Kratos, an entry whose body is invalid
+/// (schema, traits, hash format) fails alone instead of failing the whole request. All
+/// created identities are written in one transaction. Latch extension: `?dry_run=true`
+/// validates everything, including identifier conflicts, and writes nothing.
 async fn batch_patch_identities(
     State(state): State<AppState>,
+    RawQuery(q): RawQuery,
     JsonBody(body): JsonBody<BatchBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
+    let dry_run = query_one(q.as_deref(), "dry_run").is_some_and(|v| v == "true" || v == "1");
     if body.identities.len() > MAX_BATCH {
         return Err(ApiError::bad_request(format!(
-            "At most {MAX_BATCH} identities can be patched at once."
+            "The maximum number of identities per request that can be created or deleted at once is {MAX_BATCH}."
         )));
     }
-    let mut results = Vec::with_capacity(body.identities.len());
-    for p in body.identities {
-        let Some(create) = p.create else {
-            let err = ApiError::bad_request("The patch has no create body.");
-            results.push(json!({"action": "error", "patch_id": p.patch_id, "error": err.error_object()}));
-            continue;
-        };
-        let outcome = match build_identity(&state, create).await {
-            Ok(ident) => state
-                .store
-                .insert_identity(&ident)
-                .await
-                .map(|_| ident.id)
-                .map_err(ApiError::from),
-            Err(e) => Err(e),
-        };
-        results.push(match outcome {
-            Ok(id) => json!({"action": "create", "identity": id, "patch_id": p.patch_id}),
-            Err(e) => json!({"action": "error", "patch_id": p.patch_id, "error": e.error_object()}),
-        });
+    let plaintext = body
+        .identities
+        .iter()
+        .filter(|p| p.create.as_ref().is_some_and(has_plaintext_password))
+        .count();
+    if plaintext > MAX_BATCH_WITH_PASSWORD {
+        return Err(ApiError::bad_request(format!(
+            "The maximum number of identities per request that can be created with a plaintext password is {MAX_BATCH_WITH_PASSWORD}."
+        )));
     }
-    Ok(Json(json!({ "identities": results })))
+    use futures_util::StreamExt as _;
+    let patch_ids: Vec<Option<Uuid>> = body.identities.iter().map(|p| p.patch_id).collect();
+    let built: Vec<ApiResult<Identity>> = futures_util::stream::iter(body.identities)
+        .map(|p| {
+            let state = &state;
+            async move {
+                match p.create {
+                    Some(create) => match serde_json::from_value::<CreateIdentityBody>(create) {
+                        Ok(create) => build_identity_with(state, create, dry_run).await,
+                        Err(e) => Err(ApiError::bad_request(format!(
+                            "The identity is not a valid createIdentityBody: {e}"
+                        ))),
+                    },
+                    None => Err(ApiError::bad_request("The patch has no create body.")),
+                }
+            }
+        })
+        .buffered(BATCH_HASH_CONCURRENCY)
+        .collect()
+        .await;
+    let mut outcomes: Vec<ApiResult<Uuid>> = Vec::with_capacity(built.len());
+    if dry_run {
+        let mut seen = std::collections::HashSet::new();
+        for b in built {
+            outcomes.push(match b {
+                Ok(ident) => dry_run_conflicts(&state, &ident, &mut seen).await.map(|()| ident.id),
+                Err(e) => Err(e),
+            });
+        }
+    } else {
+        let mut valid = Vec::new();
+        let mut slots = Vec::with_capacity(built.len());
+        for b in built {
+            match b {
+                Ok(ident) => {
+                    slots.push(Ok(valid.len()));
+                    valid.push(ident);
+                }
+                Err(e) => slots.push(Err(e)),
+            }
+        }
+        let mut written = state.store.insert_identities(&valid).await?.into_iter();
+        for slot in slots {
+            outcomes.push(match slot {
+                Ok(i) => match written.next() {
+                    Some(Ok(())) => Ok(valid[i].id),
+                    Some(Err(e)) => Err(ApiError::from(e)),
+                    None => Err(ApiError::internal()),
+                },
+                Err(e) => Err(e),
+            });
+        }
+    }
+    let results: Vec<Value> = outcomes
+        .into_iter()
+        .zip(patch_ids)
+        .map(|(outcome, patch_id)| {
+            let mut entry = serde_json::Map::new();
+            match outcome {
+                Ok(id) => {
+                    entry.insert("action".into(), json!("create"));
+                    entry.insert("identity".into(), json!(id));
+                }
+                Err(e) => {
+                    entry.insert("action".into(), json!("error"));
+                    entry.insert("error".into(), e.error_object());
+                }
+            }
+            if let Some(p) = patch_id {
+                entry.insert("patch_id".into(), json!(p));
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    let mut out = json!({ "identities": results });
+    if dry_run {
+        out["dry_run"] = json!(true);
+    }
+    Ok(Json(out).into_response())
+}
+
+/// For a dry run: the conflicts the insert would hit (credential identifiers and external
+/// ids held by stored identities or by an earlier entry of the same batch).
+async fn dry_run_conflicts(
+    state: &AppState,
+    ident: &Identity,
+    seen: &mut std::collections::HashSet<(String, String)>,
+) -> ApiResult<()> {
+    let conflict = || {
+        ApiError::from(crate::store::StoreError::Conflict(
+            crate::store::identity::CONFLICT.into(),
+        ))
+    };
+    let mut keys = Vec::new();
+    for (kind, c) in &ident.credentials {
+        for i in &c.identifiers {
+            if state.store.find_identity_by_identifier(kind, i).await?.is_some() {
+                return Err(conflict());
+            }
+            keys.push((kind.clone(), i.clone()));
+        }
+    }
+    if let Some(e) = &ident.external_id {
+        if state.store.find_identity_by_external_id(e).await?.is_some() {
+            return Err(conflict());
+        }
+        keys.push(("external_id".into(), e.clone()));
+    }
+    if keys.iter().any(|k| seen.contains(k)) {
+        return Err(conflict());
+    }
+    seen.extend(keys);
+    Ok(())
 }

@@ -98,6 +98,8 @@ pub trait CredentialType: Send + Sync + std::fmt::Debug {
 pub struct ImportCx<'a> {
     /// Hashes plain-text passwords.
     pub hasher: &'a crate::crypto::password::PasswordHasher,
+    /// Validate only: skip expensive work such as hashing (nothing is stored).
+    pub dry_run: bool,
 }
 
 /// Every registered credential type and which of them belong to enabled methods.

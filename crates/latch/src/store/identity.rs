@@ -120,6 +120,32 @@ macro_rules! insert_children {
     }};
 }
 
+/// Inserts the `identities` row.
+macro_rules! insert_identity_row {
+    ($tx:expr, $ident:expr) => {{
+        let ident: &Identity = $ident;
+        sqlx::query(
+            "INSERT INTO identities (id, schema_id, traits, state, state_changed_at, metadata_public, \
+             metadata_admin, external_id, organization_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(ident.id)
+        .bind(&ident.schema_id)
+        .bind(Json(&ident.traits))
+        .bind(ident.state.as_str())
+        .bind(ident.state_changed_at.map(Ts))
+        .bind(ident.metadata_public.as_ref().map(Json))
+        .bind(ident.metadata_admin.as_ref().map(Json))
+        .bind(&ident.external_id)
+        .bind(ident.organization_id)
+        .bind(Ts(ident.created_at))
+        .bind(Ts(ident.updated_at))
+        .execute(&mut *$tx)
+        .await
+        .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+    }};
+}
+
 /// Deletes everything an identity owns (not the identity row).
 macro_rules! delete_children {
     ($tx:expr, $id:expr) => {{
@@ -142,27 +168,41 @@ impl Store {
     /// Creates an identity with its credentials and addresses in one transaction.
     pub async fn insert_identity(&self, ident: &Identity) -> Result<(), StoreError> {
         crate::with_tx!(self, tx => {
-            sqlx::query(
-                "INSERT INTO identities (id, schema_id, traits, state, state_changed_at, metadata_public, \
-                 metadata_admin, external_id, organization_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(ident.id)
-            .bind(&ident.schema_id)
-            .bind(Json(&ident.traits))
-            .bind(ident.state.as_str())
-            .bind(ident.state_changed_at.map(Ts))
-            .bind(ident.metadata_public.as_ref().map(Json))
-            .bind(ident.metadata_admin.as_ref().map(Json))
-            .bind(&ident.external_id)
-            .bind(ident.organization_id)
-            .bind(Ts(ident.created_at))
-            .bind(Ts(ident.updated_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+            insert_identity_row!(tx, ident);
             insert_children!(tx, ident);
             Ok::<(), StoreError>(())
+        })
+    }
+
+    /// Creates many identities in one transaction (the admin batch endpoint and the import
+    /// CLI). Each identity sits behind its own savepoint: one that conflicts with an existing
+    /// identity (or an earlier one of the batch) is rolled back alone and reported at its
+    /// index, the others are committed together. Other database errors fail the whole batch.
+    pub async fn insert_identities(&self, idents: &[Identity]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        crate::with_tx!(self, tx => {
+            let mut results = Vec::with_capacity(idents.len());
+            for ident in idents {
+                sqlx::query("SAVEPOINT latch_import").execute(&mut *tx).await?;
+                let one: Result<(), StoreError> = async {
+                    insert_identity_row!(tx, ident);
+                    insert_children!(tx, ident);
+                    Ok(())
+                }
+                .await;
+                match one {
+                    Ok(()) => {
+                        sqlx::query("RELEASE SAVEPOINT latch_import").execute(&mut *tx).await?;
+                        results.push(Ok(()));
+                    }
+                    Err(e @ StoreError::Conflict(_)) => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT latch_import").execute(&mut *tx).await?;
+                        sqlx::query("RELEASE SAVEPOINT latch_import").execute(&mut *tx).await?;
+                        results.push(Err(e));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<_, StoreError>(results)
         })
     }
 

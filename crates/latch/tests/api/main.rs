@@ -17,6 +17,7 @@ mod flow_states;
 mod flows;
 mod hardening;
 mod identifiers;
+mod import;
 mod limits;
 mod migrations;
 mod pages;
