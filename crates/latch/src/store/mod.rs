@@ -217,7 +217,8 @@ impl Store {
     }
 
     /// On PostgreSQL, listens for other nodes' session changes and drops the affected cache
-    /// entries; runs until the pool closes. Clears the whole cache whenever the listening
+    /// entries, and for queued mail (`latch_courier`, sent by a trigger on
+    /// `courier_messages`) and wakes this node's courier worker; runs until the pool closes. Clears the whole cache whenever the listening
     /// connection is re-established, since notifications may have been missed.
     pub async fn listen_for_invalidations(self) {
         let Pool::Postgres(pool) = &self.pool else { return };
@@ -233,14 +234,18 @@ impl Store {
                     continue;
                 }
             };
-            if let Err(e) = listener.listen("latch_sessions").await {
+            if let Err(e) = listener.listen_all(["latch_sessions", "latch_courier"]).await {
                 tracing::warn!(error = %e, "session cache listener cannot LISTEN; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             self.cache.clear();
+            // Mail may have been queued while nobody listened.
+            self.wake_courier();
             loop {
                 match listener.recv().await {
+                    // Another node (or this one) queued mail: migration 0009's trigger.
+                    Ok(n) if n.channel() == "latch_courier" => self.wake_courier(),
                     Ok(n) => match uuid::Uuid::parse_str(n.payload()) {
                         Ok(id) => self.cache.invalidate_identity(id),
                         Err(_) => self.cache.clear(),

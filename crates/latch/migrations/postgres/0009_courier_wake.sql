@@ -1,0 +1,13 @@
+-- Wake the courier worker of every node when mail is queued: each statement that inserts
+-- into courier_messages sends one NOTIFY on channel latch_courier, delivered when its
+-- transaction commits (and not at all on rollback). Workers LISTEN on it; without it, other
+-- nodes only find new mail on their next poll (courier.worker.pull_wait).
+-- SQLite has one node per database file, so migrations/sqlite/0009_courier_wake.sql is empty.
+CREATE FUNCTION latch_courier_wake() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('latch_courier', '');
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER courier_messages_wake AFTER INSERT ON courier_messages
+    FOR EACH STATEMENT EXECUTE FUNCTION latch_courier_wake();
