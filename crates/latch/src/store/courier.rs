@@ -143,6 +143,20 @@ fn message(r: MessageRow) -> Result<Message, StoreError> {
     })
 }
 
+/// The claim statement of [`Store::claim_messages`]: `$1` now, `$2` now, `$3` the lease end.
+pub(crate) fn claim_sql(dialect: super::Dialect, limit: u32) -> String {
+    format!(
+        "UPDATE courier_messages SET status = 'processing', claimed_until = $3, updated_at = $1 \
+         WHERE id IN (SELECT id FROM courier_messages \
+         WHERE status IN ('queued', 'processing') AND next_attempt_at <= $1 \
+         AND (claimed_until IS NULL OR claimed_until <= $2) \
+         ORDER BY next_attempt_at, created_at, id LIMIT {}{}) \
+         RETURNING {MESSAGE_COLUMNS}",
+        limit.max(1),
+        dialect.claim_suffix()
+    )
+}
+
 impl Store {
     /// Enqueues one message in its own transaction and wakes this node's worker.
     pub async fn enqueue_message(&self, m: &crate::courier::message::NewMessage) -> Result<(), StoreError> {
@@ -171,16 +185,7 @@ impl Store {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let sql = format!(
-            "UPDATE courier_messages SET status = 'processing', claimed_until = $3, updated_at = $1 \
-             WHERE id IN (SELECT id FROM courier_messages \
-             WHERE status IN ('queued', 'processing') AND next_attempt_at <= $1 \
-             AND (claimed_until IS NULL OR claimed_until <= $2) \
-             ORDER BY next_attempt_at, created_at, id LIMIT {}{}) \
-             RETURNING {MESSAGE_COLUMNS}",
-            limit.max(1),
-            self.dialect().claim_suffix()
-        );
+        let sql = claim_sql(self.dialect(), limit);
         let until = now + lease;
         let rows: Vec<MessageRow> = crate::with_pool!(self, p => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -51,7 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_limits"),
     migration!(6, "0006_cleanup_indexes"),
     migration!(7, "0007_drop_code_failures"),
-    migration!(9, "0009_courier_wake"),
+    migration!(9, "0009_perf"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latch_migrations (\

@@ -14,6 +14,8 @@ pub mod limits;
 pub mod migrate;
 pub mod session;
 pub mod sql;
+pub mod plans;
+pub mod stats;
 
 use std::time::Duration;
 

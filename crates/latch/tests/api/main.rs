@@ -20,6 +20,7 @@ mod limits;
 mod migrations;
 mod pages;
 mod passkey;
+mod plans;
 mod proxy;
 mod refusals;
 mod sdk;
