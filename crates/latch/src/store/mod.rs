@@ -48,12 +48,16 @@ macro_rules! with_pool {
 
 /// Runs the body inside one transaction on either backend and commits it when the body
 /// returns `Ok`; an `Err` (or `?`) rolls back. SQLite transactions start `IMMEDIATE` so
-/// that concurrent writers wait for the lock instead of failing on upgrade.
+/// that concurrent writers wait for the lock instead of failing on upgrade, and they queue
+/// for [`Store::sqlite_writer`] first: SQLite has one writer at a time, and a writer that
+/// finds the lock taken sleeps in SQLite's busy handler (1, 2, 5, … 50 ms steps), so
+/// waiting in a FIFO queue in the process instead hands the lock on without sleeping.
 #[macro_export]
 macro_rules! with_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(p) => {
+                let _writer = $store.sqlite_writer.lock().await;
                 let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 if out.is_ok() {
@@ -116,6 +120,8 @@ pub struct Store {
     pub outbox: std::sync::Arc<courier::OutboxSignals>,
     /// Counts this node's finished cleanup janitor runs (tests wait on it).
     pub cleanups: std::sync::Arc<cleanup::CleanupSignals>,
+    /// SQLite: write transactions of this process take turns here (see [`with_tx!`]).
+    pub sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -157,6 +163,7 @@ impl Store {
                     cache: Default::default(),
                     outbox: Default::default(),
                     cleanups: Default::default(),
+                    sqlite_writer: Default::default(),
                 })
             }
             Dsn::Postgres {
@@ -184,6 +191,7 @@ impl Store {
                     cache: Default::default(),
                     outbox: Default::default(),
                     cleanups: Default::default(),
+                    sqlite_writer: Default::default(),
                 })
             }
         }
