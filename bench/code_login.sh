@@ -138,7 +138,10 @@ run_db() {
   local db="$1" mode="${2:-load}" label tmp dsn public_port admin_port smtp_port public admin pull_wait="$PULL_WAIT"
   label="$db"
   # Counting statements: no idle polls between the counter readings (mail still wakes the worker).
-  if [[ "$mode" == count ]]; then pull_wait=1h; fi
+  local limits=false
+  if [[ "$mode" == count* ]]; then pull_wait=1h; fi
+  # count-limits: the same count with Latch's default rate limits on, to show their upserts.
+  if [[ "$mode" == count-limits ]]; then limits=true; label="$db, default rate limits on"; fi
   if [[ "$QUICKACK" == true ]]; then label="$db (quickack sink)"; fi
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/latch-code-bench-$db.XXXXXX")"
   TMPS+=("$tmp")
@@ -194,7 +197,7 @@ courier:
 # One client IP drives every login: the benchmark turns Latch's rate limits off.
 latch:
   rate_limits:
-    enabled: false
+    enabled: $limits
 secrets:
   cookie:
     - bench-cookie-secret-$RANDOM$RANDOM$RANDOM-0123456789abcdef
@@ -205,7 +208,7 @@ YAML
     { cat "$tmp/migrate.log" >&2; die "latch migrate sql failed on $db"; }
 
   log "$db: starting $BIN (public $public, admin $admin, SMTP sink 127.0.0.1:$smtp_port)"
-  if [[ "$mode" == count ]]; then
+  if [[ "$mode" == count* ]]; then
     LATCH_COUNT_SQL_STATEMENTS=1 "$BIN" serve -c "$tmp/latch.yml" --dev >"$tmp/server.log" 2>&1 &
   else
     "$BIN" serve -c "$tmp/latch.yml" --dev >"$tmp/server.log" 2>&1 &
@@ -223,9 +226,9 @@ YAML
   LOAD[$db]="$(cut -d' ' -f1-3 /proc/loadavg)"
   RSS_START[$db]="$(awk '$1 == "VmRSS:" {printf "%.1f MiB", $2 / 1024}' "/proc/$SERVER_PID/status")"
 
-  if [[ "$mode" == count ]]; then
+  if [[ "$mode" == count* ]]; then
     log "$db: counting SQL statements over $COUNT sequential logins"
-    timeout --signal=TERM --kill-after=10 600 "$DRIVER" --label "$db" --public "$public" --admin "$admin" \
+    timeout --signal=TERM --kill-after=10 600 "$DRIVER" --label "$label" --public "$public" --admin "$admin" \
       --smtp-listen "127.0.0.1:$smtp_port" --users 32 --levels 1 --count-statements "$COUNT" \
       >>"$COUNT_ROWS" 2> >(tee "$tmp/driver.log" >&2) || die "the statement count failed on $db"
     stop_server
@@ -252,7 +255,7 @@ COUNT_ROWS="$OUT/code_login.count.tmp"
 : >"$COUNT_ROWS"
 for db in $DBS; do
   run_db "$db"
-  if ((COUNT > 0)); then run_db "$db" count; fi
+  if ((COUNT > 0)); then run_db "$db" count; run_db "$db" count-limits; fi
 done
 
 # ---------------------------------------------------------------------------- report
