@@ -148,7 +148,9 @@ fn init_logging(level: Option<&str>) {
     // Debug measurement only (see `store::stats`): counts SQL statements for the metrics.
     let counter = std::env::var(latch::store::stats::ENV)
         .is_ok_and(|v| v == "1" || v == "true")
-        .then(|| latch::store::stats::StatementCounter::new().with_filter(latch::store::stats::StatementCounter::filter()));
+        .then(|| {
+            latch::store::stats::StatementCounter::new().with_filter(latch::store::stats::StatementCounter::filter())
+        });
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = if std::io::stderr().is_terminal() {
         fmt.boxed()

@@ -120,11 +120,11 @@ impl Connector {
                     .map_err(|e| send_error(&e))?
             }
         };
-        if let Some(c) = &self.credentials {
-            if let Err(e) = conn.auth(&self.mechanisms, c).await {
-                conn.abort().await;
-                return Err(send_error(&e));
-            }
+        if let Some(c) = &self.credentials
+            && let Err(e) = conn.auth(&self.mechanisms, c).await
+        {
+            conn.abort().await;
+            return Err(send_error(&e));
         }
         Ok(conn)
     }
@@ -215,7 +215,9 @@ struct TlsOver {
 
 impl std::fmt::Debug for TlsOver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsOver").field("peer", &self.peer).finish_non_exhaustive()
+        f.debug_struct("TlsOver")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
     }
 }
 

@@ -195,11 +195,12 @@ impl Store {
                 .fetch_all(p)
                 .await?
         });
-        let mut out = rows.into_iter().map(message).collect::<Result<Vec<Message>, StoreError>>()?;
+        let mut out = rows
+            .into_iter()
+            .map(message)
+            .collect::<Result<Vec<Message>, StoreError>>()?;
         // RETURNING has no order; deliver oldest first. (The returned `updated_at` is now.)
-        out.sort_by(|a, b| {
-            (a.next_attempt_at, a.created_at, a.id).cmp(&(b.next_attempt_at, b.created_at, b.id))
-        });
+        out.sort_by_key(|a| (a.next_attempt_at, a.created_at, a.id));
         Ok(out)
     }
 

@@ -141,7 +141,7 @@ macro_rules! delete_children {
 /// The SQL of [`Store::list_identities`] for this filter.
 pub(crate) fn list_identities_sql(f: &IdentityFilter) -> String {
     let mut sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE 1 = 1");
-        let mut n = 0;
+    let mut n = 0;
     if !f.ids.is_empty() {
         sql.push_str(&format!(" AND id IN ({})", placeholders(n + 1, f.ids.len())));
         n += f.ids.len();

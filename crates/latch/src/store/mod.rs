@@ -12,9 +12,9 @@ pub mod flow;
 pub mod identity;
 pub mod limits;
 pub mod migrate;
+pub mod plans;
 pub mod session;
 pub mod sql;
-pub mod plans;
 pub mod stats;
 
 use std::time::Duration;

@@ -93,11 +93,9 @@ impl Store {
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN EXECUTE latch_plan{args}")))
                         .fetch_all(&mut *conn)
                         .await?;
-                sqlx::raw_sql(
-                    "DEALLOCATE latch_plan; RESET plan_cache_mode; RESET enable_seqscan",
-                )
-                .execute(&mut *conn)
-                .await?;
+                sqlx::raw_sql("DEALLOCATE latch_plan; RESET plan_cache_mode; RESET enable_seqscan")
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(rows.into_iter().map(|r| r.0).collect())
             }
         }

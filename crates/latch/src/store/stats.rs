@@ -23,9 +23,7 @@ pub const ENV: &str = "LATCH_COUNT_SQL_STATEMENTS";
 
 /// Statements counted so far, or `None` when counting is off.
 pub fn statements() -> Option<u64> {
-    ENABLED
-        .load(Ordering::Relaxed)
-        .then(|| COUNT.load(Ordering::Relaxed))
+    ENABLED.load(Ordering::Relaxed).then(|| COUNT.load(Ordering::Relaxed))
 }
 
 /// Counts `sqlx::query` events. Install it with a filter that lets `sqlx::query=debug`

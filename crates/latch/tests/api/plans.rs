@@ -26,7 +26,10 @@ async fn hot_queries_use_indexes(b: Backend) {
     assert!(queries.len() >= 10);
     let mut bad = Vec::new();
     for (name, sql) in &queries {
-        let plan = store.query_plan(sql).await.unwrap_or_else(|e| panic!("{name}: {e}\n{sql}"));
+        let plan = store
+            .query_plan(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{sql}"));
         assert!(!plan.is_empty(), "{name}: empty plan");
         if plan.iter().any(|l| full_scan(b, l)) {
             bad.push(format!("{name}:\n  {}", plan.join("\n  ")));
