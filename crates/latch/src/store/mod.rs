@@ -57,7 +57,11 @@ macro_rules! with_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(p) => {
-                let _writer = $store.sqlite_writer.lock().await;
+                // Bounded like SQLite's own wait: past it, BEGIN waits in the busy handler
+                // (and fails after the busy timeout) as it would without the queue.
+                let _writer = tokio::time::timeout($crate::store::WRITER_QUEUE_WAIT, $store.sqlite_writer.lock())
+                    .await
+                    .ok();
                 let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 if out.is_ok() {
@@ -76,6 +80,9 @@ macro_rules! with_tx {
         }
     };
 }
+
+/// The longest a SQLite write transaction waits in the in-process writer queue.
+pub const WRITER_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// Store failures. Constraint violations are mapped where the query runs.
 #[derive(Debug, thiserror::Error)]
