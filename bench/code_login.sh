@@ -29,7 +29,8 @@ PULL_COUNT="${BENCH_PULL_COUNT:-10}"
 PG_HOST="${BENCH_PG_HOST:-127.0.0.1}"
 PG_PORT="${BENCH_PG_PORT:-5432}"
 PG_USER="${BENCH_PG_USER:-postgres}"
-PG_DB=latch_bench
+PG_DB="${BENCH_PG_DB:-latch_bench}"
+COUNT="${BENCH_COUNT:-20}"
 OUT="${BENCH_OUT:-$ROOT/bench/out}"
 QUICKACK=false
 SINK_NOTE="the sink ACKs like any Linux SMTP server (delayed ACKs)"
@@ -134,8 +135,13 @@ declare -A RSS_START RSS_END LOAD
 
 # ---------------------------------------------------------------------------- one database
 run_db() {
-  local db="$1" label tmp dsn public_port admin_port smtp_port public admin
+  local db="$1" mode="${2:-load}" label tmp dsn public_port admin_port smtp_port public admin pull_wait="$PULL_WAIT"
   label="$db"
+  # Counting statements: no idle polls between the counter readings (mail still wakes the worker).
+  local limits=false
+  if [[ "$mode" == count* ]]; then pull_wait=1h; fi
+  # count-limits: the same count with Latch's default rate limits on, to show their upserts.
+  if [[ "$mode" == count-limits ]]; then limits=true; label="$db, default rate limits on"; fi
   if [[ "$QUICKACK" == true ]]; then label="$db (quickack sink)"; fi
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/latch-code-bench-$db.XXXXXX")"
   TMPS+=("$tmp")
@@ -186,8 +192,12 @@ courier:
     connection_uri: smtp://127.0.0.1:$smtp_port/?disable_starttls=true
     from_address: no-reply@bench.test
   worker:
-    pull_wait: $PULL_WAIT
+    pull_wait: $pull_wait
     pull_count: $PULL_COUNT
+# One client IP drives every login: the benchmark turns Latch's rate limits off.
+latch:
+  rate_limits:
+    enabled: $limits
 secrets:
   cookie:
     - bench-cookie-secret-$RANDOM$RANDOM$RANDOM-0123456789abcdef
@@ -198,7 +208,11 @@ YAML
     { cat "$tmp/migrate.log" >&2; die "latch migrate sql failed on $db"; }
 
   log "$db: starting $BIN (public $public, admin $admin, SMTP sink 127.0.0.1:$smtp_port)"
-  "$BIN" serve -c "$tmp/latch.yml" --dev >"$tmp/server.log" 2>&1 &
+  if [[ "$mode" == count* ]]; then
+    LATCH_COUNT_SQL_STATEMENTS=1 "$BIN" serve -c "$tmp/latch.yml" --dev >"$tmp/server.log" 2>&1 &
+  else
+    "$BIN" serve -c "$tmp/latch.yml" --dev >"$tmp/server.log" 2>&1 &
+  fi
   SERVER_PID=$!
   for i in $(seq 1 300); do
     if curl -fsS -o /dev/null --max-time 1 "$admin/health/ready" 2>/dev/null &&
@@ -212,6 +226,14 @@ YAML
   LOAD[$db]="$(cut -d' ' -f1-3 /proc/loadavg)"
   RSS_START[$db]="$(awk '$1 == "VmRSS:" {printf "%.1f MiB", $2 / 1024}' "/proc/$SERVER_PID/status")"
 
+  if [[ "$mode" == count* ]]; then
+    log "$db: counting SQL statements over $COUNT sequential logins"
+    timeout --signal=TERM --kill-after=10 600 "$DRIVER" --label "$label" --public "$public" --admin "$admin" \
+      --smtp-listen "127.0.0.1:$smtp_port" --users 32 --levels 1 --count-statements "$COUNT" \
+      >>"$COUNT_ROWS" 2> >(tee "$tmp/driver.log" >&2) || die "the statement count failed on $db"
+    stop_server
+    return
+  fi
   log "$db: driver: $USERS users, levels $LEVELS, ${DURATION}s each"
   if ! timeout --signal=TERM --kill-after=10 "$DRIVER_LIMIT" "$DRIVER" \
     --label "$label" --sink-quickack "$QUICKACK" --public "$public" --admin "$admin" --smtp-listen "127.0.0.1:$smtp_port" \
@@ -229,8 +251,11 @@ YAML
   stop_server
 }
 
+COUNT_ROWS="$OUT/code_login.count.tmp"
+: >"$COUNT_ROWS"
 for db in $DBS; do
   run_db "$db"
+  if ((COUNT > 0)); then run_db "$db" count; run_db "$db" count-limits; fi
 done
 
 # ---------------------------------------------------------------------------- report
@@ -245,7 +270,8 @@ for db in $DBS; do
 done
 table="| database | phase | concurrent users | completed logins | logins/s | create flow p50 / p99 ms | send code p50 / p99 ms | code arrives by SMTP p50 / p99 ms | verify p50 / p99 ms | total p50 / p99 ms | mail latency p50 / p99 ms | courier per mail: SMTP / between mails, mean ms | server CPU | driver CPU | server RSS after / peak | errors |
 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-$(cat "$ROWS")"
+$(cat "$ROWS")
+$(if [[ -s "$COUNT_ROWS" ]]; then printf '\nSQL statements per returning user'"'"'s code login (server with LATCH_COUNT_SQL_STATEMENTS=1, logins one at a time; the courier share is what ran between the send-code answer and the mail):\n\n| database | logins | create flow | send code | courier (per mail) | verify | the three requests | all |\n|---|---:|---:|---:|---:|---:|---:|---:|\n'; cat "$COUNT_ROWS"; fi)"
 report="# Latch code-login benchmark
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $version
@@ -262,7 +288,7 @@ SMTP = from the first command of a mail to the answer to its DATA; between mails
 (its bookkeeping between two mails while mail is queued; pauses over 50 ms are idle time and left out); 1000 / (SMTP + between) is the most mails per second one courier worker can send. CPU is in % of one core ($(nproc) cores = $(($(nproc) * 100)) %).
 "
 printf '%s\n' "$report" >"$OUT/code_login.md"
-rm -f "$ROWS"
+rm -f "$ROWS" "$COUNT_ROWS"
 echo
 printf '%s\n' "$report"
 echo "markdown: $OUT/code_login.md, server metrics: $OUT/code_login.<db>.metrics.txt"

@@ -37,7 +37,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage: latch-bench-driver --public URL --admin URL --smtp-listen 127.0.0.1:PORT \
 [--label NAME] [--users N] [--levels 16,64] [--duration SECS] [--max-logins N] [--timeout SECS] \
-[--server-pid PID] [--first-pass true|false] [--sink-quickack true|false]";
+[--server-pid PID] [--first-pass true|false] [--sink-quickack true|false] [--count-statements N]";
 
 /// A pause between two mails longer than this is an idle courier, not bookkeeping.
 const IDLE_PAUSE: Duration = Duration::from_millis(50);
@@ -63,6 +63,10 @@ struct Options {
     /// Diagnostic: the sink acknowledges every segment at once (TCP_QUICKACK) instead of
     /// delaying ACKs as Linux (and so every ordinary SMTP server) does.
     sink_quickack: bool,
+    /// Instead of the load phases: N logins one after another, reading the server's
+    /// `latch_sql_statements_total` around every step (the server must run with
+    /// `LATCH_COUNT_SQL_STATEMENTS=1` and a long `courier.worker.pull_wait`).
+    count_statements: u64,
 }
 
 fn parse_options() -> Result<Options, Error> {
@@ -113,6 +117,7 @@ fn parse_options() -> Result<Options, Error> {
         server_pid: take("server-pid").map(|p| p.parse()).transpose()?,
         first_pass: take("first-pass").is_none_or(|v| v != "false"),
         sink_quickack: take("sink-quickack").is_some_and(|v| v == "true" || v == "1"),
+        count_statements: num("count-statements", 0)?,
     };
     for url in [&o.public, &o.admin] {
         let host = url
@@ -495,7 +500,41 @@ fn snippet(body: &str) -> String {
 
 /// One login; on failure the step and what went wrong.
 async fn login(ctx: &Ctx, who: &str) -> Result<Sample, (String, String)> {
+    login_counted(ctx, who, None).await
+}
+
+/// The server's SQL statement counter (`latch_sql_statements_total`).
+async fn statements(ctx: &Ctx) -> Result<u64, (String, String)> {
+    let fail = |what: String| ("statement count".to_string(), what);
+    let body = ctx
+        .client
+        .get(format!("{}/admin/metrics/prometheus", ctx.opts.admin))
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .text()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("latch_sql_statements_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| fail("no latch_sql_statements_total (start latch with LATCH_COUNT_SQL_STATEMENTS=1)".into()))
+}
+
+/// Reads the statement counter into `marks` when counting.
+async fn mark(ctx: &Ctx, marks: &mut Option<&mut Vec<u64>>) -> Result<(), (String, String)> {
+    if let Some(m) = marks {
+        // Let the courier finish what this step started (counting runs are not timed).
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        m.push(statements(ctx).await?);
+    }
+    Ok(())
+}
+
+/// One login; with `marks`, the statement counter is read before and after each step.
+async fn login_counted(ctx: &Ctx, who: &str, mut marks: Option<&mut Vec<u64>>) -> Result<Sample, (String, String)> {
     let fail = |step: &str, what: String| (step.to_string(), what);
+    mark(ctx, &mut marks).await?;
     let t0 = Instant::now();
     let res = ctx
         .client
@@ -515,6 +554,7 @@ async fn login(ctx: &Ctx, who: &str) -> Result<Sample, (String, String)> {
         .and_then(Value::as_str)
         .ok_or_else(|| fail("create flow", "no ui.action".into()))?
         .to_string();
+    mark(ctx, &mut marks).await?;
 
     let t1 = Instant::now();
     let (tx, rx) = oneshot::channel();
@@ -543,6 +583,10 @@ async fn login(ctx: &Ctx, who: &str) -> Result<Sample, (String, String)> {
         ctx.sink.waiting().remove(who);
         return Err(fail("send code", e));
     }
+    // The send-code step ends with its answer; the courier's share is counted after the mail.
+    if let Some(m) = &mut marks {
+        m.push(statements(ctx).await?);
+    }
 
     let t2 = Instant::now();
     let mail = match tokio::time::timeout(ctx.opts.timeout, rx).await {
@@ -557,6 +601,7 @@ async fn login(ctx: &Ctx, who: &str) -> Result<Sample, (String, String)> {
         }
     };
 
+    mark(ctx, &mut marks).await?;
     let t3 = Instant::now();
     let res = ctx
         .client
@@ -580,6 +625,7 @@ async fn login(ctx: &Ctx, who: &str) -> Result<Sample, (String, String)> {
         return Err(fail("verify", format!("HTTP {status}: {}", snippet(&body))));
     }
     let t4 = Instant::now();
+    mark(ctx, &mut marks).await?;
     Ok(Sample {
         create: us(t1 - t0),
         send: us(t2 - t1),
@@ -845,6 +891,9 @@ async fn run(opts: Options) -> Result<bool, Error> {
         phases.push(run_phase(&ctx, "first login", max_level, true).await);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    if opts.count_statements > 0 {
+        return count_statements(&ctx).await;
+    }
     for &c in &opts.levels {
         eprintln!(
             "[driver] {}: {c} concurrent users for {} s",
@@ -872,6 +921,43 @@ async fn run(opts: Options) -> Result<bool, Error> {
     );
     ok &= unrouted == 0 && without_code == 0;
     Ok(ok)
+}
+
+/// Statements per step of a returning user's code login, averaged over N sequential logins;
+/// prints one markdown row.
+async fn count_statements(ctx: &Arc<Ctx>) -> Result<bool, Error> {
+    let n = ctx.opts.count_statements;
+    // [create, send, courier, verify]
+    let mut sums = [0u64; 4];
+    for i in 0..n {
+        let who = email(usize::try_from(i).unwrap_or(0) % ctx.opts.users);
+        let mut marks = Vec::new();
+        login_counted(ctx, &who, Some(&mut marks))
+            .await
+            .map_err(|(step, what)| format!("counting login {i}: {step}: {what}"))?;
+        // Marks: before, after create, after send's answer, after the mail (+courier), after verify.
+        if marks.len() != 5 {
+            return Err(format!("expected 5 counter readings, got {}", marks.len()).into());
+        }
+        // Each reading is itself one HTTP request that runs no SQL.
+        for (k, sum) in sums.iter_mut().enumerate() {
+            *sum += marks[k + 1].saturating_sub(marks[k]);
+        }
+    }
+    let avg = |k: usize| sums[k] as f64 / n as f64;
+    let total: f64 = (0..4).map(avg).sum();
+    let requests = avg(0) + avg(1) + avg(3);
+    let row = format!(
+        "| {} | {n} | {:.1} | {:.1} | {:.1} | {:.1} | **{requests:.1}** (target ≤ 12) | {total:.1} |",
+        ctx.opts.label,
+        avg(0),
+        avg(1),
+        avg(2),
+        avg(3)
+    );
+    writeln!(std::io::stdout().lock(), "{row}")?;
+    eprintln!("[driver] statements: {row}");
+    Ok(true)
 }
 
 fn main() -> ExitCode {

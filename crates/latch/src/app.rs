@@ -379,7 +379,10 @@ pub async fn watch_courier(
                 .into(),
         ));
     }
+    // On PostgreSQL: woken when any node queues mail.
+    let listener = tokio::spawn(store.clone().listen_for_invalidations());
     Dispatcher::new(&config, store.clone(), clock, mailer).run(stop).await;
+    listener.abort();
     store.close().await;
     Ok(())
 }

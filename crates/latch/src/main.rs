@@ -165,14 +165,25 @@ fn init_logging(level: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LATCH_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level.unwrap_or("info")))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // Debug measurement only (see `store::stats`): counts SQL statements for the metrics.
+    let counter = std::env::var(latch::store::stats::ENV)
+        .is_ok_and(|v| v == "1" || v == "true")
+        .then(|| {
+            latch::store::stats::StatementCounter::new().with_filter(latch::store::stats::StatementCounter::filter())
+        });
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if std::io::stderr().is_terminal() {
+        fmt.boxed()
     } else {
-        builder.json().flatten_event(true).init();
-    }
+        fmt.json().flatten_event(true).boxed()
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(counter)
+        .init();
 }
 
 fn out(line: &str) {

@@ -18,8 +18,10 @@
 //!   messages of the same concurrent chunk, it is reachable, and such a failure is charged
 //!   to its message: one message that always breaks the connection cannot stall the queue.)
 //!
-//! The worker sleeps `courier.worker.pull_wait` between rounds and wakes at once when this
-//! node enqueues mail. Waits are measured on the injected clock, so tests move time instead
+//! Sent messages of one round are recorded together in one write transaction; a claim is
+//! one statement. The worker sleeps `courier.worker.pull_wait` between rounds and wakes at
+//! once when mail is enqueued: on this node in memory, on every node through PostgreSQL's
+//! `NOTIFY latch_courier` (migration 0008). Waits are measured on the injected clock, so tests move time instead
 //! of sleeping.
 
 use std::sync::Arc;
@@ -91,7 +93,9 @@ struct Round {
 
 /// What one attempt did.
 enum Attempt {
-    /// Sent, or refused and charged to the message.
+    /// Sent; recorded with the rest of its chunk in one write.
+    Sent,
+    /// Refused and charged to the message.
     Done,
     /// The server could not be used; nothing was recorded.
     Unreachable(SendError),
@@ -203,12 +207,21 @@ impl Dispatcher {
             let results = futures_util::future::join_all(chunk.iter().map(|m| self.attempt(mailer, m))).await;
             done += chunk.len();
             let mut failed: Vec<(&Message, SendError)> = Vec::new();
+            let mut sent: Vec<Uuid> = Vec::new();
             let mut answered = false;
             for (m, r) in chunk.iter().zip(results) {
                 match r? {
+                    Attempt::Sent => sent.push(m.id),
                     Attempt::Done => answered = true,
                     Attempt::Unreachable(e) => failed.push((m, e)),
                 }
+            }
+            // Every delivery of the chunk in one write transaction.
+            if !sent.is_empty() {
+                answered = true;
+                self.store.mark_messages_sent(&sent, self.clock.now()).await?;
+                let n = sent.len() as u64;
+                self.store.outbox.attempts.send_modify(|a| *a += n);
             }
             if failed.is_empty() {
                 continue;
@@ -249,17 +262,14 @@ impl Dispatcher {
             attempt = m.send_count + 1,
         );
         let result = mailer.send(m, self.clock.now()).instrument(span.clone()).await;
-        let now = self.clock.now();
         match result {
             Ok(()) => {
-                self.store.mark_message_sent(m.id, now).await?;
                 span.in_scope(|| tracing::info!("courier: message sent"));
+                Ok(Attempt::Sent)
             }
-            Err(e) if e.unreachable => return Ok(Attempt::Unreachable(e)),
-            Err(e) => return self.charge(m, e).instrument(span).await.map(|()| Attempt::Done),
+            Err(e) if e.unreachable => Ok(Attempt::Unreachable(e)),
+            Err(e) => self.charge(m, e).instrument(span).await.map(|()| Attempt::Done),
         }
-        self.store.outbox.attempts.send_modify(|n| *n += 1);
-        Ok(Attempt::Done)
     }
 
     /// Records a failed attempt charged to `m`: queued again after [`backoff`], or

@@ -12,6 +12,7 @@
 mod builtin;
 pub mod dispatcher;
 pub mod message;
+mod pool;
 pub mod smtp;
 pub mod templates;
 

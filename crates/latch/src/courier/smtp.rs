@@ -14,12 +14,12 @@ use std::time::{Duration, SystemTime};
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Identity, Tls, TlsParameters};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{Identity, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
-use lettre::{AsyncTransport, Tokio1Executor};
 use time::OffsetDateTime;
+
+use super::pool::{Connector, Pool};
 
 use super::message::Message;
 use crate::config::Smtp;
@@ -172,9 +172,10 @@ pub struct SendError {
     pub unreachable: bool,
 }
 
-/// Sends stored messages over SMTP. Cheap to share; connections are pooled.
+/// Sends stored messages over SMTP. Cheap to share; connections are pooled and reused
+/// across mails (see [`super::pool`]).
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    pool: Pool,
     from: Mailbox,
     headers: Vec<HeaderValue>,
     id_domain: String,
@@ -196,7 +197,7 @@ impl Mailer {
             return Ok(None);
         };
         let parsed = parse_connection_uri(uri)?;
-        let transport = transport(&parsed, smtp)?;
+        let pool = Pool::new(connector(&parsed, smtp)?, super::dispatcher::CONCURRENCY);
         let address = smtp
             .from_address
             .parse()
@@ -222,7 +223,7 @@ impl Mailer {
             .map(|(_, d)| d.to_string())
             .unwrap_or_else(|| smtp.local_name.clone());
         Ok(Some(Mailer {
-            transport,
+            pool,
             from,
             headers,
             id_domain,
@@ -239,26 +240,8 @@ impl Mailer {
     /// `Message-ID` is derived from the message id, so a repeated delivery is recognisable.
     pub async fn send(&self, m: &Message, now: OffsetDateTime) -> Result<(), SendError> {
         let email = self.build(m, now)?;
-        self.transport.send(email).await.map(|_| ()).map_err(|e| {
-            let kind = if e.is_permanent() {
-                "permanent"
-            } else if e.is_transient() {
-                "transient"
-            } else if e.is_timeout() {
-                "timeout"
-            } else if e.is_tls() {
-                "tls"
-            } else {
-                "connection"
-            };
-            let code = e.status().map(u16::from);
-            SendError {
-                message: e.to_string(),
-                permanent: e.is_permanent(),
-                kind,
-                unreachable: code.is_none_or(|c| c == 421),
-            }
-        })
+        let bytes = email.formatted();
+        self.pool.send(email.envelope(), &bytes).await
     }
 
     fn build(&self, m: &Message, now: OffsetDateTime) -> Result<lettre::Message, SendError> {
@@ -289,32 +272,51 @@ impl Mailer {
     }
 }
 
-fn transport(u: &SmtpUri, smtp: &Smtp) -> Result<AsyncSmtpTransport<Tokio1Executor>, SmtpConfigError> {
+fn connector(u: &SmtpUri, smtp: &Smtp) -> Result<Connector, SmtpConfigError> {
     let tls = match u.security {
-        Security::None => Tls::None,
-        Security::StartTls => Tls::Required(tls_parameters(u, smtp)?),
-        Security::Implicit => Tls::Wrapper(tls_parameters(u, smtp)?),
+        Security::None => None,
+        Security::StartTls | Security::Implicit => Some(tls_parameters(u, smtp)?),
     };
     let hello = if smtp.local_name.is_empty() {
         ClientId::default()
     } else {
         ClientId::Domain(smtp.local_name.clone())
     };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(u.host.clone())
-        .port(u.port)
-        .tls(tls)
-        .hello_name(hello)
-        .timeout(Some(Duration::from_secs(10)))
-        .pool_config(
-            PoolConfig::new()
-                .max_size(super::dispatcher::CONCURRENCY as u32)
-                .idle_timeout(Duration::from_secs(30)),
-        );
-    if let Some(user) = &u.username {
-        b = b.credentials(Credentials::new(user.clone(), u.password.clone().unwrap_or_default()));
+    Ok(Connector {
+        host: u.host.clone(),
+        port: u.port,
+        security: u.security,
+        tls,
+        hello,
+        credentials: u
+            .username
+            .as_ref()
+            .map(|user| Credentials::new(user.clone(), u.password.clone().unwrap_or_default())),
+        mechanisms: DEFAULT_MECHANISMS.to_vec(),
+        timeout: Duration::from_secs(10),
+    })
+}
+
+/// Maps a lettre error to a [`SendError`].
+pub(super) fn send_error(e: &lettre::transport::smtp::Error) -> SendError {
+    let kind = if e.is_permanent() {
+        "permanent"
+    } else if e.is_transient() {
+        "transient"
+    } else if e.is_timeout() {
+        "timeout"
+    } else if e.is_tls() {
+        "tls"
+    } else {
+        "connection"
+    };
+    let code = e.status().map(u16::from);
+    SendError {
+        message: e.to_string(),
+        permanent: e.is_permanent(),
+        kind,
+        unreachable: code.is_none_or(|c| c == 421),
     }
-    let t: AsyncSmtpTransport<Tokio1Executor> = b.build();
-    Ok(t)
 }
 
 fn tls_parameters(u: &SmtpUri, smtp: &Smtp) -> Result<TlsParameters, SmtpConfigError> {

@@ -121,8 +121,11 @@ async fn retry_message(State(state): State<AppState>, Path(id): Path<String>) ->
                 .store
                 .get_message(id)
                 .await?
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND).message("Unable to locate the resource"))?;
-            Ok(Json(message.to_json(!state.config.dev)).into_response())
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND).message("Unable to locate the resource"));
+            // Wake the worker only after reading the message: the answer shows it `queued`,
+            // not already sent by a fast worker.
+            state.store.wake_courier();
+            Ok(Json(message?.to_json(!state.config.dev)).into_response())
         }
     }
 }

@@ -88,6 +88,11 @@ impl Metrics {
                 let _ = writeln!(out, "latch_http_request_duration_seconds_count{{{labels}}} {}", s.count);
             }
         }
+        if let Some(n) = crate::store::stats::statements() {
+            out.push_str("# HELP latch_sql_statements_total SQL statements run (LATCH_COUNT_SQL_STATEMENTS=1).\n");
+            out.push_str("# TYPE latch_sql_statements_total counter\n");
+            let _ = writeln!(out, "latch_sql_statements_total {n}");
+        }
         out
     }
 }

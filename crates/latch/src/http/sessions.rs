@@ -55,11 +55,29 @@ async fn require_session(deps: &Deps, headers: &HeaderMap) -> ApiResult<Current>
 /// Answers from the in-process cache when it can (one hash and one map lookup); otherwise
 /// loads the session and identity, renders, and caches the answer.
 async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let now = s.clock.now();
+    // A cookie request is cached under a hash of the sealed cookie itself, so a hit skips
+    // opening it (base64, XChaCha20-Poly1305, JSON). Only when no X-Session-Token header is
+    // sent (that one wins); the entry is filled only from a token the cookie carried, and is
+    // tracked under its identity like every entry, so invalidation drops it too.
+    let cookie_key = if headers.contains_key("x-session-token") || !s.store.cache.enabled() {
+        None
+    } else {
+        crate::http::client::cookie(&headers, &s.config.session.cookie.name)
+            .map(|c| format!("c:{}", crate::crypto::sha256_hex(c.as_bytes())))
+    };
+    if let Some(key) = &cookie_key
+        && let Some(hit) = s.store.cache.get(key, now)
+    {
+        return Ok(whoami_response(hit.identity_id, hit.body.clone()));
+    }
     let Some(crate::session::Presented { token, from_cookie }) = super::client::presented_session(&s, &headers) else {
         return Err(unauthorized());
     };
-    let now = s.clock.now();
-    let hash = crate::crypto::sha256_hex(token.as_bytes());
+    let hash = match (from_cookie, cookie_key) {
+        (true, Some(key)) => key,
+        _ => crate::crypto::sha256_hex(token.as_bytes()),
+    };
     if let Some(hit) = s.store.cache.get(&hash, now) {
         return Ok(whoami_response(hit.identity_id, hit.body.clone()));
     }

@@ -86,14 +86,15 @@ macro_rules! replace_code {
     }};
 }
 
+/// A flow's unused codes, newest first (every code submission).
+pub(crate) const UNUSED_CODES: &str = "SELECT id, flow_id, identity_id, purpose, address, address_type, code_hash, \
+    expires_at, used_at, created_at FROM selfservice_codes WHERE flow_id = $1 AND used_at IS NULL ORDER BY created_at DESC";
+
 impl Store {
     /// The flow's unused codes, newest first.
     pub async fn unused_codes(&self, flow_id: Uuid) -> Result<Vec<CodeRow>, StoreError> {
         let rows: Vec<Row> = crate::with_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT id, flow_id, identity_id, purpose, address, address_type, code_hash, expires_at, used_at, created_at \
-                 FROM selfservice_codes WHERE flow_id = $1 AND used_at IS NULL ORDER BY created_at DESC",
-            )
+            sqlx::query_as(UNUSED_CODES)
             .bind(flow_id)
             .fetch_all(p)
             .await?

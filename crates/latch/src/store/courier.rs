@@ -143,6 +143,20 @@ fn message(r: MessageRow) -> Result<Message, StoreError> {
     })
 }
 
+/// The claim statement of [`Store::claim_messages`]: `$1` now, `$2` now, `$3` the lease end.
+pub(crate) fn claim_sql(dialect: super::Dialect, limit: u32) -> String {
+    format!(
+        "UPDATE courier_messages SET status = 'processing', claimed_until = $3, updated_at = $1 \
+         WHERE id IN (SELECT id FROM courier_messages \
+         WHERE status IN ('queued', 'processing') AND next_attempt_at <= $1 \
+         AND (claimed_until IS NULL OR claimed_until <= $2) \
+         ORDER BY next_attempt_at, created_at, id LIMIT {}{}) \
+         RETURNING {MESSAGE_COLUMNS}",
+        limit.max(1),
+        dialect.claim_suffix()
+    )
+}
+
 impl Store {
     /// Enqueues one message in its own transaction and wakes this node's worker.
     pub async fn enqueue_message(&self, m: &crate::courier::message::NewMessage) -> Result<(), StoreError> {
@@ -162,61 +176,63 @@ impl Store {
 
     /// Claims up to `limit` due messages for `lease`: `queued` ones whose `next_attempt_at`
     /// has come, and `processing` ones whose claim expired (a worker that died mid-send).
+    /// One statement (`UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …`; on PostgreSQL
+    /// the inner select skips rows another node has locked), so an empty poll is one
+    /// round trip. Oldest due first.
     pub async fn claim_messages(
         &self,
         now: OffsetDateTime,
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let select = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM courier_messages \
-             WHERE status IN ('queued', 'processing') AND next_attempt_at <= $1 \
-             AND (claimed_until IS NULL OR claimed_until <= $2) \
-             ORDER BY next_attempt_at, created_at, id LIMIT {}{}",
-            limit.max(1),
-            self.dialect().claim_suffix()
-        );
+        let sql = claim_sql(self.dialect(), limit);
         let until = now + lease;
-        let rows: Vec<MessageRow> = crate::with_tx!(self, tx => {
-            let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(select))
+        let rows: Vec<MessageRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(Ts(now))
                 .bind(Ts(now))
-                .fetch_all(&mut *tx)
-                .await?;
-            if !rows.is_empty() {
-                let update = format!(
-                    "UPDATE courier_messages SET status = 'processing', claimed_until = $1, updated_at = $2 WHERE id IN ({})",
-                    placeholders(3, rows.len())
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(update)).bind(Ts(until)).bind(Ts(now));
-                for r in &rows {
-                    q = q.bind(r.0);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            Ok::<Vec<MessageRow>, StoreError>(rows)
-        })?;
-        rows.into_iter()
-            .map(|r| {
-                let mut m = message(r)?;
-                m.status = MessageStatus::Processing;
-                Ok(m)
-            })
-            .collect()
+                .bind(Ts(until))
+                .fetch_all(p)
+                .await?
+        });
+        let mut out = rows
+            .into_iter()
+            .map(message)
+            .collect::<Result<Vec<Message>, StoreError>>()?;
+        // RETURNING has no order; deliver oldest first. (The returned `updated_at` is now.)
+        out.sort_by_key(|a| (a.next_attempt_at, a.created_at, a.id));
+        Ok(out)
     }
 
-    /// Records a successful attempt: `sent`, one more `send_count`, a `success` dispatch.
-    pub async fn mark_message_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+    /// Records successful attempts, in one transaction whatever their number: each message
+    /// `sent` with one more `send_count`, and a `success` dispatch each.
+    pub async fn mark_messages_sent(&self, ids: &[Uuid], now: OffsetDateTime) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let update = format!(
+            "UPDATE courier_messages SET status = 'sent', send_count = send_count + 1, claimed_until = NULL, \
+             updated_at = $1 WHERE id IN ({})",
+            placeholders(2, ids.len())
+        );
+        let values: Vec<String> = (0..ids.len())
+            .map(|i| format!("(${}, ${}, 'success', NULL, $1, $1)", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let insert = format!(
+            "INSERT INTO courier_message_dispatches (id, message_id, status, error, created_at, updated_at) VALUES {}",
+            values.join(", ")
+        );
         crate::with_tx!(self, tx => {
-            sqlx::query(
-                "UPDATE courier_messages SET status = 'sent', send_count = send_count + 1, claimed_until = NULL, \
-                 updated_at = $2 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(Ts(now))
-            .execute(&mut *tx)
-            .await?;
-            insert_dispatch!(tx, id, "success", None, now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(update)).bind(Ts(now));
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(insert)).bind(Ts(now));
+            for id in ids {
+                q = q.bind(Uuid::new_v4()).bind(*id);
+            }
+            q.execute(&mut *tx).await?;
             Ok::<(), StoreError>(())
         })
     }
@@ -274,7 +290,8 @@ impl Store {
     /// Puts an `abandoned` message back in the queue with a fresh retry budget (`send_count`
     /// 0, due now); its earlier attempts stay in its dispatches. `Ok(None)` when no message
     /// has this id; `Ok(Some(false))` when it exists but is not abandoned (nothing changed).
-    /// One conditional statement, so two admins retrying at once queue it once.
+    /// One conditional statement, so two admins retrying at once queue it once. Does not
+    /// wake the worker: call [`Store::wake_courier`] afterwards.
     pub async fn requeue_message(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<bool>, StoreError> {
         let (changed, exists) = crate::with_pool!(self, p => {
             let changed = sqlx::query(
@@ -297,7 +314,7 @@ impl Store {
             (changed, exists)
         });
         if changed > 0 {
-            self.wake_courier();
+            // The caller wakes the worker (`wake_courier`) once it has read what it answers.
             return Ok(Some(true));
         }
         Ok(exists.map(|_| false))

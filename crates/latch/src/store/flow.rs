@@ -27,6 +27,11 @@ type FlowRow = (
     (Ts, Ts, Ts, Ts),
 );
 
+/// Reads one flow (the hot path of every self-service request).
+pub(crate) const FLOW_BY_ID: &str = "SELECT id, kind, type, state, request_url, return_to, csrf_hash, active, ui, \
+    internal, identity_id, session_id, refresh, requested_aal, issued_at, expires_at, created_at, updated_at \
+    FROM selfservice_flows WHERE id = $1";
+
 impl Store {
     /// Stores a new flow.
     pub async fn insert_flow(&self, f: &Flow) -> Result<(), StoreError> {
@@ -104,11 +109,7 @@ impl Store {
         );
         // One query; tuples stop at 16 columns, so the four timestamps are read by index.
         let row: Option<(Raw, (Ts, Ts, Ts, Ts))> = crate::with_pool!(self, p => {
-            let row = sqlx::query(
-                "SELECT id, kind, type, state, request_url, return_to, csrf_hash, active, ui, internal, identity_id, \
-                 session_id, refresh, requested_aal, issued_at, expires_at, created_at, updated_at \
-                 FROM selfservice_flows WHERE id = $1",
-            )
+            let row = sqlx::query(FLOW_BY_ID)
             .bind(id)
             .fetch_optional(p)
             .await?;

@@ -164,6 +164,53 @@ macro_rules! delete_children {
     }};
 }
 
+/// The SQL of [`Store::list_identities`] for this filter.
+pub(crate) fn list_identities_sql(f: &IdentityFilter) -> String {
+    let mut sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE 1 = 1");
+    let mut n = 0;
+    if !f.ids.is_empty() {
+        sql.push_str(&format!(" AND id IN ({})", placeholders(n + 1, f.ids.len())));
+        n += f.ids.len();
+    }
+    if f.credentials_identifier.is_some() {
+        n += 1;
+        sql.push_str(&format!(
+            " AND id IN (SELECT identity_id FROM identity_credential_identifiers WHERE identifier = ${n})"
+        ));
+    }
+    if f.after.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND id > ${n}"));
+    }
+    sql.push_str(&format!(" ORDER BY id LIMIT {}", f.limit.max(1)));
+    sql
+}
+
+/// Finds the identity id holding an identifier of one credential type (every login).
+pub(crate) const IDENTITY_BY_IDENTIFIER: &str =
+    "SELECT identity_id FROM identity_credential_identifiers WHERE type = $1 AND identifier = $2";
+
+/// The four queries that load credentials and addresses for identities (`list` is the
+/// placeholder list of their ids).
+pub(crate) fn hydrate_sql(list: &str) -> [String; 4] {
+    [
+        format!(
+            "SELECT id, identity_id, type, config, version, created_at, updated_at FROM identity_credentials WHERE identity_id IN ({list})"
+        ),
+        format!(
+            "SELECT credential_id, identifier FROM identity_credential_identifiers WHERE identity_id IN ({list}) ORDER BY identifier"
+        ),
+        format!(
+            "SELECT id, identity_id, via, value, verified, verified_at, status, created_at, updated_at \
+             FROM identity_verifiable_addresses WHERE identity_id IN ({list}) ORDER BY created_at, value"
+        ),
+        format!(
+            "SELECT id, identity_id, via, value, created_at, updated_at \
+             FROM identity_recovery_addresses WHERE identity_id IN ({list}) ORDER BY created_at, value"
+        ),
+    ]
+}
+
 impl Store {
     /// Creates an identity with its credentials and addresses in one transaction.
     pub async fn insert_identity(&self, ident: &Identity) -> Result<(), StoreError> {
@@ -275,7 +322,7 @@ impl Store {
         identifier: &str,
     ) -> Result<Option<Identity>, StoreError> {
         let row: Option<(Uuid,)> = crate::with_pool!(self, p => {
-            sqlx::query_as("SELECT identity_id FROM identity_credential_identifiers WHERE type = $1 AND identifier = $2")
+            sqlx::query_as(IDENTITY_BY_IDENTIFIER)
                 .bind(kind)
                 .bind(identifier)
                 .fetch_optional(p)
@@ -311,23 +358,7 @@ impl Store {
 
     /// Lists identities ordered by id, with keyset pagination.
     pub async fn list_identities(&self, f: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let mut sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE 1 = 1");
-        let mut n = 0;
-        if !f.ids.is_empty() {
-            sql.push_str(&format!(" AND id IN ({})", placeholders(n + 1, f.ids.len())));
-            n += f.ids.len();
-        }
-        if f.credentials_identifier.is_some() {
-            n += 1;
-            sql.push_str(&format!(
-                " AND id IN (SELECT identity_id FROM identity_credential_identifiers WHERE identifier = ${n})"
-            ));
-        }
-        if f.after.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND id > ${n}"));
-        }
-        sql.push_str(&format!(" ORDER BY id LIMIT {}", f.limit.max(1)));
+        let sql = list_identities_sql(f);
         let rows: Vec<IdentityRow> = crate::with_pool!(self, p => {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for id in &f.ids {
@@ -351,20 +382,7 @@ impl Store {
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
         let list = placeholders(1, ids.len());
-        let q_creds = format!(
-            "SELECT id, identity_id, type, config, version, created_at, updated_at FROM identity_credentials WHERE identity_id IN ({list})"
-        );
-        let q_idents = format!(
-            "SELECT credential_id, identifier FROM identity_credential_identifiers WHERE identity_id IN ({list}) ORDER BY identifier"
-        );
-        let q_ver = format!(
-            "SELECT id, identity_id, via, value, verified, verified_at, status, created_at, updated_at \
-             FROM identity_verifiable_addresses WHERE identity_id IN ({list}) ORDER BY created_at, value"
-        );
-        let q_rec = format!(
-            "SELECT id, identity_id, via, value, created_at, updated_at \
-             FROM identity_recovery_addresses WHERE identity_id IN ({list}) ORDER BY created_at, value"
-        );
+        let [q_creds, q_idents, q_ver, q_rec] = hydrate_sql(&list);
         let (creds, idents, vers, recs): (
             Vec<CredentialRow>,
             Vec<IdentifierRow>,

@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_limits"),
     migration!(6, "0006_cleanup_indexes"),
     migration!(7, "0007_drop_code_failures"),
+    migration!(8, "0008_perf"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latch_migrations (\

@@ -12,8 +12,10 @@ pub mod flow;
 pub mod identity;
 pub mod limits;
 pub mod migrate;
+pub mod plans;
 pub mod session;
 pub mod sql;
+pub mod stats;
 
 use std::time::Duration;
 
@@ -46,12 +48,20 @@ macro_rules! with_pool {
 
 /// Runs the body inside one transaction on either backend and commits it when the body
 /// returns `Ok`; an `Err` (or `?`) rolls back. SQLite transactions start `IMMEDIATE` so
-/// that concurrent writers wait for the lock instead of failing on upgrade.
+/// that concurrent writers wait for the lock instead of failing on upgrade, and they queue
+/// for [`Store::sqlite_writer`] first: SQLite has one writer at a time, and a writer that
+/// finds the lock taken sleeps in SQLite's busy handler (1, 2, 5, … 50 ms steps), so
+/// waiting in a FIFO queue in the process instead hands the lock on without sleeping.
 #[macro_export]
 macro_rules! with_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(p) => {
+                // Bounded like SQLite's own wait: past it, BEGIN waits in the busy handler
+                // (and fails after the busy timeout) as it would without the queue.
+                let _writer = tokio::time::timeout($crate::store::WRITER_QUEUE_WAIT, $store.sqlite_writer.lock())
+                    .await
+                    .ok();
                 let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 if out.is_ok() {
@@ -70,6 +80,9 @@ macro_rules! with_tx {
         }
     };
 }
+
+/// The longest a SQLite write transaction waits in the in-process writer queue.
+pub const WRITER_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// Store failures. Constraint violations are mapped where the query runs.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +127,8 @@ pub struct Store {
     pub outbox: std::sync::Arc<courier::OutboxSignals>,
     /// Counts this node's finished cleanup janitor runs (tests wait on it).
     pub cleanups: std::sync::Arc<cleanup::CleanupSignals>,
+    /// SQLite: write transactions of this process take turns here (see [`with_tx!`]).
+    pub sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -155,6 +170,7 @@ impl Store {
                     cache: Default::default(),
                     outbox: Default::default(),
                     cleanups: Default::default(),
+                    sqlite_writer: Default::default(),
                 })
             }
             Dsn::Postgres {
@@ -182,6 +198,7 @@ impl Store {
                     cache: Default::default(),
                     outbox: Default::default(),
                     cleanups: Default::default(),
+                    sqlite_writer: Default::default(),
                 })
             }
         }
@@ -217,7 +234,8 @@ impl Store {
     }
 
     /// On PostgreSQL, listens for other nodes' session changes and drops the affected cache
-    /// entries; runs until the pool closes. Clears the whole cache whenever the listening
+    /// entries, and for queued mail (`latch_courier`, sent by a trigger on
+    /// `courier_messages`) and wakes this node's courier worker; runs until the pool closes. Clears the whole cache whenever the listening
     /// connection is re-established, since notifications may have been missed.
     pub async fn listen_for_invalidations(self) {
         let Pool::Postgres(pool) = &self.pool else { return };
@@ -233,14 +251,18 @@ impl Store {
                     continue;
                 }
             };
-            if let Err(e) = listener.listen("latch_sessions").await {
+            if let Err(e) = listener.listen_all(["latch_sessions", "latch_courier"]).await {
                 tracing::warn!(error = %e, "session cache listener cannot LISTEN; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             self.cache.clear();
+            // Mail may have been queued while nobody listened.
+            self.wake_courier();
             loop {
                 match listener.recv().await {
+                    // Another node (or this one) queued mail: migration 0008's trigger.
+                    Ok(n) if n.channel() == "latch_courier" => self.wake_courier(),
                     Ok(n) => match uuid::Uuid::parse_str(n.payload()) {
                         Ok(id) => self.cache.invalidate_identity(id),
                         Err(_) => self.cache.clear(),

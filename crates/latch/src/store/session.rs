@@ -13,7 +13,7 @@ use crate::session::{AuthMethod, Device, Session};
 type SessionRow = (Uuid, Uuid, bool, String, Json<Vec<AuthMethod>>, Ts, Ts, Ts, Ts, Ts);
 type DeviceRow = (Uuid, Uuid, Option<String>, Option<String>, Option<String>);
 
-const SESSION_COLUMNS: &str = "id, identity_id, active, aal, authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at";
+pub(crate) const SESSION_COLUMNS: &str = "id, identity_id, active, aal, authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at";
 
 /// Which sessions to list.
 #[derive(Debug, Default, Clone)]

@@ -584,3 +584,29 @@ async fn courier_watch_cli_delivers_the_outbox_and_stops_on_sigterm() {
         "addresses are redacted in logs: {stderr}"
     );
 }
+
+/// PostgreSQL only (a SQLite file has one node): mail queued on one node wakes the worker of
+/// another node through `NOTIFY latch_courier` (migration 0009), long before its poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(latch_pg), ignore = "set LATCH_TEST_POSTGRES_URL to run the PostgreSQL suite")]
+async fn courier_mail_queued_on_one_node_wakes_the_worker_of_another_postgres() {
+    let sink = SmtpSink::start().await;
+    // Node A has no SMTP server (dev mode keeps its mail queued) and never sends.
+    let a = TestServer::with_config(Backend::Postgres, json!({"courier": {"worker": {"pull_wait": "1h"}}})).await;
+    assert!(a.app.mailer.is_none());
+    let mut cfg = smtp_config(&sink, 5);
+    merge(&mut cfg, &json!({"courier": {"worker": {"pull_wait": "1h"}}}));
+    let b_node = TestServer::sharing_db(&a, cfg).await;
+    // The first mail may be found by B's first round; once it is sent, B sleeps for an hour.
+    enqueue(&a, "first@example.com", "100001").await;
+    sink.next_mail_to("first@example.com").await;
+    wait_attempts(&b_node, 1).await;
+    let id = enqueue(&a, "second@example.com", "100002").await;
+    let mail = sink.next_mail_to("second@example.com").await;
+    assert_eq!(mail.message_id(), format!("<{id}@latch.test>"));
+    wait_attempts(&b_node, 2).await;
+    assert_eq!(get_message(&a, id).await["status"], "sent");
+    assert_eq!(sink.mails().len(), 2);
+    b_node.stop().await;
+    a.stop().await;
+}

@@ -1,0 +1,112 @@
+//! The hot queries and their query plans: a test (`tests/api/plans.rs`) asks each database
+//! how it would run every query here and fails when one would scan a whole table, so that a
+//! login or a whoami stays one indexed lookup at a million identities.
+
+use super::{Dialect, Pool, Store, StoreError};
+use crate::store::identity::IdentityFilter;
+
+/// `(name, SQL)` of the queries on the hot paths, as the store runs them.
+pub fn hot_queries(dialect: Dialect) -> Vec<(&'static str, String)> {
+    let [creds, idents, verifiable, recovery] = super::identity::hydrate_sql("$1");
+    vec![
+        (
+            "whoami: session by token hash",
+            format!(
+                "SELECT {} FROM sessions WHERE token_hash = $1",
+                super::session::SESSION_COLUMNS
+            ),
+        ),
+        (
+            "session devices",
+            "SELECT id, session_id, ip_address, user_agent, location FROM session_devices WHERE session_id IN ($1) \
+             ORDER BY created_at, id"
+                .to_string(),
+        ),
+        ("flow by id", super::flow::FLOW_BY_ID.to_string()),
+        (
+            "login: identity by identifier",
+            super::identity::IDENTITY_BY_IDENTIFIER.to_string(),
+        ),
+        ("identity credentials", creds),
+        ("identity identifiers", idents),
+        ("identity verifiable addresses", verifiable),
+        ("identity recovery addresses", recovery),
+        ("unused codes of a flow", super::code::UNUSED_CODES.to_string()),
+        (
+            "admin list by credentials_identifier",
+            super::identity::list_identities_sql(&IdentityFilter {
+                credentials_identifier: Some(String::new()),
+                limit: 250,
+                ..IdentityFilter::default()
+            }),
+        ),
+        ("courier claim", super::courier::claim_sql(dialect, 10)),
+    ]
+}
+
+/// Highest `$N` in a statement.
+fn parameters(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let mut max = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' {
+            let digits: String = sql[i + 1..].chars().take_while(char::is_ascii_digit).collect();
+            max = max.max(digits.parse().unwrap_or(0));
+            i += digits.len();
+        }
+        i += 1;
+    }
+    max
+}
+
+impl Store {
+    /// How the database would run `sql`, one line per plan step: `EXPLAIN QUERY PLAN` on
+    /// SQLite; on PostgreSQL `EXPLAIN` of a generic plan (parameters unknown) with sequential
+    /// scans discouraged, so that an empty test table shows the index a large one would use
+    /// (a query without a usable index still shows `Seq Scan`).
+    pub async fn query_plan(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                        .fetch_all(p)
+                        .await?;
+                Ok(rows.into_iter().map(|r| r.3).collect())
+            }
+            Pool::Postgres(p) => {
+                let mut conn = p.acquire().await?;
+                sqlx::raw_sql("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+                    .execute(&mut *conn)
+                    .await?;
+                let _ = sqlx::raw_sql("DEALLOCATE latch_plan").execute(&mut *conn).await;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE latch_plan AS {sql}")))
+                    .execute(&mut *conn)
+                    .await?;
+                let n = parameters(sql);
+                let args = if n == 0 {
+                    String::new()
+                } else {
+                    format!("({})", vec!["NULL"; n].join(", "))
+                };
+                let rows: Vec<(String,)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN EXECUTE latch_plan{args}")))
+                        .fetch_all(&mut *conn)
+                        .await?;
+                sqlx::raw_sql("DEALLOCATE latch_plan; RESET plan_cache_mode; RESET enable_seqscan")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_parameters() {
+        assert_eq!(super::parameters("SELECT 1"), 0);
+        assert_eq!(super::parameters("a = $1 AND b = $12 OR c = $3"), 12);
+    }
+}
