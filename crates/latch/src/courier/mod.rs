@@ -78,22 +78,7 @@ pub async fn send_with_code(
     to: &str,
     data: &serde_json::Value,
 ) -> Result<(), crate::store::StoreError> {
-    use crate::store::StoreError;
-    let kind = message::TemplateType::parse(template)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown courier template {template:?}")))?;
-    let rendered = templates::render(&deps.config, kind, data).map_err(|e| {
-        tracing::error!(template, error = %e, "rendering a courier template failed");
-        StoreError::Corrupt(format!("courier template {template}: {e}"))
-    })?;
-    let msg = message::NewMessage::new(to, kind, rendered, data.clone(), deps.clock.now());
-    let store = &deps.store;
-    crate::with_tx!(store, tx => {
-        crate::replace_code!(tx, row);
-        crate::store::courier::insert_courier_message!(tx, &msg);
-        Ok::<(), StoreError>(())
-    })?;
-    store.wake_courier();
-    Ok(())
+    write_with_code(deps, row, template, to, data, true).await
 }
 
 /// The unknown-address twin of [`send_with_code`]: renders the same template from the same
@@ -107,6 +92,17 @@ pub async fn discard_with_code(
     to: &str,
     data: &serde_json::Value,
 ) -> Result<(), crate::store::StoreError> {
+    write_with_code(deps, row, template, to, data, false).await
+}
+
+async fn write_with_code(
+    deps: &crate::deps::Deps,
+    row: &crate::store::code::CodeRow,
+    template: &str,
+    to: &str,
+    data: &serde_json::Value,
+    deliver: bool,
+) -> Result<(), crate::store::StoreError> {
     use crate::store::StoreError;
     let kind = message::TemplateType::parse(template)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown courier template {template:?}")))?;
@@ -119,12 +115,17 @@ pub async fn discard_with_code(
     crate::with_tx!(store, tx => {
         crate::replace_code!(tx, row);
         crate::store::courier::insert_courier_message!(tx, &msg);
-        sqlx::query("DELETE FROM courier_messages WHERE id = $1")
-            .bind(msg.id)
-            .execute(&mut *tx)
-            .await?;
+        if !deliver {
+            sqlx::query("DELETE FROM courier_messages WHERE id = $1")
+                .bind(msg.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok::<(), StoreError>(())
     })?;
+    if deliver {
+        store.wake_courier();
+    }
     Ok(())
 }
 
