@@ -1,0 +1,110 @@
+//! Creating flows: `GET /self-service/{kind}/{browser,api}`. Kratos:
+//! `selfservice/flow/*/handler.go` (`create…Flow`).
+
+use http::StatusCode;
+
+use super::Service;
+use super::common::{default_return_url, new_flow};
+use super::guard::*;
+use super::request::Request as Req;
+use super::respond::{self, Answer, Cookies, Style, flow_json};
+use super::{FlowKind, FlowType};
+use crate::crypto::sha256_hex;
+use crate::flow::AppState;
+use crate::http::error::ApiError;
+use crate::session::manager::{self};
+
+/// `GET /self-service/{login,registration}/{browser,api}`.
+pub async fn init(deps: &AppState, kind: FlowKind, flow_type: FlowType, req: Req) -> Answer {
+    let style = Style::for_init(flow_type, &req);
+    match init_inner(deps, kind, flow_type, &req, style).await {
+        Ok(r) => r,
+        Err(e) => respond::error(deps, e, style).await,
+    }
+}
+
+async fn init_inner(
+    deps: &Service,
+    kind: FlowKind,
+    flow_type: FlowType,
+    req: &Req,
+    style: Style,
+) -> Result<Answer, ApiError> {
+    let return_to = validate_return_to(deps, kind, req)?;
+    if kind == FlowKind::Registration && !deps.config.selfservice.flows.registration.enabled {
+        return Err(
+            ApiError::bad_request("Registration is not allowed because it was disabled.")
+                .id("self_service_flow_disabled")
+                .message("registration flow disabled"),
+        );
+    }
+    let refresh = req.q("refresh").is_some_and(|v| v == "true");
+    let aal = req.q("aal").unwrap_or_else(|| "aal1".into());
+    if !matches!(aal.as_str(), "aal1" | "aal2") {
+        return Err(ApiError::bad_request(format!(
+            "Unable to parse AuthenticationMethod Assurance Level (AAL): {aal:?}"
+        )));
+    }
+    let f = &deps.config.selfservice.flows;
+    if (kind == FlowKind::Recovery && !f.recovery.enabled)
+        || (kind == FlowKind::Verification && !f.verification.enabled)
+    {
+        return Err(flow_disabled(kind));
+    }
+    let current = manager::current(deps, req.session.as_ref()).await?;
+    if kind == FlowKind::Settings && current.is_none() {
+        if style == Style::Browser {
+            let back = deps.public_url("self-service/settings/browser");
+            let to = format!(
+                "{}?return_to={}",
+                deps.public_url("self-service/login/browser"),
+                url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+            );
+            return Ok(respond::redirect(&to, StatusCode::SEE_OTHER));
+        }
+        return Err(no_session());
+    }
+    if let Some(cur) = &current
+        && matches!(kind, FlowKind::Login | FlowKind::Registration | FlowKind::Recovery)
+    {
+        let satisfied = kind != FlowKind::Login || (!refresh && (aal == "aal1" || cur.session.aal == "aal2"));
+        if satisfied {
+            if style == Style::Browser {
+                let to = return_to
+                    .clone()
+                    .unwrap_or_else(|| default_return_url(deps, kind, None));
+                return Ok(respond::redirect(&to, StatusCode::SEE_OTHER));
+            }
+            return Err(already_logged_in(kind));
+        }
+    } else if kind == FlowKind::Login && aal == "aal2" {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED)
+            .id("session_aal1_required")
+            .reason("You can not requested a higher AAL (AAL2/AAL3) without an active session.")
+            .message("aal2 and aal3 can only be requested if a session exists already"));
+    }
+    crate::limits::flow_creation(deps, req.client.ip.as_deref()).await?;
+    let mut flow = new_flow(deps, kind, flow_type, req, return_to);
+    flow.refresh = refresh;
+    flow.requested_aal = aal;
+    if let Some(cur) = &current {
+        flow.identity_id = Some(cur.identity.id);
+        flow.session_id = Some(cur.session.id);
+    }
+    let mut cookies = Cookies::default();
+    let csrf_token = if flow_type == FlowType::Browser {
+        let (t, set) = ensure_csrf(deps, req);
+        cookies.0.extend(set);
+        flow.csrf_hash = Some(sha256_hex(&t));
+        Some(t)
+    } else {
+        None
+    };
+    populate_new(deps, &mut flow, current.as_ref());
+    deps.store.insert_flow(&flow).await?;
+    let res = match style {
+        Style::Browser => respond::redirect(&respond::ui_url_for(deps, &flow), StatusCode::SEE_OTHER),
+        _ => respond::json(StatusCode::OK, flow_json(&flow, csrf_token.as_ref())),
+    };
+    Ok(cookies.apply(res))
+}
