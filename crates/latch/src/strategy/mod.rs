@@ -423,18 +423,6 @@ pub fn field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     body.get(name).and_then(Value::as_str)
 }
 
-/// Converts a schema validation message into a UI text.
-pub fn schema_text(t: &crate::identity::schema::UiText) -> UiText {
-    let ty = match t.r#type {
-        "info" => crate::text::TextType::Info,
-        "success" => crate::text::TextType::Success,
-        _ => crate::text::TextType::Error,
-    };
-    let mut out = UiText::new(t.id, ty, t.text.clone());
-    out.context = t.context.clone();
-    out
-}
-
 /// Turns trait validation errors into node messages (`#/traits/email` → `traits.email`).
 pub fn traits_invalid(errs: &[crate::identity::schema::TraitError]) -> FlowError {
     let mut messages = vec![];
@@ -442,9 +430,9 @@ pub fn traits_invalid(errs: &[crate::identity::schema::TraitError]) -> FlowError
     for e in errs {
         let path = crate::identity::manager::pointer_to_path(&e.instance_ptr);
         if path.is_empty() {
-            messages.push(schema_text(&e.message));
+            messages.push(e.message.clone());
         } else {
-            node_messages.push((path, schema_text(&e.message)));
+            node_messages.push((path, e.message.clone()));
         }
     }
     FlowError::Invalid {

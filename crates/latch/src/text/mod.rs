@@ -27,6 +27,23 @@ pub enum TextType {
     Success,
 }
 
+impl TextType {
+    /// The wire value (`info`, `error`, `success`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextType::Info => "info",
+            TextType::Error => "error",
+            TextType::Success => "success",
+        }
+    }
+}
+
+impl PartialEq<&str> for TextType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A message shown to the user, as found in `ui.messages`, node messages and
 /// node labels. Kratos: `text.Message` (`uiText` in the API spec).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

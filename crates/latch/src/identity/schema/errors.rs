@@ -67,20 +67,9 @@ pub enum SchemaError {
     },
 }
 
-/// A user-facing message in the Kratos `ui.messages` wire format; trait
-/// validation errors are reported as these so they can be attached to nodes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UiText {
-    /// Stable numeric message id (Kratos numbering).
-    pub id: u32,
-    /// American-English text.
-    pub text: String,
-    /// Message kind; always `"error"` for validation failures.
-    pub r#type: &'static str,
-    /// Values interpolated into `text`; omitted on the wire when empty.
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub context: Map<String, Value>,
-}
+/// Trait validation failures are messages of the one catalogue (`crate::text`), attached to
+/// nodes; the constructors below add the JSON Schema keyword messages to it.
+pub use crate::text::UiText;
 
 /// One failed check on the submitted traits, attached to the field it concerns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -165,12 +154,9 @@ fn json_number(n: f64) -> Value {
 
 impl UiText {
     fn error(id: u32, text: String, context: Map<String, Value>) -> Self {
-        Self {
-            id,
-            text,
-            r#type: "error",
-            context,
-        }
+        let mut m = UiText::new(id, crate::text::TextType::Error, text);
+        m.context = context;
+        m
     }
 
     /// 4000001: catch-all for failures without a dedicated message.
