@@ -65,7 +65,7 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
         identity_id: None,
         session_id: None,
         refresh: false,
-        requested_aal: "aal1".into(),
+        requested_aal: crate::model::Aal::Aal1,
         issued_at: now,
         expires_at: now + lifespan(deps, kind),
         created_at: now,

@@ -316,7 +316,7 @@ async fn expired_replacement(
     };
     let mut flow = new_flow(deps, old.kind, old.flow_type, &init_req, old.return_to.clone());
     flow.refresh = old.refresh;
-    flow.requested_aal = old.requested_aal.clone();
+    flow.requested_aal = old.requested_aal;
     flow.csrf_hash = old.csrf_hash.clone();
     let current = manager::current(deps, req.session.as_ref()).await?;
     flow.identity_id = old.identity_id;

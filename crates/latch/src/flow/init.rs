@@ -39,12 +39,15 @@ async fn init_inner(
         );
     }
     let refresh = req.q("refresh").is_some_and(|v| v == "true");
-    let aal = req.q("aal").unwrap_or_else(|| "aal1".into());
-    if !matches!(aal.as_str(), "aal1" | "aal2") {
-        return Err(ApiError::bad_request(format!(
-            "Unable to parse AuthenticationMethod Assurance Level (AAL): {aal:?}"
-        )));
-    }
+    let raw_aal = req.q("aal").unwrap_or_else(|| "aal1".into());
+    let aal = match crate::model::Aal::parse(&raw_aal) {
+        Some(a @ (crate::model::Aal::Aal1 | crate::model::Aal::Aal2)) => a,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "Unable to parse AuthenticationMethod Assurance Level (AAL): {raw_aal:?}"
+            )));
+        }
+    };
     let f = &deps.config.selfservice.flows;
     if (kind == FlowKind::Recovery && !f.recovery.enabled)
         || (kind == FlowKind::Verification && !f.verification.enabled)

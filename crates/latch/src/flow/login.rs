@@ -71,19 +71,19 @@ async fn success(
     sub: &Submission<'_>,
     identity: &Identity,
     method: &str,
-    aal: &str,
+    aal: crate::model::Aal,
 ) -> Result<Answer, FlowError> {
     let now = deps.clock.now();
     let am = AuthMethod {
         method: method.to_string(),
-        aal: aal.to_string(),
+        aal,
         completed_at: now,
     };
     let (session, token) = match &sub.current {
         Some(cur) if (flow.refresh || flow.requested_aal == "aal2") && cur.identity.id == identity.id => {
             let mut s = cur.session.clone();
             s.methods.push(am);
-            s.aal = crate::session::compute_aal(&s.methods).to_string();
+            s.aal = crate::session::compute_aal(&s.methods);
             s.authenticated_at = now;
             s.expires_at = now + deps.config.session.lifespan;
             deps.store.update_session_auth(&s, now).await?;

@@ -72,7 +72,7 @@ async fn success(
     }
     let am = AuthMethod {
         method: method.to_string(),
-        aal: "aal1".into(),
+        aal: crate::model::Aal::Aal1,
         completed_at: now,
     };
     let issued = manager::issue(deps, &identity, vec![am], &sub.client).await?;

@@ -180,7 +180,7 @@ async fn success(
     let issued = if with_session {
         let am = AuthMethod {
             method: method.to_string(),
-            aal: "aal1".into(),
+            aal: crate::model::Aal::Aal1,
             completed_at: now,
         };
         Some(manager::issue(deps, &identity, vec![am], &sub.client).await?)

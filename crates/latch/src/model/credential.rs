@@ -145,11 +145,11 @@ impl CredentialTypes {
     }
 
     /// The AAL an identity could reach: `aal2` with any second factor, else `aal1`.
-    pub fn available_aal(&self, identity: &Identity) -> &'static str {
+    pub fn available_aal(&self, identity: &Identity) -> super::Aal {
         if self.known.iter().any(|c| c.is_second_factor(identity)) {
-            "aal2"
+            super::Aal::Aal2
         } else {
-            "aal1"
+            super::Aal::Aal1
         }
     }
 

@@ -106,7 +106,7 @@ pub struct Flow {
     /// Login: re-authenticate although a session exists.
     pub refresh: bool,
     /// Login: the requested authenticator assurance level.
-    pub requested_aal: String,
+    pub requested_aal: crate::model::Aal,
     /// When the flow was issued.
     pub issued_at: OffsetDateTime,
     /// When it expires.

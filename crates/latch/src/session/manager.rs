@@ -85,7 +85,7 @@ pub async fn issue(
 ) -> Result<Issued, StoreError> {
     let now = deps.clock.now();
     let token = new_session_token();
-    let aal = compute_aal(&methods).to_string();
+    let aal = compute_aal(&methods);
     let session = Session {
         id: Uuid::new_v4(),
         identity_id: identity.id,

@@ -28,7 +28,7 @@ pub struct AuthMethod {
     /// Credential type (`password`, `code`, `passkey`, …).
     pub method: String,
     /// `aal1` or `aal2`.
-    pub aal: String,
+    pub aal: crate::model::Aal,
     /// When it was completed (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub completed_at: OffsetDateTime,
@@ -90,7 +90,7 @@ pub struct Session {
     /// False once revoked.
     pub active: bool,
     /// Authenticator assurance level reached.
-    pub aal: String,
+    pub aal: crate::model::Aal,
     /// Methods used, in order.
     pub methods: Vec<AuthMethod>,
     /// When the owner last authenticated.
@@ -108,13 +108,13 @@ pub struct Session {
 }
 
 /// AAL from authentication methods: any aal2 method on top of an aal1 one → `aal2`.
-pub fn compute_aal(methods: &[AuthMethod]) -> &'static str {
+pub fn compute_aal(methods: &[AuthMethod]) -> crate::model::Aal {
     let has1 = methods.iter().any(|m| m.aal == "aal1");
     let has2 = methods.iter().any(|m| m.aal == "aal2");
     match (has1, has2) {
-        (_, true) if has1 => "aal2",
-        (true, _) | (false, true) => "aal1",
-        (false, false) => "aal0",
+        (_, true) if has1 => crate::model::Aal::Aal2,
+        (true, _) | (false, true) => crate::model::Aal::Aal1,
+        (false, false) => crate::model::Aal::Aal0,
     }
 }
 

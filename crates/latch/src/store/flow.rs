@@ -55,7 +55,7 @@ impl Store {
             .bind(f.identity_id)
             .bind(f.session_id)
             .bind(f.refresh)
-            .bind(&f.requested_aal)
+            .bind(f.requested_aal.as_str())
             .bind(Ts(f.issued_at))
             .bind(Ts(f.expires_at))
             .bind(Ts(f.created_at))
@@ -184,7 +184,7 @@ fn decode(r: FlowRow) -> Result<Flow, StoreError> {
         identity_id: r.10,
         session_id: r.11,
         refresh: r.12,
-        requested_aal: r.13,
+        requested_aal: crate::model::Aal::from(r.13.as_str()),
         issued_at: issued_at.0,
         expires_at: expires_at.0,
         created_at: created_at.0,

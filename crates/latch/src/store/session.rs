@@ -44,7 +44,7 @@ impl Store {
             .bind(token_hash)
             .bind(logout_hash)
             .bind(s.active)
-            .bind(&s.aal)
+            .bind(s.aal.as_str())
             .bind(Json(&s.methods))
             .bind(Ts(s.authenticated_at))
             .bind(Ts(s.issued_at))
@@ -178,7 +178,7 @@ impl Store {
                 id: r.0,
                 identity_id: r.1,
                 active: r.2,
-                aal: r.3,
+                aal: crate::model::Aal::from(r.3.as_str()),
                 methods: r.4.0,
                 authenticated_at: r.5.0,
                 issued_at: r.6.0,
@@ -272,7 +272,7 @@ impl Store {
             )
             .bind(s.id)
             .bind(Json(&s.methods))
-            .bind(&s.aal)
+            .bind(s.aal.as_str())
             .bind(Ts(s.authenticated_at))
             .bind(Ts(s.expires_at))
             .bind(Ts(now))

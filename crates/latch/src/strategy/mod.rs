@@ -101,7 +101,7 @@ pub enum LoginOutcome {
         /// Which method (`password`, `code`, …).
         method: &'static str,
         /// `aal1` or `aal2`.
-        aal: &'static str,
+        aal: crate::model::Aal,
     },
     /// The flow changed and is shown again (code sent, next step) — 400 for JSON clients.
     Continue,

@@ -129,7 +129,7 @@ impl LoginStrategy for Code {
         Ok(LoginOutcome::Authenticated {
             identity: Box::new(identity),
             method: "code",
-            aal: "aal1",
+            aal: crate::model::Aal::Aal1,
         })
     }
 }

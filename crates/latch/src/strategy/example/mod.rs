@@ -131,7 +131,7 @@ impl LoginStrategy for Example {
             Some(identity) if ct_eq(stored.as_bytes(), given.as_bytes()) => Ok(LoginOutcome::Authenticated {
                 identity: Box::new(identity),
                 method: ID,
-                aal: "aal1",
+                aal: crate::model::Aal::Aal1,
             }),
             _ => Err(FlowError::message(text::invalid_credentials())),
         }

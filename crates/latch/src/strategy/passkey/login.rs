@@ -167,7 +167,7 @@ impl LoginStrategy for Passkey {
         Ok(LoginOutcome::Authenticated {
             identity: Box::new(identity),
             method: "passkey",
-            aal: "aal1",
+            aal: crate::model::Aal::Aal1,
         })
     }
 }

@@ -103,7 +103,7 @@ impl LoginStrategy for Password {
         Ok(LoginOutcome::Authenticated {
             identity: Box::new(identity),
             method: "password",
-            aal: "aal1",
+            aal: crate::model::Aal::Aal1,
         })
     }
 }

@@ -204,7 +204,11 @@ impl LoginStrategy for SecurityKeys {
         Ok(LoginOutcome::Authenticated {
             identity: Box::new(identity),
             method: "webauthn",
-            aal: if second_factor { "aal2" } else { "aal1" },
+            aal: if second_factor {
+                crate::model::Aal::Aal2
+            } else {
+                crate::model::Aal::Aal1
+            },
         })
     }
 }
