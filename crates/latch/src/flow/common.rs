@@ -49,11 +49,10 @@ pub fn new_flow(deps: &Deps, kind: FlowKind, flow_type: FlowType, req: &Req, ret
         kind,
         flow_type,
         state: if kind == FlowKind::Settings {
-            "show_form"
+            crate::model::flow::FlowState::ShowForm
         } else {
-            "choose_method"
-        }
-        .into(),
+            crate::model::flow::FlowState::ChooseMethod
+        },
         request_url: deps.public_url(&req.path_and_query),
         return_to,
         csrf_hash: None,

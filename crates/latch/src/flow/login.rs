@@ -95,7 +95,7 @@ async fn success(
         }
     };
     flow.internal_set("completed", json!(true));
-    flow.state = "passed_challenge".into();
+    flow.state = crate::model::flow::FlowState::PassedChallenge;
     flow.updated_at = now;
     deps.store.update_flow(flow).await?;
     let to = flow

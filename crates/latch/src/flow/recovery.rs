@@ -116,7 +116,7 @@ async fn success(
     }
     // Only the non-secret part is stored: a flow GET serves `continue_with` to anyone who
     // knows the flow id, so the live session token goes out in this response alone.
-    flow.state = "passed_challenge".into();
+    flow.state = crate::model::flow::FlowState::PassedChallenge;
     flow.internal_set("continue_with", json!([show.clone()]));
     flow.ui.nodes.retain(|n| n.group == Group::Default);
     flow.updated_at = now;

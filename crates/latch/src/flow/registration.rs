@@ -152,7 +152,7 @@ async fn profile_step(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> 
         flow.internal_set("traits", traits.clone());
         // Kratos (`profile/registration.go` showCredentialsSelection) resets the flow here:
         // no method is in use yet, so `active` is cleared (absent), never "profile".
-        flow.state = "choose_method".into();
+        flow.state = crate::model::flow::FlowState::ChooseMethod;
         flow.active = None;
         populate_credential_selection(deps, flow, &traits);
         flow.ui.add_message(text::registration_choose_credentials());
@@ -224,7 +224,7 @@ async fn success(
         }
     }
     flow.internal_set("completed", json!(true));
-    flow.state = "passed_challenge".into();
+    flow.state = crate::model::flow::FlowState::PassedChallenge;
     flow.updated_at = now;
     deps.store.update_flow(flow).await?;
     let schema_url = deps.schema_url(&identity.schema_id);

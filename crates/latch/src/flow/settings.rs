@@ -125,7 +125,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
     flow.ui.add_message(text::settings_saved());
     // Kratos never sets `active` on settings flows (only the OIDC strategy does, which Latch
     // does not have): the method saved is not recorded on the flow.
-    flow.state = "success".into();
+    flow.state = crate::model::flow::FlowState::Success;
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;
     let identity_json = identity.to_json(&deps.schema_url(&identity.schema_id), &Default::default());

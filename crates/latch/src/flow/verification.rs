@@ -74,7 +74,7 @@ pub async fn submit(
         flow.ui
             .append(Node::anchor("continue", to, text::label_continue(), Group::Code));
         flow.ui.add_message(text::verification_successful());
-        flow.state = "passed_challenge".into();
+        flow.state = crate::model::flow::FlowState::PassedChallenge;
     }
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;

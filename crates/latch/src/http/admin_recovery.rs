@@ -70,7 +70,7 @@ async fn create_code(State(s): State<AppState>, JsonBody(body): JsonBody<Body>) 
     crate::strategy::code::messages::address_nodes(&mut flow);
     crate::strategy::code::messages::sent_nodes(&mut flow, "", text::label_recovery_code());
     flow.ui.add_message(text::recovery_code_sent());
-    flow.state = "sent_email".into();
+    flow.state = crate::model::flow::FlowState::SentEmail;
     flow.active = Some("code".into());
     flow.internal_set("code_address", json!(address));
     if flow_type == FlowType::Api {

@@ -85,8 +85,8 @@ pub struct Flow {
     pub kind: FlowKind,
     /// Browser or API.
     pub flow_type: FlowType,
-    /// `choose_method`, `sent_email`, `passed_challenge`, `show_form`, `success`.
-    pub state: String,
+    /// Where the flow stands.
+    pub state: FlowState,
     /// The URL that created the flow (under the public base URL).
     pub request_url: String,
     /// Validated return URL, if one was requested.
@@ -182,5 +182,52 @@ impl Flow {
         if let Some(o) = self.internal.as_object_mut() {
             o.insert(key.to_string(), value);
         }
+    }
+}
+
+/// Where a flow stands. Kratos: `flow.State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowState {
+    /// Choosing a method (login, registration, recovery, verification).
+    ChooseMethod,
+    /// A code or link was sent.
+    SentEmail,
+    /// The challenge was passed: the flow is done.
+    PassedChallenge,
+    /// Settings: the form is shown.
+    ShowForm,
+    /// Settings: a change was saved.
+    Success,
+}
+
+impl FlowState {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowState::ChooseMethod => "choose_method",
+            FlowState::SentEmail => "sent_email",
+            FlowState::PassedChallenge => "passed_challenge",
+            FlowState::ShowForm => "show_form",
+            FlowState::Success => "success",
+        }
+    }
+
+    /// Parses the wire value.
+    pub fn parse(s: &str) -> Option<FlowState> {
+        Some(match s {
+            "choose_method" => FlowState::ChooseMethod,
+            "sent_email" => FlowState::SentEmail,
+            "passed_challenge" => FlowState::PassedChallenge,
+            "show_form" => FlowState::ShowForm,
+            "success" => FlowState::Success,
+            _ => return None,
+        })
+    }
+}
+
+impl PartialEq<&str> for FlowState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }

@@ -45,7 +45,7 @@ impl Store {
             .bind(f.id)
             .bind(f.kind.as_str())
             .bind(f.flow_type.as_str())
-            .bind(&f.state)
+            .bind(f.state.as_str())
             .bind(&f.request_url)
             .bind(&f.return_to)
             .bind(&f.csrf_hash)
@@ -75,7 +75,7 @@ impl Store {
                  session_id = $7, csrf_hash = $8, updated_at = $9 WHERE id = $1",
             )
             .bind(f.id)
-            .bind(&f.state)
+            .bind(f.state.as_str())
             .bind(&f.active)
             .bind(Json(&ui))
             .bind(Json(&f.internal))
@@ -169,12 +169,14 @@ fn decode(r: FlowRow) -> Result<Flow, StoreError> {
     let kind = FlowKind::parse(&r.1).ok_or_else(|| StoreError::Corrupt(format!("flow kind {:?}", r.1)))?;
     let flow_type = FlowType::parse(&r.2).ok_or_else(|| StoreError::Corrupt(format!("flow type {:?}", r.2)))?;
     let ui: Container = serde_json::from_value(r.8.0).map_err(|e| StoreError::Corrupt(format!("flow ui: {e}")))?;
+    let state = crate::model::flow::FlowState::parse(&r.3)
+        .ok_or_else(|| StoreError::Corrupt(format!("flow state {:?}", r.3)))?;
     let (issued_at, expires_at, created_at, updated_at) = r.14;
     Ok(Flow {
         id: r.0,
         kind,
         flow_type,
-        state: r.3,
+        state,
         request_url: r.4,
         return_to: r.5,
         csrf_hash: r.6,

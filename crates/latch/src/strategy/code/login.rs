@@ -103,7 +103,7 @@ impl LoginStrategy for Code {
             flow.internal_set("code_address", json!(identifier));
             sent_nodes(flow, &identifier, text::label_login_code());
             flow.ui.add_message(text::login_code_sent());
-            flow.state = "sent_email".into();
+            flow.state = crate::model::flow::FlowState::SentEmail;
             flow.active = Some("code".into());
             return Ok(LoginOutcome::Continue);
         }

@@ -117,7 +117,7 @@ impl RecoveryStrategy for Code {
         flow.internal_set("code_address", json!(address));
         sent_nodes(flow, &address, text::label_recovery_code());
         flow.ui.add_message(text::recovery_code_sent());
-        flow.state = "sent_email".into();
+        flow.state = crate::model::flow::FlowState::SentEmail;
         flow.active = Some("code".into());
         Ok(RecoveryOutcome::Continue)
     }
@@ -147,7 +147,7 @@ impl VerificationStrategy for Code {
         flow.internal_set("code_address", json!(address));
         sent_nodes(flow, &address, text::label_verification_code());
         flow.ui.add_message(text::verification_code_sent());
-        flow.state = "sent_email".into();
+        flow.state = crate::model::flow::FlowState::SentEmail;
         flow.active = Some("code".into());
         Ok(())
     }

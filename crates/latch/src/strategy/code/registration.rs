@@ -103,7 +103,7 @@ impl RegistrationStrategy for Code {
             issue(deps, flow, Purpose::Registration, None, &address, true, data).await?;
             sent_nodes(deps, flow);
             flow.ui.add_message(text::registration_code_sent());
-            flow.state = "sent_email".into();
+            flow.state = crate::model::flow::FlowState::SentEmail;
             flow.active = Some("code".into());
             return Ok(RegistrationOutcome::Continue);
         }
