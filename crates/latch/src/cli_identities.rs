@@ -146,6 +146,11 @@ fn endpoint(args: &ClientArgs) -> Result<String, String> {
     )
 }
 
+/// The admin URL and an HTTP client for it, as every command needs them.
+fn connect(args: &ClientArgs) -> Result<(String, reqwest::Client), String> {
+    Ok((endpoint(args)?, http()?))
+}
+
 fn http() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
@@ -327,12 +332,8 @@ pub async fn list(
     if !legacy.is_empty() && legacy.len() != 2 {
         return fail(&format!("expected zero or two args, got {}: {legacy:?}", legacy.len()));
     }
-    let base = match endpoint(&client) {
-        Ok(b) => b,
-        Err(e) => return fail(&e),
-    };
-    let http = match http() {
-        Ok(h) => h,
+    let (base, http) = match connect(&client) {
+        Ok(c) => c,
         Err(e) => return fail(&e),
     };
     let mut url = format!("{base}/admin/identities?page_size={page_size}");
@@ -368,12 +369,8 @@ fn next_token(link: &str) -> Option<String> {
 
 /// `latch get identity`.
 pub async fn get(client: ClientArgs, ids: Vec<String>, include: Vec<String>, external: bool) -> ExitCode {
-    let base = match endpoint(&client) {
-        Ok(b) => b,
-        Err(e) => return fail(&e),
-    };
-    let http = match http() {
-        Ok(h) => h,
+    let (base, http) = match connect(&client) {
+        Ok(c) => c,
         Err(e) => return fail(&e),
     };
     let mut found = Vec::new();
@@ -422,12 +419,8 @@ pub async fn get(client: ClientArgs, ids: Vec<String>, include: Vec<String>, ext
 
 /// `latch delete identity`.
 pub async fn delete(client: ClientArgs, ids: Vec<String>) -> ExitCode {
-    let base = match endpoint(&client) {
-        Ok(b) => b,
-        Err(e) => return fail(&e),
-    };
-    let http = match http() {
-        Ok(h) => h,
+    let (base, http) = match connect(&client) {
+        Ok(c) => c,
         Err(e) => return fail(&e),
     };
     let mut deleted = Vec::new();
@@ -640,12 +633,8 @@ pub async fn import(client: ClientArgs, files: Vec<String>, dry_run: bool, batch
     if batch_size == 0 || batch_size > MAX_CHUNK {
         return fail(&format!("--batch-size must be from 1 to {MAX_CHUNK}"));
     }
-    let base = match endpoint(&client) {
-        Ok(b) => b,
-        Err(e) => return fail(&e),
-    };
-    let http = match http() {
-        Ok(h) => h,
+    let (base, http) = match connect(&client) {
+        Ok(c) => c,
         Err(e) => return fail(&e),
     };
     let (records, unreadable) = read_inputs(&files);

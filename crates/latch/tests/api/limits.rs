@@ -797,3 +797,47 @@ async fn limits_can_be_switched_off_but_flow_budget_stays(b: Backend) {
     assert!((1..=5).contains(&evaluated), "{evaluated}");
 }
 both!(limits_can_be_switched_off_but_flow_budget_stays);
+
+/// Twenty code requests for one address released at once, each on its own flow: the address'
+/// mail budget (3 per minute) is counted atomically, so exactly three mails are queued and the
+/// rest are refused with 429 — for a known and an unknown address alike.
+async fn code_mail_budget_holds_under_concurrency(b: Backend) {
+    let srv = TestServer::with_config(
+        b,
+        json!({"latch": {"rate_limits": {
+            "code_mail_per_address": {"limit": 3, "window": "1m"},
+            "code_mail_per_address_long": {"limit": 10, "window": "1h"}
+        }}}),
+    )
+    .await;
+    srv.create_identity(json!({"schema_id": "default", "traits": {"email": "flood@example.com"}}))
+        .await;
+    for who in ["flood@example.com", "nobody-flood@example.com"] {
+        let c = Client::new(&srv, Kind::Native);
+        let mut reqs = Vec::new();
+        for _ in 0..20 {
+            let flow = c.init("login", "").await;
+            reqs.push(raw_submit(&c, &flow, json!({"method": "code", "identifier": who}), &[]));
+        }
+        let answers = race(&srv.public, reqs).await;
+        let sent = answers.iter().filter(|r| r.status == 400).count();
+        let refused = answers.iter().filter(|r| r.status == 429).count();
+        assert_eq!(
+            (sent, refused),
+            (3, 17),
+            "{who}: {:?}",
+            answers.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
+    }
+    let msgs: Vec<Value> = srv
+        .client()
+        .get(srv.admin_url("/admin/courier/messages?recipient=flood@example.com"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(msgs.len(), 3, "three mails were queued for the address");
+}
+both!(code_mail_budget_holds_under_concurrency);
