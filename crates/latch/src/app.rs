@@ -211,18 +211,20 @@ impl App {
         let csrf_cookie_name = crate::crypto::csrf::cookie_name(public_base.as_str());
         let (strategies, credentials) = crate::strategy::all(&config);
         let deps = Deps {
+            env: crate::deps::Env {
+                config,
+                store,
+                clock,
+                schemas,
+                hasher,
+                public_base,
+                hash_key,
+                credentials,
+            },
             sealer,
-            hash_key,
             csrf_cookie_name,
-            credentials,
             mailer,
-            config,
-            store,
-            clock,
-            schemas,
-            hasher,
             metrics: Default::default(),
-            public_base,
             admin_base,
         };
         Ok(App {

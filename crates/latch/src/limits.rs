@@ -11,7 +11,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::crypto::sha256_hex;
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::store::StoreError;
 use crate::store::limits::Hit;
 
@@ -118,13 +118,13 @@ fn digest(value: &str) -> String {
     h.chars().take(32).collect()
 }
 
-fn enabled(deps: &Deps) -> bool {
-    deps.config.latch.rate_limits.enabled
+fn enabled(env: &Env) -> bool {
+    env.config.latch.rate_limits.enabled
 }
 
-async fn window(deps: &Deps, kind: LimitKind, key: &str, budget: crate::config::Budget) -> Result<(), LimitError> {
-    let now = ms(deps.clock.now());
-    let hit = deps
+async fn window(env: &Env, kind: LimitKind, key: &str, budget: crate::config::Budget) -> Result<(), LimitError> {
+    let now = ms(env.clock.now());
+    let hit = env
         .store
         .limit_hit(key, i64::from(budget.limit), dur_ms(budget.window), now)
         .await?;
@@ -136,52 +136,52 @@ async fn window(deps: &Deps, kind: LimitKind, key: &str, budget: crate::config::
 }
 
 /// Counts a new flow for the client IP.
-pub async fn flow_creation(deps: &Deps, ip: Option<&str>) -> Result<(), LimitError> {
-    if !enabled(deps) {
+pub async fn flow_creation(env: &Env, ip: Option<&str>) -> Result<(), LimitError> {
+    if !enabled(env) {
         return Ok(());
     }
     let key = format!("ip:flows:{}", ip.unwrap_or("unknown"));
     window(
-        deps,
+        env,
         LimitKind::FlowCreation,
         &key,
-        deps.config.latch.rate_limits.flow_creation_per_ip,
+        env.config.latch.rate_limits.flow_creation_per_ip,
     )
     .await
 }
 
 /// Counts a flow submission for the client IP.
-pub async fn submission(deps: &Deps, ip: Option<&str>) -> Result<(), LimitError> {
-    if !enabled(deps) {
+pub async fn submission(env: &Env, ip: Option<&str>) -> Result<(), LimitError> {
+    if !enabled(env) {
         return Ok(());
     }
     let key = format!("ip:submit:{}", ip.unwrap_or("unknown"));
     window(
-        deps,
+        env,
         LimitKind::Submission,
         &key,
-        deps.config.latch.rate_limits.submission_per_ip,
+        env.config.latch.rate_limits.submission_per_ip,
     )
     .await
 }
 
 /// Counts a code mail for an address (known or not, so answers do not tell them apart):
 /// a short budget (one per minute by default) and a long one (ten per hour).
-pub async fn code_mail(deps: &Deps, address: &str) -> Result<(), LimitError> {
-    if !enabled(deps) {
+pub async fn code_mail(env: &Env, address: &str) -> Result<(), LimitError> {
+    if !enabled(env) {
         return Ok(());
     }
     let d = digest(address);
-    let rl = &deps.config.latch.rate_limits;
+    let rl = &env.config.latch.rate_limits;
     window(
-        deps,
+        env,
         LimitKind::CodeMail,
         &format!("mail:short:{d}"),
         rl.code_mail_per_address,
     )
     .await?;
     window(
-        deps,
+        env,
         LimitKind::CodeMail,
         &format!("mail:long:{d}"),
         rl.code_mail_per_address_long,
@@ -198,9 +198,9 @@ pub struct CodeAttempt {
 
 impl CodeAttempt {
     /// The code was right: the attempt does not count against the address.
-    pub async fn succeeded(self, deps: &Deps) {
+    pub async fn succeeded(self, env: &Env) {
         if let Some(key) = self.address_key
-            && let Err(e) = deps.store.limit_refund(&key).await
+            && let Err(e) = env.store.limit_refund(&key).await
         {
             tracing::warn!(error = %e, "could not refund a code attempt");
         }
@@ -221,17 +221,17 @@ pub enum CodeAttemptError {
 /// Reserves one code attempt for a flow (`max_submissions`, always on) and for an address
 /// across flows (`latch.rate_limits.code_attempts_per_address`).
 pub async fn code_attempt(
-    deps: &Deps,
+    env: &Env,
     flow_id: uuid::Uuid,
     flow_expires_at: OffsetDateTime,
     address: &str,
 ) -> Result<CodeAttempt, CodeAttemptError> {
-    let now = ms(deps.clock.now());
-    let max = i64::from(deps.config.selfservice.methods.code.config.max_submissions.max(1));
+    let now = ms(env.clock.now());
+    let max = i64::from(env.config.selfservice.methods.code.config.max_submissions.max(1));
     // The window only has to outlast the flow (then cleanup may remove the counter).
     let flow_key = format!("code:flow:{flow_id}");
     let window = (ms(flow_expires_at) - now).max(0) + 60_000;
-    let hit = deps
+    let hit = env
         .store
         .limit_hit(&flow_key, max, window, now)
         .await
@@ -239,12 +239,12 @@ pub async fn code_attempt(
     if !hit.allowed {
         return Err(CodeAttemptError::FlowExhausted);
     }
-    if !enabled(deps) {
+    if !enabled(env) {
         return Ok(CodeAttempt { address_key: None });
     }
-    let budget = deps.config.latch.rate_limits.code_attempts_per_address;
+    let budget = env.config.latch.rate_limits.code_attempts_per_address;
     let key = format!("code:addr:{}", digest(address));
-    let hit = deps
+    let hit = env
         .store
         .limit_hit(&key, i64::from(budget.limit), dur_ms(budget.window), now)
         .await
@@ -266,9 +266,9 @@ pub struct SecretAttempt {
 
 impl SecretAttempt {
     /// The secret was right: the account's failure delays start over.
-    pub async fn succeeded(self, deps: &Deps) {
+    pub async fn succeeded(self, env: &Env) {
         let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();
-        if let Err(e) = deps.store.limit_clear(&keys).await {
+        if let Err(e) = env.store.limit_clear(&keys).await {
             tracing::warn!(error = %e, "could not reset sign-in failure counters");
         }
     }
@@ -280,16 +280,16 @@ impl SecretAttempt {
 /// client is slowed without locking the owner out elsewhere; and per account over all
 /// clients (free `account_free_failures`, NIST 800-63B's at most 100).
 pub async fn secret_attempt(
-    deps: &Deps,
+    env: &Env,
     method: &str,
     identifier: &str,
     ip: Option<&str>,
 ) -> Result<SecretAttempt, LimitError> {
-    if !enabled(deps) {
+    if !enabled(env) {
         return Ok(SecretAttempt { keys: vec![] });
     }
-    let cfg = &deps.config.latch.rate_limits.password;
-    let now = ms(deps.clock.now());
+    let cfg = &env.config.latch.rate_limits.password;
+    let now = ms(env.clock.now());
     let account = digest(identifier);
     let client_key = format!("secret:{method}:{account}:{}", ip.unwrap_or("unknown"));
     let account_key = format!("secret:{method}:{account}");
@@ -299,7 +299,7 @@ pub async fn secret_attempt(
         (&client_key, cfg.free_failures),
         (&account_key, cfg.account_free_failures),
     ] {
-        let hit = deps
+        let hit = env
             .store
             .limit_backoff(key, i64::from(free.max(1)), first, max, now)
             .await?;
@@ -314,9 +314,9 @@ pub async fn secret_attempt(
 
 /// Marks a one-time value (an issued WebAuthn challenge, …) as used; `false` when another
 /// request used it first. Kept until `until`.
-pub async fn consume_once(deps: &Deps, what: &str, value: &[u8], until: OffsetDateTime) -> Result<bool, StoreError> {
+pub async fn consume_once(env: &Env, what: &str, value: &[u8], until: OffsetDateTime) -> Result<bool, StoreError> {
     let key = format!("once:{what}:{}", sha256_hex(value));
-    deps.store.consume_once(&key, ms(until)).await
+    env.store.consume_once(&key, ms(until)).await
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub fn setup(config: &Config) -> Result<Option<Arc<Mailer>>, CourierError> {
 /// the worker: a code is never stored without its mail, nor a mail sent for a code that was
 /// not stored. `template` is a Kratos template type (`login_code_valid`, …).
 pub async fn send_with_code(
-    deps: &crate::deps::Deps,
+    deps: &crate::deps::Env,
     row: &crate::store::code::CodeRow,
     template: &str,
     to: &str,
@@ -86,7 +86,7 @@ pub async fn send_with_code(
 /// before the commit, so it is never visible nor delivered. Requests for unknown addresses
 /// (enumeration protection) thus do the same work as for known ones.
 pub async fn discard_with_code(
-    deps: &crate::deps::Deps,
+    deps: &crate::deps::Env,
     row: &crate::store::code::CodeRow,
     template: &str,
     to: &str,
@@ -96,7 +96,7 @@ pub async fn discard_with_code(
 }
 
 async fn write_with_code(
-    deps: &crate::deps::Deps,
+    deps: &crate::deps::Env,
     row: &crate::store::code::CodeRow,
     template: &str,
     to: &str,

@@ -1,16 +1,14 @@
 //! Login flows: nodes, submission, success. Kratos: `selfservice/flow/login`.
 
 use super::respond::Answer;
-use http::StatusCode;
 use serde_json::json;
 
+use super::Flow;
 use super::Service;
-use super::common::{Submission, default_return_url};
-use super::respond::{self, Cookies, Style, rerender};
-use super::{Flow, FlowKind};
+use super::common::Submission;
+use super::respond::{self, rerender};
 use crate::identity::Identity;
-use crate::session::AuthMethod;
-use crate::session::manager::{self, Current};
+use crate::session::manager::Current;
 use crate::strategy::{Cx, FlowError, LoginOutcome};
 use crate::text;
 
@@ -47,7 +45,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
         return Err(FlowError::message(text::login_no_strategy()));
     };
     let cx = Cx {
-        deps,
+        env: deps,
         client: &sub.client,
     };
     match strategy.submit(&cx, flow, &sub.body).await? {
@@ -73,60 +71,13 @@ async fn success(
     method: &str,
     aal: crate::model::Aal,
 ) -> Result<Answer, FlowError> {
-    let now = deps.clock.now();
-    let am = AuthMethod {
-        method: method.to_string(),
-        aal,
-        completed_at: now,
+    let issued = super::success::sign_in(deps, flow, sub, identity, method, aal).await?;
+    let done = super::success::Done {
+        identity,
+        method,
+        issued: Some(issued),
+        continue_with: vec![],
+        browser_to: None,
     };
-    let (session, token) = match &sub.current {
-        Some(cur) if (flow.refresh || flow.requested_aal == "aal2") && cur.identity.id == identity.id => {
-            let mut s = cur.session.clone();
-            s.methods.push(am);
-            s.aal = crate::session::compute_aal(&s.methods);
-            s.authenticated_at = now;
-            s.expires_at = now + deps.config.session.lifespan;
-            deps.store.update_session_auth(&s, now).await?;
-            (s, cur.token.clone())
-        }
-        _ => {
-            let issued = manager::issue(deps, identity, vec![am], &sub.client).await?;
-            (issued.session, issued.token)
-        }
-    };
-    flow.internal_set("completed", json!(true));
-    flow.state = crate::model::flow::FlowState::PassedChallenge;
-    flow.updated_at = now;
-    deps.store.update_flow(flow).await?;
-    let to = flow
-        .return_to
-        .clone()
-        .unwrap_or_else(|| default_return_url(deps, FlowKind::Login, Some(method)));
-    let session_json = session.to_json(now, Some(identity), &deps.schema_url(&identity.schema_id), false);
-    Ok(match sub.style {
-        Style::Api => respond::json(
-            StatusCode::OK,
-            json!({"session_token": token, "session": session_json, "continue_with": null}),
-        ),
-        style => {
-            let mut cookies = Cookies::default();
-            cookies
-                .0
-                .push(manager::session_cookie(deps, &token, session.expires_at));
-            let fresh = crate::crypto::csrf::new_cookie_token();
-            cookies.0.push(manager::csrf_cookie(deps, &fresh));
-            let res = if style == Style::Spa {
-                respond::json(
-                    StatusCode::OK,
-                    json!({
-                        "session": session_json,
-                        "continue_with": [{"action": "redirect_browser_to", "redirect_browser_to": to}],
-                    }),
-                )
-            } else {
-                respond::redirect(&to, StatusCode::SEE_OTHER)
-            };
-            cookies.apply(res)
-        }
-    })
+    super::success::answer(deps, flow, sub, done).await
 }

@@ -16,6 +16,7 @@ pub mod respond;
 pub mod return_to;
 pub mod service;
 pub mod settings;
+mod success;
 pub mod verification;
 
 pub use crate::model::flow::{Flow, FlowKind, FlowType};

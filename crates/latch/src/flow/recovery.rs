@@ -3,19 +3,15 @@
 //! `selfservice/strategy/code/strategy_recovery.go`.
 
 use super::respond::Answer;
-use http::StatusCode;
 use serde_json::json;
 
 use super::Service;
 use super::common::{Submission, new_flow};
 use super::request::Request as Req;
-use super::respond::{self, Cookies, Style, rerender};
+use super::respond::{self, rerender};
 use super::{Flow, FlowKind, FlowType};
-use crate::session::AuthMethod;
-use crate::session::manager;
 use crate::strategy::{Cx, FlowError, RecoveryOutcome, RecoveryStrategy};
 use crate::text;
-use crate::ui::Group;
 
 fn strategy(deps: &Service) -> Result<&dyn RecoveryStrategy, FlowError> {
     let name = match deps.config.selfservice.flows.recovery.use_ {
@@ -41,7 +37,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
         return Err(FlowError::message(text::recovery_retry_success()));
     }
     let cx = Cx {
-        deps,
+        env: deps,
         client: &sub.client,
     };
     match strategy(deps)?.submit(&cx, flow, &sub.body).await? {
@@ -70,12 +66,7 @@ async fn success(
     if identity.mark_address_verified(address, now) {
         deps.store.update_identity(&identity).await?;
     }
-    let am = AuthMethod {
-        method: method.to_string(),
-        aal: crate::model::Aal::Aal1,
-        completed_at: now,
-    };
-    let issued = manager::issue(deps, &identity, vec![am], &sub.client).await?;
+    let issued = super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1).await?;
     // Continue to a settings flow owned by the new session.
     let settings_req = Req {
         path_and_query: format!(
@@ -114,33 +105,12 @@ async fn success(
     if flow.flow_type == FlowType::Browser {
         show["flow"]["url"] = json!(settings_url);
     }
-    // Only the non-secret part is stored: a flow GET serves `continue_with` to anyone who
-    // knows the flow id, so the live session token goes out in this response alone.
-    flow.state = crate::model::flow::FlowState::PassedChallenge;
-    flow.internal_set("continue_with", json!([show.clone()]));
-    flow.ui.nodes.retain(|n| n.group == Group::Default);
-    flow.updated_at = now;
-    deps.store.update_flow(flow).await?;
-    let mut continue_with = vec![];
-    if flow.flow_type == FlowType::Api {
-        continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": issued.token}));
-    }
-    continue_with.push(show);
-    let mut body = respond::flow_json(flow, sub.csrf.as_ref());
-    body["continue_with"] = json!(continue_with);
-    Ok(match sub.style {
-        Style::Api => respond::json(StatusCode::OK, body),
-        style => {
-            let cookies = Cookies(vec![
-                manager::session_cookie(deps, &issued.token, issued.session.expires_at),
-                manager::csrf_cookie(deps, &sub.csrf.unwrap_or_else(crate::crypto::csrf::new_cookie_token)),
-            ]);
-            let res = if style == Style::Spa {
-                respond::json(StatusCode::OK, body)
-            } else {
-                respond::redirect(&settings_url, StatusCode::SEE_OTHER)
-            };
-            cookies.apply(res)
-        }
-    })
+    let done = super::success::Done {
+        identity: &identity,
+        method,
+        issued: Some(issued),
+        continue_with: vec![show],
+        browser_to: Some(settings_url),
+    };
+    super::success::answer(deps, flow, sub, done).await
 }

@@ -2,17 +2,14 @@
 //! step, persistence and the after-registration hooks. Kratos: `selfservice/flow/registration`.
 
 use super::respond::Answer;
-use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::Flow;
 use super::Service;
-use super::common::{Submission, default_return_url};
-use super::respond::{self, Cookies, Style};
-use super::{Flow, FlowKind};
+use super::common::Submission;
+use super::respond::{self};
 use crate::identity::Identity;
 use crate::identity::manager::{apply_traits, new_identity};
-use crate::session::AuthMethod;
-use crate::session::manager;
 use crate::store::StoreError;
 use crate::strategy::shared::{is_unified, trim_traits};
 use crate::strategy::{Cx, FlowError, RegistrationOutcome, RegistrationStep, traits_invalid};
@@ -97,7 +94,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
         }
     }
     let cx = Cx {
-        deps,
+        env: deps,
         client: &sub.client,
     };
     match strategy.submit(&cx, flow, &sub.body).await? {
@@ -174,16 +171,10 @@ async fn success(
         Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),
         Err(e) => return Err(e.into()),
     }
-    let now = deps.clock.now();
     let hooks = deps.config.selfservice.flows.registration.after.hooks_for(method);
     let with_session = hooks.iter().any(|h| h.hook == "session");
     let issued = if with_session {
-        let am = AuthMethod {
-            method: method.to_string(),
-            aal: crate::model::Aal::Aal1,
-            completed_at: now,
-        };
-        Some(manager::issue(deps, &identity, vec![am], &sub.client).await?)
+        Some(super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1).await?)
     } else {
         None
     };
@@ -223,56 +214,12 @@ async fn success(
             }
         }
     }
-    flow.internal_set("completed", json!(true));
-    flow.state = crate::model::flow::FlowState::PassedChallenge;
-    flow.updated_at = now;
-    deps.store.update_flow(flow).await?;
-    let schema_url = deps.schema_url(&identity.schema_id);
-    let identity_json = identity.to_json(&schema_url, &Default::default());
-    let to = flow
-        .return_to
-        .clone()
-        .unwrap_or_else(|| default_return_url(deps, FlowKind::Registration, Some(method)));
-    let session_json = issued
-        .as_ref()
-        .map(|i| i.session.to_json(now, Some(&identity), &schema_url, false));
-    Ok(match sub.style {
-        Style::Api => {
-            let mut body = json!({"identity": identity_json, "continue_with": null});
-            let mut cw = vec![];
-            if let (Some(i), Some(sj), Some(o)) = (&issued, session_json, body.as_object_mut()) {
-                o.insert("session".into(), sj);
-                o.insert("session_token".into(), json!(i.token));
-                cw.push(json!({"action": "set_ory_session_token", "ory_session_token": i.token}));
-            }
-            cw.extend(verification_continue);
-            if !cw.is_empty() {
-                body["continue_with"] = json!(cw);
-            }
-            respond::json(StatusCode::OK, body)
-        }
-        style => {
-            let mut cookies = Cookies::default();
-            if let Some(i) = &issued {
-                cookies
-                    .0
-                    .push(manager::session_cookie(deps, &i.token, i.session.expires_at));
-                cookies
-                    .0
-                    .push(manager::csrf_cookie(deps, &crate::crypto::csrf::new_cookie_token()));
-            }
-            let res = if style == Style::Spa {
-                let mut cw = vec![json!({"action": "redirect_browser_to", "redirect_browser_to": to})];
-                cw.extend(verification_continue);
-                let mut body = json!({"identity": identity_json, "continue_with": cw});
-                if let (Some(sj), Some(o)) = (session_json, body.as_object_mut()) {
-                    o.insert("session".into(), sj);
-                }
-                respond::json(StatusCode::OK, body)
-            } else {
-                respond::redirect(verification_url.as_deref().unwrap_or(&to), StatusCode::SEE_OTHER)
-            };
-            cookies.apply(res)
-        }
-    })
+    let done = super::success::Done {
+        identity: &identity,
+        method,
+        issued,
+        continue_with: verification_continue,
+        browser_to: verification_url,
+    };
+    super::success::answer(deps, flow, sub, done).await
 }

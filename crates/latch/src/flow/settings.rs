@@ -103,7 +103,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
     let identity = match strategy {
         Some(s) => {
             let cx = Cx {
-                deps,
+                env: deps,
                 client: &sub.client,
             };
             s.submit(&cx, flow, &sub.body, &cur.identity).await?

@@ -62,7 +62,7 @@ pub async fn submit(
         return Err(FlowError::message(text::verification_retry_success()));
     }
     let cx = Cx {
-        deps,
+        env: deps,
         client: &sub.client,
     };
     if strategy(deps)?.submit(&cx, flow, &sub.body).await? == VerificationOutcome::Verified {

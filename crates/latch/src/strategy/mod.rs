@@ -14,7 +14,7 @@ pub mod webauthn;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::Identity;
 use crate::model::flow::Flow;
 use crate::session::manager::ClientInfo;
@@ -23,8 +23,9 @@ use crate::text::UiText;
 /// What a strategy sees of the request besides the flow and the body.
 #[derive(Debug)]
 pub struct Cx<'a> {
-    /// Dependencies.
-    pub deps: &'a Deps,
+    /// What a method may use: database, clock, configuration, schemas, hashing, public URLs
+    /// (not the session sealer, the SMTP transport, metrics or the admin API).
+    pub env: &'a Env,
     /// The client (for devices and rate decisions).
     pub client: &'a ClientInfo,
 }
@@ -157,7 +158,7 @@ pub enum RouteOutcome {
 #[async_trait]
 pub trait RouteHandler: Send + Sync + std::fmt::Debug {
     /// Turns the request into an outcome for the engine.
-    async fn handle(&self, deps: &Deps, input: &RouteInput) -> Result<RouteOutcome, FlowError>;
+    async fn handle(&self, env: &Env, input: &RouteInput) -> Result<RouteOutcome, FlowError>;
 }
 
 /// A route a strategy owns: served for `GET` and `POST` on the public port.
@@ -185,7 +186,7 @@ pub trait LoginStrategy: Send + Sync + std::fmt::Debug {
     fn id(&self) -> &'static str;
     /// Adds this method's nodes to a new login flow; `signed_in` is the identity of the
     /// request's session (refresh and `aal2` flows), if any.
-    fn populate(&self, deps: &Deps, flow: &mut Flow, signed_in: Option<&Identity>);
+    fn populate(&self, env: &Env, flow: &mut Flow, signed_in: Option<&Identity>);
     /// Handles a submission with `method` = [`LoginStrategy::id`].
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError>;
 }
@@ -196,7 +197,7 @@ pub trait RegistrationStrategy: Send + Sync + std::fmt::Debug {
     /// The `method` value this strategy answers to.
     fn id(&self) -> &'static str;
     /// Adds this method's nodes to a registration flow.
-    fn populate(&self, deps: &Deps, flow: &mut Flow, step: RegistrationStep);
+    fn populate(&self, env: &Env, flow: &mut Flow, step: RegistrationStep);
     /// Handles a submission with `method` = [`RegistrationStrategy::id`].
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError>;
 }
@@ -208,7 +209,7 @@ pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
     /// The `method` value this strategy answers to.
     fn id(&self) -> &'static str;
     /// Adds this method's nodes for `identity` to a settings flow.
-    fn populate(&self, deps: &Deps, flow: &mut Flow, identity: &Identity);
+    fn populate(&self, env: &Env, flow: &mut Flow, identity: &Identity);
     /// Handles a submission with `method` = [`SettingsStrategy::id`] from a privileged
     /// session; returns the changed identity, which the settings flow stores.
     async fn submit(
@@ -242,7 +243,7 @@ pub trait RecoveryStrategy: Send + Sync + std::fmt::Debug {
     /// The strategy's name (`selfservice.flows.recovery.use`).
     fn id(&self) -> &'static str;
     /// The first screen of a recovery flow.
-    fn populate(&self, deps: &Deps, flow: &mut Flow);
+    fn populate(&self, env: &Env, flow: &mut Flow);
     /// Handles a submission.
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RecoveryOutcome, FlowError>;
 }
@@ -262,9 +263,9 @@ pub trait VerificationStrategy: Send + Sync + std::fmt::Debug {
     /// The strategy's name (`selfservice.flows.verification.use`).
     fn id(&self) -> &'static str;
     /// The first screen of a verification flow.
-    fn populate(&self, deps: &Deps, flow: &mut Flow);
+    fn populate(&self, env: &Env, flow: &mut Flow);
     /// Sends the proof (a code, a link) for `address` in `flow`; also used after registration.
-    async fn send(&self, deps: &Deps, flow: &mut Flow, address: &str) -> Result<(), FlowError>;
+    async fn send(&self, env: &Env, flow: &mut Flow, address: &str) -> Result<(), FlowError>;
     /// Handles a submission.
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<VerificationOutcome, FlowError>;
 }

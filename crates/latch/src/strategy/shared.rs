@@ -4,17 +4,17 @@
 use serde_json::{Value, json};
 
 use super::FlowError;
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::model::flow::Flow;
 use crate::text;
 use crate::ui::{Group, InputType, Node};
 
 /// The `identifier` input: labelled with the trait's title when exactly one trait is a
 /// login identifier and has a title, else "ID". Kratos: `extension_identifier_label.go`.
-pub fn identifier_node(deps: &Deps) -> Node {
+pub fn identifier_node(env: &Env) -> Node {
     let mut titles: Vec<(String, String)> = vec![];
-    let identified_by = deps.credentials.trait_identified();
-    if let Some(schema) = deps.schemas.default_schema()
+    let identified_by = env.credentials.trait_identified();
+    if let Some(schema) = env.schemas.default_schema()
         && let Some(props) = schema
             .raw
             .pointer("/properties/traits/properties")
@@ -48,8 +48,8 @@ pub fn identifier_node(deps: &Deps) -> Node {
 }
 
 /// Whether registration shows traits and methods on one screen.
-pub fn is_unified(deps: &Deps) -> bool {
-    let r = &deps.config.selfservice.flows.registration;
+pub fn is_unified(env: &Env) -> bool {
+    let r = &env.config.selfservice.flows.registration;
     r.enable_legacy_one_step || r.style == crate::config::RegistrationStyle::Unified
 }
 

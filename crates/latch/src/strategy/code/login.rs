@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Code, Purpose, issue, verify};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::State;
 use crate::model::flow::Flow;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
@@ -49,13 +49,13 @@ impl LoginStrategy for Code {
         "code"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, _signed_in: Option<&crate::identity::Identity>) {
-        let c = &deps.config.selfservice.methods.code;
+    fn populate(&self, env: &Env, flow: &mut Flow, _signed_in: Option<&crate::identity::Identity>) {
+        let c = &env.config.selfservice.methods.code;
         if !(c.enabled && c.passwordless_enabled) || flow.requested_aal != "aal1" {
             return;
         }
         if flow.ui.get("identifier").is_none() {
-            flow.ui.upsert(crate::strategy::shared::identifier_node(deps));
+            flow.ui.upsert(crate::strategy::shared::identifier_node(env));
         }
         flow.ui.append(
             Node::input("method", InputType::Submit, Group::Code)
@@ -65,8 +65,8 @@ impl LoginStrategy for Code {
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
-        let deps = cx.deps;
-        let c = &deps.config.selfservice.methods.code;
+        let env = cx.env;
+        let c = &env.config.selfservice.methods.code;
         if !(c.enabled && c.passwordless_enabled) {
             return Err(FlowError::message(text::login_no_strategy()));
         }
@@ -87,16 +87,16 @@ impl LoginStrategy for Code {
             if flow.state == "sent_email" && !resend && code.is_none() && field(body, "identifier").is_none() {
                 return Err(FlowError::on_node("code", text::required("code")));
             }
-            let identity = deps.store.find_identity_by_identifier("code", &identifier).await?;
+            let identity = env.store.find_identity_by_identifier("code", &identifier).await?;
             match identity {
                 Some(i) if i.state == State::Active => {
                     let data = json!({"identity": {"id": i.id, "traits": i.traits}, "request_url": flow.request_url});
-                    issue(deps, flow, Purpose::Login, Some(i.id), &identifier, true, data).await?;
+                    issue(env, flow, Purpose::Login, Some(i.id), &identifier, true, data).await?;
                 }
-                _ if deps.config.security.account_enumeration.mitigate => {
+                _ if env.config.security.account_enumeration.mitigate => {
                     // Same answer and the same database work as for a known address.
                     let data = json!({"request_url": flow.request_url});
-                    issue(deps, flow, Purpose::Login, None, &identifier, false, data).await?;
+                    issue(env, flow, Purpose::Login, None, &identifier, false, data).await?;
                 }
                 _ => return Err(FlowError::on_node("identifier", text::no_code_user())),
             }
@@ -110,20 +110,20 @@ impl LoginStrategy for Code {
         if stored.as_deref() != Some(identifier.as_str()) {
             return Err(FlowError::message(text::login_code_invalid()));
         }
-        let row = verify(deps, flow, Purpose::Login, &identifier, code.unwrap_or("")).await?;
+        let row = verify(env, flow, Purpose::Login, &identifier, code.unwrap_or("")).await?;
         let Some(id) = row.identity_id else {
             return Err(FlowError::message(text::login_code_invalid()));
         };
-        let Some(mut identity) = deps.store.get_identity(id).await? else {
+        let Some(mut identity) = env.store.get_identity(id).await? else {
             return Err(FlowError::message(text::login_code_invalid()));
         };
         if identity.state != State::Active {
             return Err(FlowError::message(text::identity_disabled()));
         }
         // Receiving the code proves control of the address.
-        let now = deps.clock.now();
+        let now = env.clock.now();
         if identity.mark_address_verified(&identifier, now) {
-            deps.store.update_identity(&identity).await?;
+            env.store.update_identity(&identity).await?;
         }
         flow.active = Some("code".into());
         Ok(LoginOutcome::Authenticated {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Code, Purpose, issue, verify};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::State;
 use crate::model::flow::Flow;
 use crate::strategy::{
@@ -78,17 +78,17 @@ impl RecoveryStrategy for Code {
         "code"
     }
 
-    fn populate(&self, _deps: &Deps, flow: &mut Flow) {
+    fn populate(&self, _deps: &Env, flow: &mut Flow) {
         address_nodes(flow);
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RecoveryOutcome, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         if let Some(code) = submitted(body, "code") {
             let address = address_of(flow);
-            let row = verify(deps, flow, Purpose::Recovery, &address, code).await?;
+            let row = verify(env, flow, Purpose::Recovery, &address, code).await?;
             let identity = match row.identity_id {
-                Some(id) => deps.store.get_identity(id).await?,
+                Some(id) => env.store.get_identity(id).await?,
                 None => None,
             };
             let Some(identity) = identity.filter(|i| i.state == State::Active) else {
@@ -107,12 +107,12 @@ impl RecoveryStrategy for Code {
             return Err(FlowError::on_node("email", text::invalid_email(email)));
         }
         let address = crate::identity::schema::normalize_identifier(email);
-        match deps.store.find_identity_by_address(false, "email", &address).await? {
+        match env.store.find_identity_by_address(false, "email", &address).await? {
             Some(i) if i.state == State::Active => {
                 let data = json!({"identity": {"id": i.id, "traits": i.traits}});
-                issue(deps, flow, Purpose::Recovery, Some(i.id), &address, true, data).await?;
+                issue(env, flow, Purpose::Recovery, Some(i.id), &address, true, data).await?;
             }
-            _ => issue(deps, flow, Purpose::Recovery, None, &address, false, json!({})).await?,
+            _ => issue(env, flow, Purpose::Recovery, None, &address, false, json!({})).await?,
         }
         flow.internal_set("code_address", json!(address));
         sent_nodes(flow, &address, text::label_recovery_code());
@@ -129,20 +129,20 @@ impl VerificationStrategy for Code {
         "code"
     }
 
-    fn populate(&self, _deps: &Deps, flow: &mut Flow) {
+    fn populate(&self, _deps: &Env, flow: &mut Flow) {
         address_nodes(flow);
     }
 
-    async fn send(&self, deps: &Deps, flow: &mut Flow, address: &str) -> Result<(), FlowError> {
+    async fn send(&self, env: &Env, flow: &mut Flow, address: &str) -> Result<(), FlowError> {
         let address = crate::identity::schema::normalize_identifier(address);
-        let owner = deps.store.find_identity_by_address(true, "email", &address).await?;
-        let url_base = deps.public_url(&format!("self-service/verification?flow={}", flow.id));
+        let owner = env.store.find_identity_by_address(true, "email", &address).await?;
+        let url_base = env.public_url(&format!("self-service/verification?flow={}", flow.id));
         match owner {
             Some(i) => {
                 let data = json!({"identity": {"id": i.id, "traits": i.traits}, "verification_url_base": url_base});
-                issue(deps, flow, Purpose::Verification, Some(i.id), &address, true, data).await?;
+                issue(env, flow, Purpose::Verification, Some(i.id), &address, true, data).await?;
             }
-            None => issue(deps, flow, Purpose::Verification, None, &address, false, json!({})).await?,
+            None => issue(env, flow, Purpose::Verification, None, &address, false, json!({})).await?,
         }
         flow.internal_set("code_address", json!(address));
         sent_nodes(flow, &address, text::label_verification_code());
@@ -153,15 +153,15 @@ impl VerificationStrategy for Code {
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<VerificationOutcome, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         if let Some(code) = submitted(body, "code") {
             let address = address_of(flow);
-            let row = verify(deps, flow, Purpose::Verification, &address, code).await?;
+            let row = verify(env, flow, Purpose::Verification, &address, code).await?;
             if let Some(id) = row.identity_id
-                && let Some(mut identity) = deps.store.get_identity(id).await?
-                && identity.mark_address_verified(&row.address, deps.clock.now())
+                && let Some(mut identity) = env.store.get_identity(id).await?
+                && identity.mark_address_verified(&row.address, env.clock.now())
             {
-                deps.store.update_identity(&identity).await?;
+                env.store.update_identity(&identity).await?;
             }
             return Ok(VerificationOutcome::Verified);
         }
@@ -171,7 +171,7 @@ impl VerificationStrategy for Code {
         if !email.contains('@') {
             return Err(FlowError::on_node("email", text::invalid_email(email)));
         }
-        self.send(deps, flow, email).await?;
+        self.send(env, flow, email).await?;
         Ok(VerificationOutcome::Continue)
     }
 }

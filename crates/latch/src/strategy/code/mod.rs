@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::FlowError;
 use crate::crypto::{ct_eq, hex, random_bytes};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::limits::CodeAttemptError;
 use crate::model::flow::Flow;
 use crate::store::code::CodeRow;
@@ -161,8 +161,8 @@ pub fn generate() -> String {
 }
 
 /// Keyed hash of a code, bound to its flow. Kratos: `persister_hmac.go`.
-pub fn hash(deps: &Deps, flow_id: Uuid, code: &str) -> String {
-    let secret = deps.hash_key.expose();
+pub fn hash(env: &Env, flow_id: Uuid, code: &str) -> String {
+    let secret = env.hash_key.expose();
     match Hmac::<Sha256>::new_from_slice(format!("latch one-time code\0{secret}").as_bytes()) {
         Ok(mut mac) => {
             mac.update(flow_id.as_bytes());
@@ -185,7 +185,7 @@ fn cooldown_message(seconds: i64) -> UiText {
 /// ([`crate::courier::discard_with_code`]), so both cases do the same work.
 #[allow(clippy::too_many_arguments)]
 pub async fn issue(
-    deps: &Deps,
+    env: &Env,
     flow: &Flow,
     purpose: Purpose,
     identity_id: Option<Uuid>,
@@ -193,17 +193,17 @@ pub async fn issue(
     send: bool,
     mut data: Value,
 ) -> Result<(), FlowError> {
-    let now = deps.clock.now();
-    if let Some(last) = deps.store.last_code_at(flow.id).await? {
+    let now = env.clock.now();
+    if let Some(last) = env.store.last_code_at(flow.id).await? {
         let wait = (last + RESEND_COOLDOWN) - now;
         if wait.is_positive() {
             return Err(FlowError::message(cooldown_message(wait.whole_seconds().max(1))));
         }
     }
     // Counted for unknown addresses too, so the answer does not tell them apart.
-    crate::limits::code_mail(deps, address).await?;
+    crate::limits::code_mail(env, address).await?;
     let code = generate();
-    let lifespan = deps.config.selfservice.methods.code.config.lifespan;
+    let lifespan = env.config.selfservice.methods.code.config.lifespan;
     let row = CodeRow {
         id: Uuid::new_v4(),
         flow_id: flow.id,
@@ -211,7 +211,7 @@ pub async fn issue(
         purpose: purpose.as_str().into(),
         address: address.to_string(),
         address_type: "email".into(),
-        code_hash: hash(deps, flow.id, &code),
+        code_hash: hash(env, flow.id, &code),
         expires_at: now + lifespan,
         used_at: None,
         created_at: now,
@@ -229,9 +229,9 @@ pub async fn issue(
         }
     }
     if send {
-        crate::courier::send_with_code(deps, &row, purpose.template(), address, &data).await?;
+        crate::courier::send_with_code(env, &row, purpose.template(), address, &data).await?;
     } else {
-        crate::courier::discard_with_code(deps, &row, purpose.template(), address, &data).await?;
+        crate::courier::discard_with_code(env, &row, purpose.template(), address, &data).await?;
     }
     Ok(())
 }
@@ -240,13 +240,13 @@ pub async fn issue(
 /// cross-flow budget applies. The attempt is counted against both budgets in one atomic
 /// statement each BEFORE the code is compared, so concurrent submissions cannot exceed them.
 pub async fn verify(
-    deps: &Deps,
+    env: &Env,
     flow: &Flow,
     purpose: Purpose,
     cap_address: &str,
     submitted: &str,
 ) -> Result<CodeRow, FlowError> {
-    let attempt = match crate::limits::code_attempt(deps, flow.id, flow.expires_at, cap_address).await {
+    let attempt = match crate::limits::code_attempt(env, flow.id, flow.expires_at, cap_address).await {
         Ok(a) => a,
         Err(CodeAttemptError::FlowExhausted) => {
             return Err(FlowError::message(text::validation_generic(
@@ -256,10 +256,10 @@ pub async fn verify(
         Err(CodeAttemptError::Limited(l)) => return Err(FlowError::Limited(l)),
         Err(CodeAttemptError::Store(e)) => return Err(e.into()),
     };
-    let now = deps.clock.now();
+    let now = env.clock.now();
     let submitted = submitted.trim();
-    let want = hash(deps, flow.id, submitted);
-    let candidates = deps.store.unused_codes(flow.id).await?;
+    let want = hash(env, flow.id, submitted);
+    let candidates = env.store.unused_codes(flow.id).await?;
     let found = candidates
         .into_iter()
         .find(|c| ct_eq(c.code_hash.as_bytes(), want.as_bytes()));
@@ -267,12 +267,12 @@ pub async fn verify(
     let Some(c) = usable else {
         return Err(FlowError::message(purpose.invalid()));
     };
-    if !deps.store.use_code(c.id, now).await? {
+    if !env.store.use_code(c.id, now).await? {
         return Err(FlowError::message(text::validation_generic(
             "The code was already used. Please request another code.",
         )));
     }
-    attempt.succeeded(deps).await;
+    attempt.succeeded(env).await;
     Ok(c)
 }
 

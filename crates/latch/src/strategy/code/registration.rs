@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Code, Purpose, issue, verify};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::manager::{TraitsError, apply_traits, new_identity};
 use crate::model::flow::Flow;
 use crate::strategy::shared::{is_unified, traits_from};
@@ -14,12 +14,12 @@ use crate::strategy::{
 use crate::text;
 use crate::ui::{Autocomplete, Group, InputType, Node};
 
-fn enabled(deps: &Deps) -> bool {
-    let c = &deps.config.selfservice.methods.code;
+fn enabled(env: &Env) -> bool {
+    let c = &env.config.selfservice.methods.code;
     c.enabled && c.passwordless_enabled
 }
 
-fn sent_nodes(deps: &Deps, flow: &mut Flow) {
+fn sent_nodes(env: &Env, flow: &mut Flow) {
     flow.ui.nodes.retain(|n| n.group == Group::Default);
     for n in flow.ui.nodes.iter_mut() {
         let has_messages = !n.messages.is_empty();
@@ -48,7 +48,7 @@ fn sent_nodes(deps: &Deps, flow: &mut Flow) {
             .value("code")
             .label(text::label_resend_code()),
     );
-    if !is_unified(deps) {
+    if !is_unified(env) {
         flow.ui.append(
             Node::input("screen", InputType::Submit, Group::Profile)
                 .value("credential-selection")
@@ -63,8 +63,8 @@ impl RegistrationStrategy for Code {
         "code"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, _step: RegistrationStep) {
-        if !enabled(deps) {
+    fn populate(&self, env: &Env, flow: &mut Flow, _step: RegistrationStep) {
+        if !enabled(env) {
             return;
         }
         flow.ui.append(
@@ -75,15 +75,15 @@ impl RegistrationStrategy for Code {
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError> {
-        let deps = cx.deps;
-        if !enabled(deps) {
+        let env = cx.env;
+        if !enabled(env) {
             return Err(FlowError::message(text::registration_no_strategy()));
         }
         let traits = traits_from(flow, body)?;
         let resend = field(body, "resend") == Some("code");
         let code = field(body, "code").filter(|c| !c.trim().is_empty());
-        let mut identity = new_identity(deps.schemas.default_id(), traits.clone(), deps.clock.as_ref());
-        let extracted = match apply_traits(&mut identity, &deps.schemas, deps.clock.as_ref()) {
+        let mut identity = new_identity(env.schemas.default_id(), traits.clone(), env.clock.as_ref());
+        let extracted = match apply_traits(&mut identity, &env.schemas, env.clock.as_ref()) {
             Ok(x) => x,
             Err(TraitsError::Invalid(errs)) => return Err(traits_invalid(&errs)),
             Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
@@ -100,8 +100,8 @@ impl RegistrationStrategy for Code {
             let data = json!({"traits": traits, "request_url": flow.request_url});
             // No uniqueness check here: whether the address is taken is only revealed after
             // the code proves the person controls it.
-            issue(deps, flow, Purpose::Registration, None, &address, true, data).await?;
-            sent_nodes(deps, flow);
+            issue(env, flow, Purpose::Registration, None, &address, true, data).await?;
+            sent_nodes(env, flow);
             flow.ui.add_message(text::registration_code_sent());
             flow.state = crate::model::flow::FlowState::SentEmail;
             flow.active = Some("code".into());
@@ -115,8 +115,8 @@ impl RegistrationStrategy for Code {
         if stored != address {
             return Err(FlowError::message(text::traits_mismatch()));
         }
-        verify(deps, flow, Purpose::Registration, &address, code.unwrap_or("")).await?;
-        let now = deps.clock.now();
+        verify(env, flow, Purpose::Registration, &address, code.unwrap_or("")).await?;
+        let now = env.clock.now();
         identity.mark_address_verified(&address, now);
         flow.active = Some("code".into());
         Ok(RegistrationOutcome::Create {

@@ -11,7 +11,7 @@ use super::{
     RegistrationStrategy, Registry, Strategy, field,
 };
 use crate::crypto::{ct_eq, sha256_hex};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::Identity;
 use crate::identity::manager::{apply_traits, new_identity, set_credential};
 use crate::model::flow::Flow;
@@ -55,7 +55,7 @@ struct Callback;
 
 #[async_trait]
 impl super::RouteHandler for Callback {
-    async fn handle(&self, _deps: &Deps, input: &super::RouteInput) -> Result<super::RouteOutcome, FlowError> {
+    async fn handle(&self, _deps: &Env, input: &super::RouteInput) -> Result<super::RouteOutcome, FlowError> {
         let flow_id = input
             .query
             .get("flow")
@@ -105,7 +105,7 @@ impl LoginStrategy for Example {
         ID
     }
 
-    fn populate(&self, _deps: &Deps, flow: &mut Flow, _signed_in: Option<&Identity>) {
+    fn populate(&self, _deps: &Env, flow: &mut Flow, _signed_in: Option<&Identity>) {
         nodes(flow);
     }
 
@@ -119,7 +119,7 @@ impl LoginStrategy for Example {
         }
         let name = field(body, "example_name").unwrap_or("");
         let phrase = field(body, "example_phrase").unwrap_or("");
-        let found = cx.deps.store.find_identity_by_identifier(ID, name).await?;
+        let found = cx.env.store.find_identity_by_identifier(ID, name).await?;
         let stored = found
             .as_ref()
             .and_then(|i| i.credentials.get(ID))
@@ -144,24 +144,24 @@ impl RegistrationStrategy for Example {
         ID
     }
 
-    fn populate(&self, _deps: &Deps, flow: &mut Flow, _step: RegistrationStep) {
+    fn populate(&self, _deps: &Env, flow: &mut Flow, _step: RegistrationStep) {
         nodes(flow);
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         let traits = traits_from(flow, body)?;
         let name = field(body, "example_name").unwrap_or("").trim().to_string();
         let phrase = field(body, "example_phrase").unwrap_or("");
         if name.is_empty() || phrase.is_empty() {
             return Err(FlowError::on_node("example_name", text::required("example_name")));
         }
-        let mut identity = new_identity(deps.schemas.default_id(), traits, deps.clock.as_ref());
-        if let Err(e) = apply_traits(&mut identity, &deps.schemas, deps.clock.as_ref()) {
+        let mut identity = new_identity(env.schemas.default_id(), traits, env.clock.as_ref());
+        if let Err(e) = apply_traits(&mut identity, &env.schemas, env.clock.as_ref()) {
             return Err(FlowError::message(text::system_generic(&e.to_string())));
         }
         let config = json!({"phrase_hash": sha256_hex(phrase.as_bytes())});
-        set_credential(&mut identity, ID, vec![name], config, 1, deps.clock.as_ref());
+        set_credential(&mut identity, ID, vec![name], config, 1, env.clock.as_ref());
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),
             method: ID,

@@ -8,7 +8,7 @@ use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential, Weba
 use super::credentials::PasskeyConfig;
 use super::nodes::{add_script, hidden, trigger_button, without_inline_js};
 use super::{LOGIN_KEY, Passkey};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::{Identity, State};
 use crate::model::flow::Flow;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
@@ -17,7 +17,7 @@ use crate::ui::{Autocomplete, Node, Trigger};
 
 impl Passkey {
     /// Puts a new challenge and the sign-in nodes into the flow.
-    fn login_nodes(&self, deps: &Deps, flow: &mut Flow) {
+    fn login_nodes(&self, env: &Env, flow: &mut Flow) {
         let challenge = match self.start_login(flow) {
             Ok(c) => c.to_string(),
             Err(e) => {
@@ -29,9 +29,9 @@ impl Passkey {
             Some(a) => a.autocomplete = Some(Autocomplete::UsernameWebauthn),
             None => flow
                 .ui
-                .upsert(crate::strategy::shared::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn)),
+                .upsert(crate::strategy::shared::identifier_node(env).autocomplete(Autocomplete::UsernameWebauthn)),
         }
-        add_script(deps, flow);
+        add_script(env, flow);
         flow.ui.upsert(hidden("passkey_challenge", Some(challenge)));
         let login = hidden("passkey_login", None).onload_trigger(Trigger::PasskeyLoginAutocompleteInit);
         let login = without_inline_js(flow, login);
@@ -47,21 +47,21 @@ impl Passkey {
     }
 
     /// A failed attempt: a new challenge for the next one, and the message.
-    fn login_failed(&self, deps: &Deps, flow: &mut Flow, message: text::UiText) -> FlowError {
-        self.login_nodes(deps, flow);
+    fn login_failed(&self, env: &Env, flow: &mut Flow, message: text::UiText) -> FlowError {
+        self.login_nodes(env, flow);
         FlowError::message(message)
     }
 
     /// Verifies `raw` (the browser's credential JSON) and returns the identity it proves.
-    async fn verify_login(&self, deps: &Deps, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
-        let state = super::claim_internal(deps, flow, LOGIN_KEY)
+    async fn verify_login(&self, env: &Env, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
+        let state = super::claim_internal(env, flow, LOGIN_KEY)
             .await?
             .and_then(|s| serde_json::from_value::<DiscoverableAuthentication>(s).ok());
         let credential: PublicKeyCredential = match serde_json::from_str(raw) {
             Ok(c) => c,
             Err(e) => {
                 let reason = format!("Unable to parse WebAuthn response: {e}");
-                return Err(self.login_failed(deps, flow, text::validation_generic(&reason)));
+                return Err(self.login_failed(env, flow, text::validation_generic(&reason)));
             }
         };
         let handle = credential
@@ -72,27 +72,27 @@ impl Passkey {
             .filter(|h| !h.is_empty())
             .map(str::to_string);
         let Some(handle) = handle else {
-            return Err(self.login_failed(deps, flow, text::no_webauthn_user()));
+            return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
-        let Some(mut identity) = deps.store.find_identity_by_identifier("passkey", &handle).await? else {
-            return Err(self.login_failed(deps, flow, text::no_webauthn_user()));
+        let Some(mut identity) = env.store.find_identity_by_identifier("passkey", &handle).await? else {
+            return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
         let Some(stored) = identity.credentials.get("passkey") else {
-            return Err(self.login_failed(deps, flow, text::no_webauthn_user()));
+            return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
         let mut config = PasskeyConfig::from_value(&stored.config);
         let Some(entry) = config.find_mut(&credential.raw_id) else {
-            return Err(self.login_failed(deps, flow, text::no_webauthn_user()));
+            return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
         let Some(state) = state else {
             // No pending challenge: this one was answered already (a replay) or never issued.
-            return Err(self.login_failed(deps, flow, text::webauthn_invalid()));
+            return Err(self.login_failed(env, flow, text::webauthn_invalid()));
         };
         let known = match entry.to_webauthn() {
             Ok(k) => k,
             Err(e) => {
                 tracing::warn!(error = %e, identity = %identity.id, "stored passkey is unreadable");
-                return Err(self.login_failed(deps, flow, text::webauthn_invalid()));
+                return Err(self.login_failed(env, flow, text::webauthn_invalid()));
             }
         };
         let result = match self
@@ -103,10 +103,10 @@ impl Passkey {
             Err(e) => {
                 if matches!(e, WebauthnError::CredentialPossibleCompromise) {
                     entry.authenticator.get_or_insert_with(Default::default).clone_warning = true;
-                    save_config(deps, &mut identity, &config).await;
+                    save_config(env, &mut identity, &config).await;
                 }
                 tracing::info!(error = %e, "passkey assertion refused");
-                return Err(self.login_failed(deps, flow, text::webauthn_invalid()));
+                return Err(self.login_failed(env, flow, text::webauthn_invalid()));
             }
         };
         let auth = entry.authenticator.get_or_insert_with(Default::default);
@@ -116,18 +116,18 @@ impl Passkey {
         flags.user_verified = result.user_verified();
         flags.backup_eligible = result.backup_eligible();
         flags.backup_state = result.backup_state();
-        save_config(deps, &mut identity, &config).await;
+        save_config(env, &mut identity, &config).await;
         Ok(identity)
     }
 }
 
 /// Writes the updated passkey config back (counter, flags); a failure only costs freshness.
-async fn save_config(deps: &Deps, identity: &mut Identity, config: &PasskeyConfig) {
+async fn save_config(env: &Env, identity: &mut Identity, config: &PasskeyConfig) {
     if let Some(c) = identity.credentials.get_mut("passkey") {
         c.config = config.to_value();
-        c.updated_at = deps.clock.now();
+        c.updated_at = env.clock.now();
     }
-    if let Err(e) = deps.store.update_identity(identity).await {
+    if let Err(e) = env.store.update_identity(identity).await {
         tracing::warn!(error = %e, "could not store the passkey counter");
     }
 }
@@ -138,15 +138,15 @@ impl LoginStrategy for Passkey {
         "passkey"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, _signed_in: Option<&Identity>) {
+    fn populate(&self, env: &Env, flow: &mut Flow, _signed_in: Option<&Identity>) {
         if flow.requested_aal != "aal1" {
             return;
         }
-        self.login_nodes(deps, flow);
+        self.login_nodes(env, flow);
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         let raw = field(body, "passkey_login").unwrap_or("").trim();
         if raw.is_empty() {
             if flow.flow_type == crate::model::flow::FlowType::Browser {
@@ -155,12 +155,12 @@ impl LoginStrategy for Passkey {
                 return Err(FlowError::BrowserLocationChange);
             }
             // Native apps get the flow back with fresh options to run the ceremony.
-            self.login_nodes(deps, flow);
+            self.login_nodes(env, flow);
             return Ok(LoginOutcome::Continue);
         }
-        let identity = self.verify_login(deps, flow, raw).await?;
+        let identity = self.verify_login(env, flow, raw).await?;
         if identity.state != State::Active {
-            return Err(self.login_failed(deps, flow, text::identity_disabled()));
+            return Err(self.login_failed(env, flow, text::identity_disabled()));
         }
         flow.active = Some("passkey".into());
         flow.ui.set_value("passkey_login", json!(""));

@@ -204,7 +204,7 @@ fn take_internal(flow: &mut Flow, key: &str) -> Option<Value> {
 /// submissions answering the same challenge at once (both loaded the flow before either
 /// saved it) only one proceeds. `None` when there was none or another request claimed it.
 pub(crate) async fn claim_internal(
-    deps: &crate::deps::Deps,
+    env: &crate::deps::Env,
     flow: &mut Flow,
     key: &str,
 ) -> Result<Option<Value>, crate::store::StoreError> {
@@ -212,7 +212,7 @@ pub(crate) async fn claim_internal(
         return Ok(None);
     };
     let marker = format!("{}:{key}:{state}", flow.id);
-    if crate::limits::consume_once(deps, "ceremony", marker.as_bytes(), flow.expires_at).await? {
+    if crate::limits::consume_once(env, "ceremony", marker.as_bytes(), flow.expires_at).await? {
         Ok(Some(state))
     } else {
         Ok(None)

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use sha2::{Digest, Sha512};
 
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::model::flow::{Flow, FlowType};
 use crate::text::UiText;
 use crate::ui::{Group, InputType, Node, Trigger};
@@ -21,18 +21,18 @@ pub fn script_integrity() -> String {
 }
 
 /// The `webauthn_script` node with a fresh nonce.
-pub fn script(deps: &Deps) -> Node {
+pub fn script(env: &Env) -> Node {
     Node::script(
-        deps.public_url(".well-known/ory/webauthn.js"),
+        env.public_url(".well-known/ory/webauthn.js"),
         script_integrity(),
         uuid::Uuid::new_v4().to_string(),
     )
 }
 
 /// Adds the script node to browser flows (API flows get none).
-pub fn add_script(deps: &Deps, flow: &mut Flow) {
+pub fn add_script(env: &Env, flow: &mut Flow) {
     if flow.flow_type == FlowType::Browser {
-        flow.ui.upsert(script(deps));
+        flow.ui.upsert(script(env));
     }
 }
 

@@ -7,7 +7,7 @@ use webauthn_rs::prelude::{Credential, PasskeyRegistration, RegisterPublicKeyCre
 use super::credentials::{PasskeyConfig, StoredCredential};
 use super::nodes::{add_script, hidden, trigger_button};
 use super::{Passkey, REGISTRATION_KEY, new_user_handle, take_internal};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::manager::{TraitsError, apply_traits, new_identity, set_credential};
 use crate::model::flow::Flow;
 use crate::strategy::shared::traits_from;
@@ -19,8 +19,8 @@ use crate::ui::Trigger;
 
 /// Form fields whose value names the passkey (`passkey.display_name` traits, else
 /// `webauthn` identifiers). Kratos: `passkey_schema_extension.go`.
-pub fn display_name_fields(deps: &Deps) -> Vec<String> {
-    let Some(schema) = deps.schemas.default_schema() else {
+pub fn display_name_fields(env: &Env) -> Vec<String> {
+    let Some(schema) = env.schemas.default_schema() else {
         return vec![];
     };
     let mut marked = vec![];
@@ -57,7 +57,7 @@ fn trait_value(traits: Option<&Value>, path: &str) -> Option<String> {
 
 impl Passkey {
     /// Starts a registration ceremony for the flow and shows its nodes.
-    fn registration_nodes(&self, deps: &Deps, flow: &mut Flow, fields: &[String]) {
+    fn registration_nodes(&self, env: &Env, flow: &mut Flow, fields: &[String]) {
         let handle = flow
             .internal_get(REGISTRATION_KEY)
             .and_then(|r| r.get("user_handle"))
@@ -107,13 +107,13 @@ impl Passkey {
             text::registration_passkey(),
         );
         flow.ui.upsert(button);
-        add_script(deps, flow);
+        add_script(env, flow);
         flow.ui.upsert(hidden("passkey_register", None));
     }
 
     /// A failed attempt: a fresh challenge (same user handle) and the message.
-    fn registration_failed(&self, deps: &Deps, flow: &mut Flow, message: UiText) -> FlowError {
-        self.registration_nodes(deps, flow, &display_name_fields(deps));
+    fn registration_failed(&self, env: &Env, flow: &mut Flow, message: UiText) -> FlowError {
+        self.registration_nodes(env, flow, &display_name_fields(env));
         FlowError::message(message)
     }
 }
@@ -124,19 +124,19 @@ impl RegistrationStrategy for Passkey {
         "passkey"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, _step: RegistrationStep) {
-        let fields = display_name_fields(deps);
+    fn populate(&self, env: &Env, flow: &mut Flow, _step: RegistrationStep) {
+        let fields = display_name_fields(env);
         if fields.is_empty() {
             tracing::warn!(
                 "no identity schema trait is marked as passkey display name (ory.sh/kratos.credentials.passkey.display_name): passkey registration is not offered"
             );
             return;
         }
-        self.registration_nodes(deps, flow, &fields);
+        self.registration_nodes(env, flow, &fields);
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         let traits = traits_from(flow, body)?;
         let raw = field(body, "passkey_register").unwrap_or("").trim();
         if raw.is_empty() || raw == "true" {
@@ -145,8 +145,8 @@ impl RegistrationStrategy for Passkey {
                 text::required("passkey_register"),
             ));
         }
-        let mut identity = new_identity(deps.schemas.default_id(), traits, deps.clock.as_ref());
-        match apply_traits(&mut identity, &deps.schemas, deps.clock.as_ref()) {
+        let mut identity = new_identity(env.schemas.default_id(), traits, env.clock.as_ref());
+        match apply_traits(&mut identity, &env.schemas, env.clock.as_ref()) {
             Ok(_) => {}
             Err(TraitsError::Invalid(errs)) => return Err(traits_invalid(&errs)),
             Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
@@ -169,24 +169,24 @@ impl RegistrationStrategy for Passkey {
             Ok(r) => r,
             Err(e) => {
                 let reason = format!("Unable to parse WebAuthn response: {e}");
-                return Err(self.registration_failed(deps, flow, text::validation_generic(&reason)));
+                return Err(self.registration_failed(env, flow, text::validation_generic(&reason)));
             }
         };
         let (Some(state), false) = (state, handle.is_empty()) else {
-            return Err(self.registration_failed(deps, flow, text::webauthn_invalid()));
+            return Err(self.registration_failed(env, flow, text::webauthn_invalid()));
         };
         let stored = match self.webauthn.finish_passkey_registration(&reg, &state) {
-            Ok(pk) => StoredCredential::from_registration(&reg, &Credential::from(pk), deps.clock.now()),
+            Ok(pk) => StoredCredential::from_registration(&reg, &Credential::from(pk), env.clock.now()),
             Err(e) => {
                 tracing::info!(error = %e, "passkey registration refused");
-                return Err(self.registration_failed(deps, flow, text::webauthn_invalid()));
+                return Err(self.registration_failed(env, flow, text::webauthn_invalid()));
             }
         };
         let stored = match stored {
             Ok(s) => s,
             Err(e) => {
                 tracing::info!(error = %e, "passkey registration unreadable");
-                return Err(self.registration_failed(deps, flow, text::webauthn_invalid()));
+                return Err(self.registration_failed(env, flow, text::webauthn_invalid()));
             }
         };
         let config = PasskeyConfig {
@@ -200,7 +200,7 @@ impl RegistrationStrategy for Passkey {
             vec![handle],
             config.to_value(),
             1,
-            deps.clock.as_ref(),
+            env.clock.as_ref(),
         );
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),

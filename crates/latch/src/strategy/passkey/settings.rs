@@ -8,7 +8,7 @@ use super::credentials::{PasskeyConfig, StoredCredential};
 use super::nodes::{add_script, hidden, trigger_button};
 use super::{Passkey, REGISTRATION_KEY, new_user_handle, take_internal};
 use crate::crypto::hex;
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::Identity;
 use crate::identity::manager::set_credential;
 use crate::model::flow::Flow;
@@ -23,14 +23,14 @@ fn lockout() -> UiText {
 }
 
 impl Passkey {
-    fn settings_failed(&self, deps: &Deps, flow: &mut Flow, identity: &Identity, m: UiText) -> FlowError {
-        SettingsStrategy::populate(self, deps, flow, identity);
+    fn settings_failed(&self, env: &Env, flow: &mut Flow, identity: &Identity, m: UiText) -> FlowError {
+        SettingsStrategy::populate(self, env, flow, identity);
         FlowError::message(m)
     }
 
     async fn add_passkey(
         &self,
-        deps: &Deps,
+        env: &Env,
         flow: &mut Flow,
         identity: &Identity,
         raw: &str,
@@ -49,25 +49,25 @@ impl Passkey {
             Ok(r) => r,
             Err(e) => {
                 let reason = format!("Unable to parse WebAuthn response: {e}");
-                return Err(self.settings_failed(deps, flow, identity, text::validation_generic(&reason)));
+                return Err(self.settings_failed(env, flow, identity, text::validation_generic(&reason)));
             }
         };
         let (Some(state), false) = (state, handle.is_empty()) else {
-            return Err(self.settings_failed(deps, flow, identity, text::webauthn_invalid()));
+            return Err(self.settings_failed(env, flow, identity, text::webauthn_invalid()));
         };
         let stored = self
             .webauthn
             .finish_passkey_registration(&reg, &state)
             .map_err(|e| e.to_string())
             .and_then(|pk| {
-                StoredCredential::from_registration(&reg, &Credential::from(pk), deps.clock.now())
+                StoredCredential::from_registration(&reg, &Credential::from(pk), env.clock.now())
                     .map_err(|e| e.to_string())
             });
         let stored = match stored {
             Ok(s) => s,
             Err(e) => {
                 tracing::info!(error = %e, "passkey registration refused");
-                return Err(self.settings_failed(deps, flow, identity, text::webauthn_invalid()));
+                return Err(self.settings_failed(env, flow, identity, text::webauthn_invalid()));
             }
         };
         let mut updated = identity.clone();
@@ -77,7 +77,7 @@ impl Passkey {
             .map(|c| PasskeyConfig::from_value(&c.config))
             .unwrap_or_default();
         if config.credentials.iter().any(|c| c.id == stored.id) {
-            return Err(self.settings_failed(deps, flow, identity, text::webauthn_invalid()));
+            return Err(self.settings_failed(env, flow, identity, text::webauthn_invalid()));
         }
         config.credentials.push(stored);
         config.user_handle = handle.as_bytes().to_vec();
@@ -87,21 +87,21 @@ impl Passkey {
             vec![handle],
             config.to_value(),
             1,
-            deps.clock.as_ref(),
+            env.clock.as_ref(),
         );
         Ok(updated)
     }
 
     fn remove_passkey(
         &self,
-        deps: &Deps,
+        env: &Env,
         flow: &mut Flow,
         identity: &Identity,
         hex_id: &str,
     ) -> Result<Identity, FlowError> {
         let mut updated = identity.clone();
         let Some(cred) = updated.credentials.get("passkey") else {
-            return Err(self.settings_failed(deps, flow, identity, text::no_webauthn_device()));
+            return Err(self.settings_failed(env, flow, identity, text::no_webauthn_device()));
         };
         let mut config = PasskeyConfig::from_value(&cred.config);
         let identifiers = cred.identifiers.clone();
@@ -110,14 +110,14 @@ impl Passkey {
             .credentials
             .retain(|c| hex(&c.id) != hex_id.trim().to_ascii_lowercase());
         if config.credentials.len() == before {
-            return Err(self.settings_failed(deps, flow, identity, text::no_webauthn_device()));
+            return Err(self.settings_failed(env, flow, identity, text::no_webauthn_device()));
         }
         if config.credentials.is_empty()
-            && !deps
+            && !env
                 .credentials
-                .has_first_factor_besides(&deps.config, identity, "passkey")
+                .has_first_factor_besides(&env.config, identity, "passkey")
         {
-            return Err(self.settings_failed(deps, flow, identity, lockout()));
+            return Err(self.settings_failed(env, flow, identity, lockout()));
         }
         if config.credentials.is_empty() {
             updated.credentials.remove("passkey");
@@ -128,7 +128,7 @@ impl Passkey {
                 identifiers,
                 config.to_value(),
                 1,
-                deps.clock.as_ref(),
+                env.clock.as_ref(),
             );
         }
         Ok(updated)
@@ -141,7 +141,7 @@ impl SettingsStrategy for Passkey {
         "passkey"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, identity: &Identity) {
+    fn populate(&self, env: &Env, flow: &mut Flow, identity: &Identity) {
         flow.ui.remove_group(Group::Passkey);
         let config = identity
             .credentials
@@ -164,7 +164,7 @@ impl SettingsStrategy for Passkey {
                 .map(str::to_string)
                 .unwrap_or_else(new_user_handle)
         });
-        let name = crate::identity::manager::apply_traits(&mut identity.clone(), &deps.schemas, deps.clock.as_ref())
+        let name = crate::identity::manager::apply_traits(&mut identity.clone(), &env.schemas, env.clock.as_ref())
             .ok()
             .and_then(|x| x.passkey_display_name)
             .unwrap_or_else(|| identity.id.to_string());
@@ -213,7 +213,7 @@ impl SettingsStrategy for Passkey {
         );
         flow.ui.upsert(button);
         flow.ui.upsert(hidden("passkey_settings_register", None));
-        add_script(deps, flow);
+        add_script(env, flow);
     }
 
     async fn submit(
@@ -223,12 +223,12 @@ impl SettingsStrategy for Passkey {
         body: &Value,
         identity: &Identity,
     ) -> Result<Identity, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         if let Some(raw) = field(body, "passkey_settings_register").filter(|v| !v.trim().is_empty()) {
-            return self.add_passkey(deps, flow, identity, raw.trim()).await;
+            return self.add_passkey(env, flow, identity, raw.trim()).await;
         }
         if let Some(id) = field(body, "passkey_remove").filter(|v| !v.trim().is_empty()) {
-            return self.remove_passkey(deps, flow, identity, id);
+            return self.remove_passkey(env, flow, identity, id);
         }
         Err(FlowError::message(text::required("passkey_settings_register")))
     }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Password, password_node};
 use crate::crypto::password::{HashError, dummy_verify};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::State;
 use crate::model::flow::Flow;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
@@ -18,11 +18,11 @@ impl LoginStrategy for Password {
         "password"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, _signed_in: Option<&crate::identity::Identity>) {
+    fn populate(&self, env: &Env, flow: &mut Flow, _signed_in: Option<&crate::identity::Identity>) {
         if flow.requested_aal != "aal1" {
             return;
         }
-        flow.ui.upsert(crate::strategy::shared::identifier_node(deps));
+        flow.ui.upsert(crate::strategy::shared::identifier_node(env));
         flow.ui.upsert(password_node(Autocomplete::CurrentPassword));
         flow.ui.append(
             Node::input("method", InputType::Submit, Group::Password)
@@ -51,12 +51,12 @@ impl LoginStrategy for Password {
                 node_messages: missing,
             });
         }
-        let deps = cx.deps;
+        let env = cx.env;
         let normalized = crate::identity::schema::normalize_identifier(identifier);
         // Counted before anything is compared, for known and unknown identifiers alike.
-        let attempt = crate::limits::secret_attempt(deps, "password", &normalized, cx.client.ip.as_deref()).await?;
-        let Some(identity) = deps.store.find_identity_by_identifier("password", &normalized).await? else {
-            dummy_verify(&deps.hasher, password).await.map_err(busy)?;
+        let attempt = crate::limits::secret_attempt(env, "password", &normalized, cx.client.ip.as_deref()).await?;
+        let Some(identity) = env.store.find_identity_by_identifier("password", &normalized).await? else {
+            dummy_verify(&env.hasher, password).await.map_err(busy)?;
             return Err(FlowError::message(text::invalid_credentials()));
         };
         let hash = identity
@@ -67,10 +67,10 @@ impl LoginStrategy for Password {
             .unwrap_or("")
             .to_string();
         if hash.is_empty() {
-            dummy_verify(&deps.hasher, password).await.map_err(busy)?;
+            dummy_verify(&env.hasher, password).await.map_err(busy)?;
             return Err(FlowError::message(text::invalid_credentials()));
         }
-        let ok = match deps.hasher.verify(password, &hash).await {
+        let ok = match env.hasher.verify(password, &hash).await {
             Ok(ok) => ok,
             Err(e @ HashError::Busy) => return Err(busy(e)),
             Err(e) => {
@@ -81,21 +81,21 @@ impl LoginStrategy for Password {
         if !ok {
             return Err(FlowError::message(text::invalid_credentials()));
         }
-        attempt.succeeded(deps).await;
+        attempt.succeeded(env).await;
         if identity.state != State::Active {
             return Err(FlowError::message(text::identity_disabled()));
         }
         let mut identity = identity;
-        if deps.hasher.needs_rehash(&hash)
-            && let Ok(new_hash) = deps.hasher.hash(password).await
+        if env.hasher.needs_rehash(&hash)
+            && let Ok(new_hash) = env.hasher.hash(password).await
         {
             if let Some(c) = identity.credentials.get_mut("password")
                 && let Some(o) = c.config.as_object_mut()
             {
                 o.insert("hashed_password".into(), json!(new_hash));
-                c.updated_at = deps.clock.now();
+                c.updated_at = env.clock.now();
             }
-            if let Err(e) = deps.store.update_identity(&identity).await {
+            if let Err(e) = env.store.update_identity(&identity).await {
                 tracing::warn!(error = %e, "could not upgrade a password hash");
             }
         }

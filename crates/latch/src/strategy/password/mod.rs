@@ -4,11 +4,11 @@
 mod login;
 mod registration;
 
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::text::{self, UiText};
 use crate::ui::{Autocomplete, Group, InputType, Node};
 
-/// The password strategy (stateless; configuration comes from `Deps`).
+/// The password strategy (stateless; configuration comes from `Env`).
 #[derive(Debug, Clone, Copy)]
 pub struct Password;
 
@@ -104,8 +104,8 @@ fn password_node(autocomplete: Autocomplete) -> Node {
 
 /// Checks a new password against the policy: length and similarity to the identifiers.
 /// Kratos: `password.DefaultPasswordValidator` (minus the online breach check).
-pub fn check_policy(deps: &Deps, password: &str, identifiers: &[String]) -> Result<(), UiText> {
-    let cfg = &deps.config.selfservice.methods.password.config;
+pub fn check_policy(env: &Env, password: &str, identifiers: &[String]) -> Result<(), UiText> {
+    let cfg = &env.config.selfservice.methods.password.config;
     let len = password.chars().count();
     if len < cfg.min_password_length as usize {
         return Err(text::password_min_length(

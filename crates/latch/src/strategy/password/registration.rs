@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Password, check_policy, password_node};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::manager::{apply_traits, new_identity, set_credential};
 use crate::model::flow::Flow;
 use crate::strategy::shared::traits_from;
@@ -20,7 +20,7 @@ impl RegistrationStrategy for Password {
         "password"
     }
 
-    fn populate(&self, _deps: &Deps, flow: &mut Flow, _step: RegistrationStep) {
+    fn populate(&self, _deps: &Env, flow: &mut Flow, _step: RegistrationStep) {
         flow.ui.upsert(password_node(Autocomplete::NewPassword));
         flow.ui.append(
             Node::input("method", InputType::Submit, Group::Password)
@@ -30,15 +30,15 @@ impl RegistrationStrategy for Password {
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         let traits = traits_from(flow, body)?;
         let password = field(body, "password").unwrap_or("");
         if password.is_empty() {
             return Err(FlowError::on_node("password", text::required("password")));
         }
-        let schema_id = deps.schemas.default_id().to_string();
-        let mut identity = new_identity(&schema_id, traits, deps.clock.as_ref());
-        let extracted = match apply_traits(&mut identity, &deps.schemas, deps.clock.as_ref()) {
+        let schema_id = env.schemas.default_id().to_string();
+        let mut identity = new_identity(&schema_id, traits, env.clock.as_ref());
+        let extracted = match apply_traits(&mut identity, &env.schemas, env.clock.as_ref()) {
             Ok(x) => x,
             Err(crate::identity::manager::TraitsError::Invalid(errs)) => return Err(traits_invalid(&errs)),
             Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
@@ -47,10 +47,10 @@ impl RegistrationStrategy for Password {
         if identifiers.is_empty() {
             return Err(FlowError::message(text::identifier_missing()));
         }
-        if let Err(m) = check_policy(deps, password, &identifiers) {
+        if let Err(m) = check_policy(env, password, &identifiers) {
             return Err(FlowError::on_node("password", m));
         }
-        let hash = deps.hasher.hash(password).await.map_err(|e| match e {
+        let hash = env.hasher.hash(password).await.map_err(|e| match e {
             crate::crypto::password::HashError::Busy => FlowError::Limited(crate::limits::Limited {
                 kind: crate::limits::LimitKind::HashingQueue,
                 retry_after: std::time::Duration::from_secs(1),
@@ -64,7 +64,7 @@ impl RegistrationStrategy for Password {
             identifiers,
             json!({"hashed_password": hash, "use_password_migration_hook": false}),
             0,
-            deps.clock.as_ref(),
+            env.clock.as_ref(),
         );
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),

@@ -8,7 +8,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, SecurityKeyAuthentication};
 
 use super::nodes::{hidden, trigger_button};
 use super::{LOGIN_KEY, SecurityKeys, webauthn_config};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::{Identity, State};
 use crate::model::flow::{Flow, FlowType};
 use crate::strategy::passkey::nodes::add_script;
@@ -18,11 +18,11 @@ use crate::ui::{Autocomplete, Group, InputType, Node, Trigger};
 
 impl SecurityKeys {
     /// The challenge nodes for `identity`'s keys; false when it has none.
-    fn challenge_nodes(&self, deps: &Deps, flow: &mut Flow, identity: &Identity) -> bool {
+    fn challenge_nodes(&self, env: &Env, flow: &mut Flow, identity: &Identity) -> bool {
         let Some(options) = self.start_login(flow, identity) else {
             return false;
         };
-        add_script(deps, flow);
+        add_script(env, flow);
         flow.ui.upsert(trigger_button(
             "webauthn_login_trigger",
             Trigger::WebAuthnLogin,
@@ -35,23 +35,17 @@ impl SecurityKeys {
 
     /// The challenge for an identifier: its keys, or (enumeration protection) a decoy
     /// challenge shaped alike when it has none. False when nothing could be shown.
-    fn identifier_challenge(
-        &self,
-        deps: &Deps,
-        flow: &mut Flow,
-        identity: Option<&Identity>,
-        normalized: &str,
-    ) -> bool {
-        if identity.is_some_and(|i| self.challenge_nodes(deps, flow, i)) {
+    fn identifier_challenge(&self, env: &Env, flow: &mut Flow, identity: Option<&Identity>, normalized: &str) -> bool {
+        if identity.is_some_and(|i| self.challenge_nodes(env, flow, i)) {
             return true;
         }
-        if !deps.config.security.account_enumeration.mitigate {
+        if !env.config.security.account_enumeration.mitigate {
             return false;
         }
-        let Some(options) = self.start_decoy_login(flow, &deps.hash_key, normalized) else {
+        let Some(options) = self.start_decoy_login(flow, &env.hash_key, normalized) else {
             return false;
         };
-        add_script(deps, flow);
+        add_script(env, flow);
         flow.ui.upsert(trigger_button(
             "webauthn_login_trigger",
             Trigger::WebAuthnLogin,
@@ -63,10 +57,10 @@ impl SecurityKeys {
     }
 
     /// Step 1 of the passwordless sign in: the identifier picks the keys to ask for.
-    async fn identifier_step(&self, deps: &Deps, flow: &mut Flow, identifier: &str) -> Result<LoginOutcome, FlowError> {
+    async fn identifier_step(&self, env: &Env, flow: &mut Flow, identifier: &str) -> Result<LoginOutcome, FlowError> {
         let normalized = crate::identity::schema::normalize_identifier(identifier);
-        let identity = deps.store.find_identity_by_identifier("webauthn", &normalized).await?;
-        if !self.identifier_challenge(deps, flow, identity.as_ref(), &normalized) {
+        let identity = env.store.find_identity_by_identifier("webauthn", &normalized).await?;
+        if !self.identifier_challenge(env, flow, identity.as_ref(), &normalized) {
             return Err(FlowError::message(text::no_webauthn_user()));
         }
         flow.ui.remove_in_group(Group::Webauthn, &["method"]);
@@ -77,8 +71,8 @@ impl SecurityKeys {
     }
 
     /// Verifies the assertion against the keys the challenge was issued for.
-    async fn verify(&self, deps: &Deps, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
-        let pending = crate::strategy::passkey::claim_internal(deps, flow, LOGIN_KEY).await?;
+    async fn verify(&self, env: &Env, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
+        let pending = crate::strategy::passkey::claim_internal(env, flow, LOGIN_KEY).await?;
         let Some(pending) = pending else {
             return Err(FlowError::message(text::webauthn_invalid()));
         };
@@ -99,7 +93,7 @@ impl SecurityKeys {
             return Err(FlowError::message(text::webauthn_invalid()));
         };
         // A decoy challenge (nil identity) fails here exactly like a wrong key.
-        let Some(mut identity) = deps.store.get_identity(identity_id).await? else {
+        let Some(mut identity) = env.store.get_identity(identity_id).await? else {
             return Err(FlowError::message(text::webauthn_invalid()));
         };
         let result = match self.webauthn.finish_securitykey_authentication(&credential, &state) {
@@ -120,9 +114,9 @@ impl SecurityKeys {
         }
         if let Some(c) = identity.credentials.get_mut("webauthn") {
             c.config = config.to_value();
-            c.updated_at = deps.clock.now();
+            c.updated_at = env.clock.now();
         }
-        if let Err(e) = deps.store.update_identity(&identity).await {
+        if let Err(e) = env.store.update_identity(&identity).await {
             tracing::warn!(error = %e, "could not store the security key counter");
         }
         Ok(identity)
@@ -135,7 +129,7 @@ impl LoginStrategy for SecurityKeys {
         "webauthn"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, signed_in: Option<&Identity>) {
+    fn populate(&self, env: &Env, flow: &mut Flow, signed_in: Option<&Identity>) {
         if flow.flow_type == FlowType::Api {
             return;
         }
@@ -144,7 +138,7 @@ impl LoginStrategy for SecurityKeys {
                 match flow.ui.get_mut("identifier").and_then(Node::input_attributes_mut) {
                     Some(a) => a.autocomplete = Some(Autocomplete::UsernameWebauthn),
                     None => flow.ui.upsert(
-                        crate::strategy::shared::identifier_node(deps).autocomplete(Autocomplete::UsernameWebauthn),
+                        crate::strategy::shared::identifier_node(env).autocomplete(Autocomplete::UsernameWebauthn),
                     ),
                 }
                 flow.ui.append(
@@ -154,14 +148,14 @@ impl LoginStrategy for SecurityKeys {
                 );
             }
             ("aal2", false, Some(identity)) => {
-                self.challenge_nodes(deps, flow, identity);
+                self.challenge_nodes(env, flow, identity);
             }
             _ => {}
         }
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         let second_factor = flow.requested_aal == "aal2";
         if flow.flow_type == FlowType::Api || second_factor == self.passwordless {
             return Err(FlowError::message(text::login_no_strategy()));
@@ -172,22 +166,22 @@ impl LoginStrategy for SecurityKeys {
             if second_factor || identifier.is_empty() {
                 return Err(FlowError::on_node("identifier", text::required("identifier")));
             }
-            return self.identifier_step(deps, flow, identifier).await;
+            return self.identifier_step(env, flow, identifier).await;
         }
-        let identity = match self.verify(deps, flow, raw).await {
+        let identity = match self.verify(env, flow, raw).await {
             Ok(i) => i,
             Err(e) => {
                 // A fresh challenge for the next try.
                 if let (true, Some(id)) = (second_factor, flow.identity_id) {
-                    if let Some(who) = deps.store.get_identity(id).await? {
-                        self.challenge_nodes(deps, flow, &who);
+                    if let Some(who) = env.store.get_identity(id).await? {
+                        self.challenge_nodes(env, flow, &who);
                     }
                 } else {
                     let identifier = field(body, "identifier").unwrap_or("").trim();
                     let normalized = crate::identity::schema::normalize_identifier(identifier);
-                    let who = deps.store.find_identity_by_identifier("webauthn", &normalized).await?;
+                    let who = env.store.find_identity_by_identifier("webauthn", &normalized).await?;
                     if who.is_some() || !normalized.is_empty() {
-                        self.identifier_challenge(deps, flow, who.as_ref(), &normalized);
+                        self.identifier_challenge(env, flow, who.as_ref(), &normalized);
                     }
                 }
                 return Err(e);

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::SecurityKeys;
 use super::nodes::{hidden, trigger_button};
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::manager::{TraitsError, apply_traits, new_identity, set_credential};
 use crate::model::flow::{Flow, FlowType};
 use crate::strategy::passkey::credentials::PasskeyConfig;
@@ -20,8 +20,8 @@ use crate::text;
 use crate::ui::{Group, InputType, Node, Trigger};
 
 impl SecurityKeys {
-    fn registration_nodes(&self, deps: &Deps, flow: &mut Flow) {
-        let name = deps
+    fn registration_nodes(&self, env: &Env, flow: &mut Flow) {
+        let name = env
             .config
             .selfservice
             .methods
@@ -54,7 +54,7 @@ impl SecurityKeys {
             &options,
             text::registration_webauthn(),
         ));
-        add_script(deps, flow);
+        add_script(env, flow);
         flow.ui.upsert(hidden("webauthn_register"));
     }
 }
@@ -65,14 +65,14 @@ impl RegistrationStrategy for SecurityKeys {
         "webauthn"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, _step: RegistrationStep) {
+    fn populate(&self, env: &Env, flow: &mut Flow, _step: RegistrationStep) {
         if self.passwordless && flow.flow_type == FlowType::Browser {
-            self.registration_nodes(deps, flow);
+            self.registration_nodes(env, flow);
         }
     }
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         if !self.passwordless || flow.flow_type == FlowType::Api {
             return Err(FlowError::message(text::registration_no_strategy()));
         }
@@ -84,8 +84,8 @@ impl RegistrationStrategy for SecurityKeys {
                 text::required("webauthn_register"),
             ));
         }
-        let mut identity = new_identity(deps.schemas.default_id(), traits, deps.clock.as_ref());
-        let extracted = match apply_traits(&mut identity, &deps.schemas, deps.clock.as_ref()) {
+        let mut identity = new_identity(env.schemas.default_id(), traits, env.clock.as_ref());
+        let extracted = match apply_traits(&mut identity, &env.schemas, env.clock.as_ref()) {
             Ok(x) => x,
             Err(TraitsError::Invalid(errs)) => return Err(traits_invalid(&errs)),
             Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
@@ -94,8 +94,8 @@ impl RegistrationStrategy for SecurityKeys {
         if identifiers.is_empty() {
             return Err(FlowError::message(text::identifier_missing()));
         }
-        let Some((mut stored, handle)) = self.finish_registration(flow, raw, deps.clock.now()) else {
-            self.registration_nodes(deps, flow);
+        let Some((mut stored, handle)) = self.finish_registration(flow, raw, env.clock.now()) else {
+            self.registration_nodes(env, flow);
             return Err(FlowError::message(text::webauthn_invalid()));
         };
         stored.display_name = field(body, "webauthn_register_displayname")
@@ -113,7 +113,7 @@ impl RegistrationStrategy for SecurityKeys {
             identifiers,
             config.to_value(),
             1,
-            deps.clock.as_ref(),
+            env.clock.as_ref(),
         );
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::nodes::{hidden, trigger_button};
 use super::{SecurityKeys, user_handle, webauthn_config};
 use crate::crypto::hex;
-use crate::deps::Deps;
+use crate::deps::Env;
 use crate::identity::Identity;
 use crate::identity::manager::set_credential;
 use crate::model::flow::{Flow, FlowType};
@@ -16,8 +16,8 @@ use crate::text;
 use crate::ui::{Group, InputType, Node, Trigger};
 
 impl SecurityKeys {
-    fn refused(&self, deps: &Deps, flow: &mut Flow, identity: &Identity, m: text::UiText) -> FlowError {
-        SettingsStrategy::populate(self, deps, flow, identity);
+    fn refused(&self, env: &Env, flow: &mut Flow, identity: &Identity, m: text::UiText) -> FlowError {
+        SettingsStrategy::populate(self, env, flow, identity);
         FlowError::message(m)
     }
 }
@@ -28,7 +28,7 @@ impl SettingsStrategy for SecurityKeys {
         "webauthn"
     }
 
-    fn populate(&self, deps: &Deps, flow: &mut Flow, identity: &Identity) {
+    fn populate(&self, env: &Env, flow: &mut Flow, identity: &Identity) {
         if flow.flow_type == FlowType::Api {
             return;
         }
@@ -74,7 +74,7 @@ impl SettingsStrategy for SecurityKeys {
             text::settings_add_webauthn(),
         ));
         flow.ui.upsert(hidden("webauthn_register"));
-        add_script(deps, flow);
+        add_script(env, flow);
     }
 
     async fn submit(
@@ -84,7 +84,7 @@ impl SettingsStrategy for SecurityKeys {
         body: &Value,
         identity: &Identity,
     ) -> Result<Identity, FlowError> {
-        let deps = cx.deps;
+        let env = cx.env;
         if flow.flow_type == FlowType::Api {
             return Err(FlowError::message(text::settings_no_strategy()));
         }
@@ -96,8 +96,8 @@ impl SettingsStrategy for SecurityKeys {
             .map(|c| c.identifiers.clone())
             .unwrap_or_default();
         if let Some(raw) = field(body, "webauthn_register").filter(|v| !v.trim().is_empty()) {
-            let Some((mut stored, handle)) = self.finish_registration(flow, raw.trim(), deps.clock.now()) else {
-                return Err(self.refused(deps, flow, identity, text::webauthn_invalid()));
+            let Some((mut stored, handle)) = self.finish_registration(flow, raw.trim(), env.clock.now()) else {
+                return Err(self.refused(env, flow, identity, text::webauthn_invalid()));
             };
             stored.display_name = field(body, "webauthn_register_displayname")
                 .unwrap_or("")
@@ -108,18 +108,18 @@ impl SettingsStrategy for SecurityKeys {
         } else if let Some(id) = field(body, "webauthn_remove").filter(|v| !v.trim().is_empty()) {
             let id = id.trim().to_ascii_lowercase();
             let Some(pos) = config.credentials.iter().position(|c| hex(&c.id) == id) else {
-                return Err(self.refused(deps, flow, identity, text::no_webauthn_device()));
+                return Err(self.refused(env, flow, identity, text::no_webauthn_device()));
             };
             let removed = config.credentials.remove(pos);
             let first_factor_left = config.credentials.iter().any(|c| c.is_passwordless);
             if removed.is_passwordless
                 && !first_factor_left
-                && !deps
+                && !env
                     .credentials
-                    .has_first_factor_besides(&deps.config, identity, "webauthn")
+                    .has_first_factor_besides(&env.config, identity, "webauthn")
             {
                 return Err(self.refused(
-                    deps,
+                    env,
                     flow,
                     identity,
                     text::validation_generic(
@@ -139,7 +139,7 @@ impl SettingsStrategy for SecurityKeys {
                 identifiers,
                 config.to_value(),
                 1,
-                deps.clock.as_ref(),
+                env.clock.as_ref(),
             );
         }
         Ok(updated)

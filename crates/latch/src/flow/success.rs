@@ -1,0 +1,168 @@
+//! The one success responder of login, registration and recovery: it issues (or steps up)
+//! the session and answers the three client styles. The per-kind differences Kratos has
+//! (which body, which `continue_with` items, where a form goes) are written out once, here.
+
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::common::{Submission, default_return_url};
+use super::respond::{self, Answer, Cookies, Style};
+use super::{Flow, FlowKind, Service};
+use crate::identity::Identity;
+use crate::model::Aal;
+use crate::model::flow::FlowState;
+use crate::session::AuthMethod;
+use crate::session::manager::{self, Issued};
+use crate::strategy::FlowError;
+
+/// Signs `identity` in with `method` at `aal`: a login that refreshes or steps up the
+/// request's own session adds the method to it (same token); everything else issues a new
+/// session.
+pub async fn sign_in(
+    deps: &Service,
+    flow: &Flow,
+    sub: &Submission<'_>,
+    identity: &Identity,
+    method: &str,
+    aal: Aal,
+) -> Result<Issued, FlowError> {
+    let now = deps.clock.now();
+    let am = AuthMethod {
+        method: method.to_string(),
+        aal,
+        completed_at: now,
+    };
+    let step_up = flow.kind == FlowKind::Login && (flow.refresh || flow.requested_aal == "aal2");
+    match &sub.current {
+        Some(cur) if step_up && cur.identity.id == identity.id => {
+            let mut s = cur.session.clone();
+            s.methods.push(am);
+            s.aal = crate::session::compute_aal(&s.methods);
+            s.authenticated_at = now;
+            s.expires_at = now + deps.config.session.lifespan;
+            deps.store.update_session_auth(&s, now).await?;
+            Ok(Issued {
+                session: s,
+                token: cur.token.clone(),
+            })
+        }
+        _ => Ok(manager::issue(deps, identity, vec![am], &sub.client).await?),
+    }
+}
+
+/// A completed flow, ready to be answered.
+#[derive(Debug)]
+pub struct Done<'a> {
+    /// Who completed it.
+    pub identity: &'a Identity,
+    /// The method that completed it (for the default return URL).
+    pub method: &'a str,
+    /// The session, when one was issued (registration without the `session` hook has none).
+    pub issued: Option<Issued>,
+    /// `continue_with` items after the session ones (verification or settings UI).
+    pub continue_with: Vec<Value>,
+    /// Where a browser form goes instead of the flow's return URL (a verification or
+    /// settings UI).
+    pub browser_to: Option<String>,
+}
+
+/// Marks the flow as completed, stores it and answers the client. Kratos' shapes:
+/// - login: native `{session_token, session, continue_with: null}`, SPA `{session,
+///   continue_with: [redirect_browser_to]}`;
+/// - registration: `identity` (+ `session`, and for native apps `session_token` and a
+///   `set_ory_session_token` item), SPA `redirect_browser_to` first;
+/// - recovery: the flow itself with `continue_with` (`set_ory_session_token` for native
+///   apps, then `show_settings_ui`); its settings flow shares the CSRF cookie, which is kept.
+///
+/// Browser forms get a 303 with the session and a fresh CSRF cookie.
+pub async fn answer(
+    deps: &Service,
+    flow: &mut Flow,
+    sub: &Submission<'_>,
+    done: Done<'_>,
+) -> Result<Answer, FlowError> {
+    let now = deps.clock.now();
+    let kind = flow.kind;
+    if kind == FlowKind::Recovery {
+        // Only the non-secret part is stored: a flow GET serves `continue_with` to anyone
+        // who knows the flow id, so a session token goes out in this response alone.
+        flow.internal_set("continue_with", json!(done.continue_with));
+        flow.ui.nodes.retain(|n| n.group == crate::ui::Group::Default);
+    } else {
+        flow.internal_set("completed", json!(true));
+    }
+    flow.state = FlowState::PassedChallenge;
+    flow.updated_at = now;
+    deps.store.update_flow(flow).await?;
+
+    let identity = done.identity;
+    let schema_url = deps.schema_url(&identity.schema_id);
+    let to = flow
+        .return_to
+        .clone()
+        .unwrap_or_else(|| default_return_url(deps, kind, Some(done.method)));
+    let mut body = match kind {
+        FlowKind::Recovery => match respond::flow_json(flow, sub.csrf.as_ref()) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        FlowKind::Registration => {
+            let mut m = Map::new();
+            m.insert("identity".into(), identity.to_json(&schema_url, &Default::default()));
+            m
+        }
+        _ => Map::new(),
+    };
+    if kind != FlowKind::Recovery
+        && let Some(i) = &done.issued
+    {
+        body.insert(
+            "session".into(),
+            i.session.to_json(now, Some(identity), &schema_url, false),
+        );
+    }
+    let mut continue_with = vec![];
+    match sub.style {
+        Style::Api => {
+            if let Some(i) = &done.issued {
+                if kind != FlowKind::Recovery {
+                    body.insert("session_token".into(), json!(i.token));
+                }
+                if kind != FlowKind::Login {
+                    continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": i.token}));
+                }
+            }
+        }
+        Style::Spa if kind != FlowKind::Recovery => {
+            continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": to}));
+        }
+        _ => {}
+    }
+    continue_with.extend(done.continue_with);
+    body.insert(
+        "continue_with".into(),
+        if continue_with.is_empty() {
+            Value::Null
+        } else {
+            json!(continue_with)
+        },
+    );
+    let res = match sub.style {
+        Style::Browser => respond::redirect(done.browser_to.as_deref().unwrap_or(&to), StatusCode::SEE_OTHER),
+        _ => respond::json(StatusCode::OK, Value::Object(body)),
+    };
+    Ok(match (&done.issued, sub.style) {
+        (Some(i), Style::Browser | Style::Spa) => {
+            let csrf = match (kind, sub.csrf) {
+                (FlowKind::Recovery, Some(keep)) => keep,
+                _ => crate::crypto::csrf::new_cookie_token(),
+            };
+            Cookies(vec![
+                manager::session_cookie(deps, &i.token, i.session.expires_at),
+                manager::csrf_cookie(deps, &csrf),
+            ])
+            .apply(res)
+        }
+        _ => res,
+    })
+}
