@@ -9,12 +9,11 @@ use super::Service;
 use super::common::Submission;
 use super::respond::{self};
 use crate::identity::Identity;
-use crate::identity::manager::{apply_traits, new_identity};
 use crate::store::StoreError;
-use crate::strategy::shared::{is_unified, trim_traits};
-use crate::strategy::{Cx, FlowError, RegistrationOutcome, RegistrationStep, traits_invalid};
+use crate::strategy::shared::is_unified;
+use crate::strategy::{Cx, FlowError, RegistrationOutcome, RegistrationStep};
 use crate::text;
-use crate::ui::{Group, InputType, Node, trait_nodes};
+use crate::ui::{Group, InputType, trait_nodes};
 
 fn schema_order(deps: &Service) -> Vec<String> {
     deps.schemas
@@ -23,7 +22,8 @@ fn schema_order(deps: &Service) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The first screen: traits (with `values` filled in) and, in the unified style, every method.
+/// The first screen: traits (with `values` filled in) and the methods of that step — every
+/// method in the unified style, the profile method's button in `profile_first`.
 pub fn populate_initial(deps: &Service, flow: &mut Flow, values: Option<&Value>) {
     flow.ui.nodes.clear();
     flow.ui.set_csrf(String::new());
@@ -32,16 +32,13 @@ pub fn populate_initial(deps: &Service, flow: &mut Flow, values: Option<&Value>)
             flow.ui.upsert(n);
         }
     }
-    if is_unified(deps) {
-        for s in deps.strategies.registration() {
-            s.populate(deps, flow, RegistrationStep::Unified);
-        }
+    let step = if is_unified(deps) {
+        RegistrationStep::Unified
     } else {
-        flow.ui.append(
-            Node::input("method", InputType::Submit, Group::Profile)
-                .value("profile")
-                .label(text::registration()),
-        );
+        RegistrationStep::Profile
+    };
+    for s in deps.strategies.registration().filter(|s| s.shows_on(step)) {
+        s.populate(deps, flow, step);
     }
     flow.ui.sort_registration(&schema_order(deps));
 }
@@ -58,14 +55,10 @@ fn populate_credential_selection(deps: &Service, flow: &mut Flow, traits: &Value
             flow.ui.upsert(n);
         }
     }
-    for s in deps.strategies.registration() {
-        s.populate(deps, flow, RegistrationStep::CredentialSelection);
+    let step = RegistrationStep::CredentialSelection;
+    for s in deps.strategies.registration().filter(|s| s.shows_on(step)) {
+        s.populate(deps, flow, step);
     }
-    flow.ui.append(
-        Node::input("screen", InputType::Submit, Group::Profile)
-            .value("previous")
-            .label(text::registration_back()),
-    );
     flow.ui.sort_registration(&schema_order(deps));
 }
 
@@ -80,16 +73,12 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
         return Err(FlowError::SessionAlreadyAvailable);
     }
     let method = crate::strategy::method_of(&sub.body);
-    let screen = sub.body.get("screen").and_then(Value::as_str);
-    if method == "profile" || matches!(screen, Some("previous" | "credential-selection")) {
-        return profile_step(deps, flow, sub).await;
-    }
     let Some(strategy) = deps.strategies.registration().find(|s| s.id() == method) else {
         return Err(FlowError::message(text::registration_no_strategy()));
     };
     // Keep what the person typed if the submission fails.
     if let Some(t) = sub.body.get("traits") {
-        for (k, v) in flatten("traits", t) {
+        for (k, v) in crate::strategy::shared::flatten("traits", t) {
             flow.ui.set_value(&k, v);
         }
     }
@@ -103,6 +92,21 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
             deps.store.update_flow(flow).await?;
             Ok(respond::rerender_step(deps, flow, sub.style, sub.csrf.as_ref()))
         }
+        RegistrationOutcome::Show(step) => {
+            match step {
+                RegistrationStep::CredentialSelection => {
+                    let traits = flow.internal_get("traits").cloned().unwrap_or_else(|| json!({}));
+                    populate_credential_selection(deps, flow, &traits);
+                }
+                RegistrationStep::Profile | RegistrationStep::Unified => {
+                    let values = flow.internal.as_object_mut().and_then(|o| o.remove("traits"));
+                    populate_initial(deps, flow, values.as_ref());
+                }
+            }
+            flow.updated_at = deps.clock.now();
+            deps.store.update_flow(flow).await?;
+            Ok(respond::rerender_step(deps, flow, sub.style, sub.csrf.as_ref()))
+        }
         RegistrationOutcome::RedirectExternal(to) => {
             flow.updated_at = deps.clock.now();
             deps.store.update_flow(flow).await?;
@@ -110,53 +114,6 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
         }
         RegistrationOutcome::Create { identity, method } => success(deps, flow, sub, *identity, method).await,
     }
-}
-
-fn flatten(prefix: &str, v: &Value) -> Vec<(String, Value)> {
-    match v {
-        Value::Object(m) => m
-            .iter()
-            .flat_map(|(k, v)| flatten(&format!("{prefix}.{k}"), v))
-            .collect(),
-        other => vec![(prefix.to_string(), other.clone())],
-    }
-}
-
-async fn profile_step(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Result<Answer, FlowError> {
-    let screen = sub.body.get("screen").and_then(Value::as_str);
-    let stored = flow.internal_get("traits").cloned();
-    let traits = match (screen, stored) {
-        (Some("credential-selection"), Some(s)) => s,
-        _ => trim_traits(sub.body.get("traits").cloned().unwrap_or_else(|| json!({}))),
-    };
-    let back = screen == Some("previous");
-    if back || is_unified(deps) {
-        let values = flow.internal_get("traits").cloned();
-        if let Some(o) = flow.internal.as_object_mut() {
-            o.remove("traits");
-        }
-        populate_initial(deps, flow, values.as_ref());
-    } else {
-        let mut probe = new_identity(deps.schemas.default_id(), traits.clone(), deps.clock.as_ref());
-        for (k, v) in flatten("traits", &traits) {
-            flow.ui.set_value(&k, v);
-        }
-        match apply_traits(&mut probe, &deps.schemas, deps.clock.as_ref()) {
-            Ok(_) => {}
-            Err(crate::identity::manager::TraitsError::Invalid(errs)) => return Err(traits_invalid(&errs)),
-            Err(e) => return Err(FlowError::message(text::system_generic(&e.to_string()))),
-        }
-        flow.internal_set("traits", traits.clone());
-        // Kratos (`profile/registration.go` showCredentialsSelection) resets the flow here:
-        // no method is in use yet, so `active` is cleared (absent), never "profile".
-        flow.state = crate::model::flow::FlowState::ChooseMethod;
-        flow.active = None;
-        populate_credential_selection(deps, flow, &traits);
-        flow.ui.add_message(text::registration_choose_credentials());
-    }
-    flow.updated_at = deps.clock.now();
-    deps.store.update_flow(flow).await?;
-    Ok(respond::rerender_step(deps, flow, sub.style, sub.csrf.as_ref()))
 }
 
 async fn success(

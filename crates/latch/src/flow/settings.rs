@@ -1,10 +1,10 @@
 //! Settings flows: change the profile (traits) or a method's credentials (passkeys, …) with
-//! a privileged session. Kratos: `selfservice/flow/settings`, `selfservice/strategy/profile`;
-//! credential methods implement [`crate::strategy::SettingsStrategy`].
+//! a privileged session. Kratos: `selfservice/flow/settings`; the parts (`profile`, credential
+//! methods) implement [`crate::strategy::SettingsStrategy`].
 
 use super::respond::Answer;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Flow;
 use super::Service;
@@ -12,29 +12,15 @@ use super::common::Submission;
 use super::respond::{self, Style};
 use crate::http::error::ApiError;
 use crate::identity::Identity;
-use crate::identity::manager::{TraitsError, apply_traits};
 use crate::session::manager::Current;
 use crate::store::StoreError;
-use crate::strategy::{Cx, FlowError, traits_invalid};
+use crate::strategy::{Cx, FlowError};
 use crate::text;
-use crate::ui::{Group, InputType, Node, trait_nodes};
 
-/// The settings form: the profile with the identity's current traits.
+/// The settings form: each settings part (the profile, credential methods) for `identity`.
 pub fn populate(deps: &Service, flow: &mut Flow, identity: &Identity) {
     flow.ui.nodes.clear();
     flow.ui.set_csrf(String::new());
-    if deps.config.selfservice.methods.profile.enabled
-        && let Some(schema) = deps.schemas.get(&identity.schema_id)
-    {
-        for n in trait_nodes(&schema.raw, Group::Profile, "traits", Some(&identity.traits)) {
-            flow.ui.upsert(n);
-        }
-        flow.ui.append(
-            Node::input("method", InputType::Submit, Group::Profile)
-                .value("profile")
-                .label(text::label_save()),
-        );
-    }
     for s in deps.strategies.settings() {
         s.populate(deps, flow, identity);
     }
@@ -64,52 +50,23 @@ pub fn privileged(deps: &Service, cur: &Current) -> bool {
     cur.session.authenticated_at + max > deps.clock.now()
 }
 
-/// The profile method: new traits, validated against the identity schema.
-fn profile_update(deps: &Service, flow: &mut Flow, body: &Value, identity: &Identity) -> Result<Identity, FlowError> {
-    let traits = body
-        .get("traits")
-        .cloned()
-        .filter(Value::is_object)
-        .map(crate::strategy::shared::trim_traits)
-        .ok_or_else(|| FlowError::on_node("traits", text::required("traits")))?;
-    let mut updated = identity.clone();
-    updated.traits = traits;
-    match apply_traits(&mut updated, &deps.schemas, deps.clock.as_ref()) {
-        Ok(_) => Ok(updated),
-        Err(TraitsError::Invalid(errs)) => {
-            populate(deps, flow, &updated);
-            Err(traits_invalid(&errs))
-        }
-        Err(e) => Err(FlowError::message(text::system_generic(&e.to_string()))),
-    }
-}
-
 /// Handles `POST /self-service/settings?flow=` (the session is checked by the engine):
 /// picks the method (`profile`, or a settings strategy such as `passkey`), requires a
 /// privileged session, stores the changed identity and shows the flow with its success.
 pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Answer, FlowError> {
     let method = crate::strategy::method_of(&sub.body);
-    let profile = method == "profile" && deps.config.selfservice.methods.profile.enabled;
-    let strategy = deps.strategies.settings().find(|s| s.id() == method);
-    if !profile && strategy.is_none() {
+    let Some(strategy) = deps.strategies.settings().find(|s| s.id() == method) else {
         return Err(FlowError::message(text::settings_no_strategy()));
-    }
-    if profile && !sub.body.get("traits").is_some_and(Value::is_object) {
-        return Err(FlowError::on_node("traits", text::required("traits")));
-    }
+    };
+    strategy.check(&sub.body)?;
     if !privileged(deps, cur) {
         return Err(FlowError::RefreshRequired);
     }
-    let identity = match strategy {
-        Some(s) => {
-            let cx = Cx {
-                env: deps,
-                client: &sub.client,
-            };
-            s.submit(&cx, flow, &sub.body, &cur.identity).await?
-        }
-        None => profile_update(deps, flow, &sub.body, &cur.identity)?,
+    let cx = Cx {
+        env: deps,
+        client: &sub.client,
     };
+    let identity = strategy.submit(&cx, flow, &sub.body, &cur.identity).await?;
     match deps.store.update_identity(&identity).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {

@@ -8,6 +8,7 @@ mod example;
 mod kratos_types;
 pub mod passkey;
 pub mod password;
+pub mod profile;
 pub mod shared;
 pub mod webauthn;
 
@@ -122,8 +123,13 @@ pub enum RegistrationOutcome {
         /// Which method created it.
         method: &'static str,
     },
-    /// The flow changed and is shown again (profile step done, code sent) — 400 for JSON.
+    /// The flow changed and is shown again (code sent) — 400 for JSON.
     Continue,
+    /// The flow moves to another screen (the profile method's steps): the engine fills it
+    /// with every method's nodes for that step — `Profile` with the traits from the flow's
+    /// internal context as values (which it drops), `CredentialSelection` with those traits
+    /// fixed.
+    Show(RegistrationStep),
     /// The browser leaves for an external URL and comes back on a strategy route (see
     /// [`LoginOutcome::RedirectExternal`]).
     RedirectExternal(String),
@@ -175,6 +181,9 @@ pub struct StrategyRoute {
 pub enum RegistrationStep {
     /// A new flow in the `unified` style: traits and every method at once.
     Unified,
+    /// A new flow in the `profile_first` style: traits only (the profile method adds its
+    /// submit button).
+    Profile,
     /// `profile_first`, after the traits were accepted: only credential inputs.
     CredentialSelection,
 }
@@ -196,20 +205,32 @@ pub trait LoginStrategy: Send + Sync + std::fmt::Debug {
 pub trait RegistrationStrategy: Send + Sync + std::fmt::Debug {
     /// The `method` value this strategy answers to.
     fn id(&self) -> &'static str;
-    /// Adds this method's nodes to a registration flow.
+    /// Whether this method takes part in a registration screen: by default in the unified
+    /// one and in the credential selection, not on the `profile_first` traits screen.
+    fn shows_on(&self, step: RegistrationStep) -> bool {
+        step != RegistrationStep::Profile
+    }
+    /// Adds this method's nodes to a registration flow (only for steps it
+    /// [shows on](RegistrationStrategy::shows_on)).
     fn populate(&self, env: &Env, flow: &mut Flow, step: RegistrationStep);
     /// Handles a submission with `method` = [`RegistrationStrategy::id`].
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<RegistrationOutcome, FlowError>;
 }
 
-/// A method whose credentials can be managed in settings (the profile is handled by the
-/// settings flow itself). Kratos: `settings.Strategy`.
+/// A part of settings: the profile, or a method whose credentials are managed there.
+/// Kratos: `settings.Strategy`.
 #[async_trait]
 pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
     /// The `method` value this strategy answers to.
     fn id(&self) -> &'static str;
     /// Adds this method's nodes for `identity` to a settings flow.
     fn populate(&self, env: &Env, flow: &mut Flow, identity: &Identity);
+    /// Checks the submission's shape before the privileged-session check (Kratos decodes and
+    /// validates the body first, so a malformed submission is answered as such even from an
+    /// old session).
+    fn check(&self, _body: &Value) -> Result<(), FlowError> {
+        Ok(())
+    }
     /// Handles a submission with `method` = [`SettingsStrategy::id`] from a privileged
     /// session; returns the changed identity, which the settings flow stores.
     async fn submit(
@@ -391,6 +412,7 @@ pub fn all(config: &crate::config::Config) -> (Strategies, CredentialTypes) {
         credentials: CredentialTypes::default(),
     };
     kratos_types::register(&mut r);
+    profile::register(&mut r);
     code::register(&mut r);
     password::register(&mut r);
     passkey::register(&mut r);
@@ -401,8 +423,12 @@ pub fn all(config: &crate::config::Config) -> (Strategies, CredentialTypes) {
 }
 
 /// The `method` of a submission. Like Kratos, a passkey credential in the body selects
-/// the passkey method when `method` is missing.
+/// the passkey method when `method` is missing; a registration `screen` button (back,
+/// credential selection) belongs to the profile method.
 pub fn method_of(body: &Value) -> &str {
+    if matches!(field(body, "screen"), Some("previous" | "credential-selection")) {
+        return "profile";
+    }
     match field(body, "method").filter(|m| !m.is_empty()) {
         Some(m) => m,
         None => {

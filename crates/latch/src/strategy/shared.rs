@@ -80,3 +80,14 @@ pub fn traits_from(flow: &Flow, body: &Value) -> Result<Value, FlowError> {
         (None, None) => Err(FlowError::on_node("traits", text::required("traits"))),
     }
 }
+
+/// `{"a": {"b": 1}}` under `traits` → `[("traits.a.b", 1)]`: node names of nested values.
+pub fn flatten(prefix: &str, v: &Value) -> Vec<(String, Value)> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, v)| flatten(&format!("{prefix}.{k}"), v))
+            .collect(),
+        other => vec![(prefix.to_string(), other.clone())],
+    }
+}
