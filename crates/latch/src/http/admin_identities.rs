@@ -410,7 +410,7 @@ async fn delete_credentials(
         Some(c) => c.deletable().map_err(ApiError::bad_request)?,
         None => return Err(ApiError::bad_request(format!("Unknown credential type {kind:?}."))),
     }
-    let Some(cred) = ident.credentials.get_mut(&kind) else {
+    let Some(cred) = ident.credentials.get_mut(kind.as_str()) else {
         return Err(ApiError::not_found(format!("The identity has no {kind} credentials.")));
     };
     if matches!(kind.as_str(), "oidc" | "saml")
@@ -438,7 +438,7 @@ async fn delete_credentials(
             return Ok(StatusCode::NO_CONTENT);
         }
     }
-    ident.credentials.remove(&kind);
+    ident.credentials.remove(kind.as_str());
     ident.updated_at = state.clock.now();
     state.store.update_identity(&ident).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -684,7 +684,7 @@ async fn dry_run_conflicts(
             if state.store.find_identity_by_identifier(kind, i).await?.is_some() {
                 return Err(conflict());
             }
-            keys.push((kind.clone(), i.clone()));
+            keys.push((kind.to_string(), i.clone()));
         }
     }
     if let Some(e) = &ident.external_id {

@@ -55,6 +55,7 @@ pub fn pointer_to_path(ptr: &str) -> String {
     ptr.trim_start_matches('#').trim_start_matches('/').replace('/', ".")
 }
 
+use crate::identity::CredentialsType;
 use crate::identity::schema::IDENTIFIER_TYPES as TRAIT_IDENTIFIER_TYPES;
 
 /// A new, empty identity with the given schema and traits (not yet validated).
@@ -103,10 +104,10 @@ pub fn apply_traits(
             Some(_) => {}
             None if !ids.is_empty() => {
                 ident.credentials.insert(
-                    (*kind).to_string(),
+                    CredentialsType::new(kind),
                     Credential {
                         id: Uuid::new_v4(),
-                        kind: (*kind).to_string(),
+                        kind: CredentialsType::new(kind),
                         identifiers: ids,
                         config: json!({}),
                         version: 0,
@@ -175,22 +176,23 @@ pub fn apply_traits(
 /// Sets or replaces one credential, keeping its id and creation time when it exists.
 pub fn set_credential(
     ident: &mut Identity,
-    kind: &str,
+    kind: impl Into<CredentialsType>,
     identifiers: Vec<String>,
     config: Value,
     version: i32,
     clock: &dyn Clock,
 ) {
+    let kind = kind.into();
     let now = clock.now();
-    let (id, created_at) = match ident.credentials.get(kind) {
+    let (id, created_at) = match ident.credentials.get(kind.as_str()) {
         Some(c) => (c.id, c.created_at),
         None => (Uuid::new_v4(), now),
     };
     ident.credentials.insert(
-        kind.to_string(),
+        kind.clone(),
         Credential {
             id,
-            kind: kind.to_string(),
+            kind,
             identifiers,
             config,
             version,

@@ -42,13 +42,84 @@ impl State {
     }
 }
 
+/// The type of a credential (`password`, `code`, `passkey`, `webauthn`, `totp`, …), also the
+/// name of the method that uses it. Kratos: `identity.CredentialsType`. Parsed where it enters
+/// (admin API, database); strategies name theirs with [`CredentialsType::new`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CredentialsType(std::borrow::Cow<'static, str>);
+
+impl CredentialsType {
+    /// A type a method names in code.
+    pub const fn new(name: &'static str) -> CredentialsType {
+        CredentialsType(std::borrow::Cow::Borrowed(name))
+    }
+
+    /// Parses a type name from outside: 1 to 64 of `a-z`, `0-9` and `_`, starting with a letter.
+    pub fn parse(s: &str) -> Option<CredentialsType> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        ok.then(|| CredentialsType(std::borrow::Cow::Owned(s.to_string())))
+    }
+
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&'static str> for CredentialsType {
+    fn from(name: &'static str) -> CredentialsType {
+        CredentialsType::new(name)
+    }
+}
+
+impl std::borrow::Borrow<str> for CredentialsType {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for CredentialsType {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CredentialsType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for CredentialsType {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for CredentialsType {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for CredentialsType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// One credential of an identity (password, code, passkey, …). Kratos: `identity.Credentials`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {
     /// Row id.
     pub id: Uuid,
-    /// The credential type name (`password`, `code`, `passkey`, `webauthn`, …).
-    pub kind: String,
+    /// The credential type.
+    pub kind: CredentialsType,
     /// Normalised identifiers, unique per type across all identities.
     pub identifiers: Vec<String>,
     /// Type-specific configuration (hashed password, passkey credentials, …).
@@ -119,7 +190,7 @@ pub struct Identity {
     /// Organization (B2B); Latch stores but does not interpret it.
     pub organization_id: Option<Uuid>,
     /// Credentials keyed by type.
-    pub credentials: BTreeMap<String, Credential>,
+    pub credentials: BTreeMap<CredentialsType, Credential>,
     /// Verifiable addresses from the schema's `verification` extension.
     pub verifiable_addresses: Vec<VerifiableAddress>,
     /// Recovery addresses from the schema's `recovery` extension.
@@ -191,8 +262,8 @@ impl Identity {
         if render.admin {
             let mut creds = Map::new();
             for (kind, c) in &self.credentials {
-                let with_config = render.include_credential.iter().any(|k| k == kind);
-                creds.insert(kind.clone(), credential_json(c, with_config));
+                let with_config = render.include_credential.iter().any(|k| k == kind.as_str());
+                creds.insert(kind.to_string(), credential_json(c, with_config));
             }
             m.insert("credentials".into(), Value::Object(creds));
             m.insert(

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::sql::placeholders;
 use super::{Store, StoreError, Ts};
-use crate::identity::{Credential, Identity, RecoveryAddress, State, VerifiableAddress};
+use crate::identity::{Credential, CredentialsType, Identity, RecoveryAddress, State, VerifiableAddress};
 
 type IdentityRow = (
     Uuid,
@@ -60,7 +60,7 @@ macro_rules! insert_children {
             )
             .bind(c.id)
             .bind(ident.id)
-            .bind(&c.kind)
+            .bind(c.kind.as_str())
             .bind(Json(&c.config))
             .bind(c.version)
             .bind(Ts(c.created_at))
@@ -76,7 +76,7 @@ macro_rules! insert_children {
                 .bind(Uuid::new_v4())
                 .bind(ident.id)
                 .bind(c.id)
-                .bind(&c.kind)
+                .bind(c.kind.as_str())
                 .bind(identifier)
                 .bind(Ts(c.updated_at))
                 .execute(&mut *$tx)
@@ -429,11 +429,13 @@ impl Store {
         }
         for c in creds {
             if let Some(i) = index.get(&c.1) {
+                let kind = CredentialsType::parse(&c.2)
+                    .ok_or_else(|| StoreError::Corrupt(format!("credential type {:?}", c.2)))?;
                 out[*i].credentials.insert(
-                    c.2.clone(),
+                    kind.clone(),
                     Credential {
                         id: c.0,
-                        kind: c.2,
+                        kind,
                         identifiers: identifiers.remove(&c.0).unwrap_or_default(),
                         config: c.3.0,
                         version: c.4,
