@@ -7,8 +7,8 @@ use url::Url;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
-use crate::http::metrics::Metrics;
 use crate::identity::schema::{SchemaRegistry, encode_schema_id};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// What methods (strategies), the rate limiter and the courier's enqueueing may use: the

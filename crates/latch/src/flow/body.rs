@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use super::request::is_json_content_type;
 use crate::deps::Deps;
-use crate::http::extract::is_json_content_type;
 
 /// Decodes a submission: JSON (nested or with dotted keys) or an HTML form.
 /// Kratos: `decoderx.HTTP`.

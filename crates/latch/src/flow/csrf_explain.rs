@@ -5,7 +5,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::deps::Deps;
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 
 /// Why a browser request failed the CSRF check; each says what to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use super::guard::*;
 use super::request::Request as Req;
 use super::respond::{self, Answer, flow_json};
 use super::{FlowKind, FlowType};
+use crate::error::ApiError;
 use crate::flow::AppState;
-use crate::http::error::ApiError;
 
 /// `GET /self-service/{kind}/flows?id=`.
 pub async fn fetch(deps: &AppState, kind: FlowKind, req: Req) -> Answer {

@@ -10,7 +10,7 @@ use super::csrf_explain::{CsrfFailure, csrf_error};
 use super::request::Request as Req;
 use super::{Flow, FlowKind, FlowType, login, registration};
 use crate::crypto::{csrf, sha256_hex};
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::session::manager::{self, Current};
 
 /// Fills a new flow of any kind with its first screen.

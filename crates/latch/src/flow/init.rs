@@ -10,8 +10,8 @@ use super::request::Request as Req;
 use super::respond::{self, Answer, Cookies, Style, flow_json};
 use super::{FlowKind, FlowType};
 use crate::crypto::sha256_hex;
+use crate::error::ApiError;
 use crate::flow::AppState;
-use crate::http::error::ApiError;
 use crate::session::manager::{self};
 
 /// `GET /self-service/{login,registration}/{browser,api}`.

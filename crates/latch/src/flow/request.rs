@@ -1,7 +1,6 @@
 //! A request as the flow engine sees it: everything it needs, read once at the HTTP edge
 //! (`http::selfservice`), so the engine and the session manager never look at headers.
 
-use crate::http::extract::query_one;
 use crate::session::Presented;
 use crate::session::manager::ClientInfo;
 
@@ -41,4 +40,23 @@ impl Request {
     pub fn q(&self, key: &str) -> Option<String> {
         query_one(self.query.as_deref(), key).filter(|v| !v.is_empty())
     }
+}
+
+/// All values of a repeated query parameter (`?include_credential=a&include_credential=b`).
+pub fn query_all(query: Option<&str>, key: &str) -> Vec<String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+/// The first value of a query parameter.
+pub fn query_one(query: Option<&str>, key: &str) -> Option<String> {
+    query_all(query, key).into_iter().next()
+}
+
+/// Whether a content type names JSON (`application/json`, `…+json`, with parameters).
+pub fn is_json_content_type(ct: &str) -> bool {
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
 }

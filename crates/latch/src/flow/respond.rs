@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Flow, FlowType};
 use crate::crypto::csrf;
 use crate::deps::Deps;
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 
 /// The three client styles of Kratos' behaviour matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

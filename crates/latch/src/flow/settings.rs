@@ -10,7 +10,7 @@ use super::Flow;
 use super::Service;
 use super::common::Submission;
 use super::respond::{self, Style};
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::session::manager::Current;
 use crate::store::StoreError;

@@ -23,11 +23,7 @@ pub async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
     })
 }
 
-/// Whether a content type names JSON (`application/json`, `…+json`, with parameters).
-pub fn is_json_content_type(ct: &str) -> bool {
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || essence.ends_with("+json")
-}
+pub use crate::flow::request::is_json_content_type;
 
 /// Decodes bytes as JSON into `T` with a reason that names the problem.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -56,15 +52,4 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// All values of a repeated query parameter (`?include_credential=a&include_credential=b`).
-pub fn query_all(query: Option<&str>, key: &str) -> Vec<String> {
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-        .collect()
-}
-
-/// The first value of a query parameter.
-pub fn query_one(query: Option<&str>, key: &str) -> Option<String> {
-    query_all(query, key).into_iter().next()
-}
+pub use crate::flow::request::{query_all, query_one};

@@ -7,7 +7,6 @@ pub mod client;
 pub mod cors;
 pub mod error;
 pub mod extract;
-pub mod metrics;
 pub mod pages;
 pub mod schemas;
 pub mod selfservice;

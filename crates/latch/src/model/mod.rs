@@ -3,6 +3,7 @@
 
 pub mod credential;
 pub mod flow;
+pub mod session;
 
 /// An authenticator assurance level. Kratos: `identity.AuthenticatorAssuranceLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Store, StoreError, Ts};
-use crate::flow::{Flow, FlowKind, FlowType};
+use crate::model::flow::{Flow, FlowKind, FlowType};
 use crate::ui::Container;
 
 type FlowRow = (

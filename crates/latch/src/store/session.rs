@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::sql::placeholders;
 use super::{Store, StoreError, Ts};
-use crate::session::{AuthMethod, Device, Session};
+use crate::model::session::{AuthMethod, Device, Session};
 
 type SessionRow = (Uuid, Uuid, bool, String, Json<Vec<AuthMethod>>, Ts, Ts, Ts, Ts, Ts);
 type DeviceRow = (Uuid, Uuid, Option<String>, Option<String>, Option<String>);
