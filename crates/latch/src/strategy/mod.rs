@@ -9,6 +9,7 @@ mod kratos_types;
 pub mod passkey;
 pub mod password;
 pub mod shared;
+pub mod totp;
 pub mod webauthn;
 
 use async_trait::async_trait;
@@ -395,6 +396,7 @@ pub fn all(config: &crate::config::Config) -> (Strategies, CredentialTypes) {
     password::register(&mut r);
     passkey::register(&mut r);
     webauthn::register(&mut r);
+    totp::register(&mut r);
     #[cfg(test)]
     example::register(&mut r);
     (r.strategies, r.credentials)
