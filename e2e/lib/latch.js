@@ -45,8 +45,12 @@ async function waitReady(url, child, logs, timeoutMs = 30000) {
   throw new Error(`latch did not become ready at ${url}:\n${logs.join('')}`);
 }
 
-/** Starts Latch; resolves to { publicUrl, adminUrl, dir, logs, stop() }. */
-async function startLatch() {
+/**
+ * Starts Latch; resolves to { publicUrl, adminUrl, dir, logs, stop() }. `options.env` adds
+ * configuration by Kratos' environment variables (e.g. SELFSERVICE_METHODS_TOTP_ENABLED) for
+ * methods that are off by default.
+ */
+async function startLatch(options = {}) {
   const bin = latchBinary();
   if (!fs.existsSync(bin)) {
     throw new Error(`no latch binary at ${bin}: run \`cargo build -p latch\` or set LATCH_BIN`);
@@ -60,6 +64,7 @@ async function startLatch() {
     if (k === 'DSN' || k.startsWith('SERVE_') || k.startsWith('SELFSERVICE_') || k.startsWith('SECRETS_')) continue;
     env[k] = v;
   }
+  Object.assign(env, options.env || {});
   env.SERVE_PUBLIC_PORT = String(publicPort);
   env.SERVE_ADMIN_PORT = String(adminPort);
   const logs = [];

@@ -42,6 +42,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "selfservice.methods.code",
     "selfservice.methods.passkey",
     "selfservice.methods.webauthn",
+    "selfservice.methods.totp",
     "security.account_enumeration",
     "courier.smtp",
     "courier.templates",

@@ -20,6 +20,8 @@ pub struct Methods {
     pub passkey: PasskeyMethod,
     /// Security keys (WebAuthn).
     pub webauthn: WebauthnMethod,
+    /// Authenticator apps (TOTP), a second factor.
+    pub totp: TotpMethod,
 }
 
 /// A method that is only switched on or off (`selfservice.methods.profile`).
@@ -206,4 +208,23 @@ pub struct WebauthnConfig {
     pub passwordless: bool,
     /// Relying party.
     pub rp: Option<RelyingParty>,
+}
+
+/// `selfservice.methods.totp`. Kratos: `methods.totp` in `embedx/config.schema.json`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TotpMethod {
+    /// Whether authenticator apps are offered as a second factor (default false).
+    pub enabled: bool,
+    /// Issuer shown by authenticator apps.
+    pub config: TotpConfig,
+}
+
+/// `selfservice.methods.totp.config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TotpConfig {
+    /// Issuer in the `otpauth://` URL; unset means the host of `serve.public.base_url`
+    /// (Kratos: `TOTPIssuer`).
+    pub issuer: Option<String>,
 }

@@ -10,6 +10,7 @@ pub mod passkey;
 pub mod password;
 pub mod profile;
 pub mod shared;
+pub mod totp;
 pub mod webauthn;
 
 use async_trait::async_trait;
@@ -417,6 +418,7 @@ pub fn all(config: &crate::config::Config) -> (Strategies, CredentialTypes) {
     password::register(&mut r);
     passkey::register(&mut r);
     webauthn::register(&mut r);
+    totp::register(&mut r);
     #[cfg(test)]
     example::register(&mut r);
     (r.strategies, r.credentials)

@@ -29,4 +29,5 @@ mod sdk;
 mod sessions;
 mod settings;
 mod snapshots;
+mod totp;
 mod webauthn;
