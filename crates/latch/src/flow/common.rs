@@ -90,3 +90,11 @@ pub struct Submission<'a> {
     /// The client, for session devices.
     pub client: ClientInfo,
 }
+
+/// Kratos' 401 `session_aal1_required`: a second factor needs the first factor's session.
+pub fn aal1_required() -> crate::error::ApiError {
+    crate::error::ApiError::new(http::StatusCode::UNAUTHORIZED)
+        .id("session_aal1_required")
+        .reason("You can not requested a higher AAL (AAL2/AAL3) without an active session.")
+        .message("aal2 and aal3 can only be requested if a session exists already")
+}

@@ -254,6 +254,7 @@ async fn submit_inner(
                 _ => Err(e),
             }
         }
+        Err(FlowError::Aal1Required) => Err(super::common::aal1_required()),
         Err(FlowError::Store(e)) => Err(e.into()),
         Err(FlowError::Internal(reason)) => {
             tracing::error!(error = %reason, flow = flow.kind.as_str(), "a submission failed");

@@ -81,10 +81,7 @@ async fn init_inner(
             return Err(already_logged_in(kind));
         }
     } else if kind == FlowKind::Login && aal == "aal2" {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED)
-            .id("session_aal1_required")
-            .reason("You can not requested a higher AAL (AAL2/AAL3) without an active session.")
-            .message("aal2 and aal3 can only be requested if a session exists already"));
+        return Err(super::common::aal1_required());
     }
     crate::limits::flow_creation(deps, req.client.ip.as_deref()).await?;
     let mut flow = new_flow(deps, kind, flow_type, req, return_to);

@@ -40,6 +40,16 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
     if sub.current.is_some() && !flow.refresh && flow.requested_aal == "aal1" {
         return Err(FlowError::SessionAlreadyAvailable);
     }
+    // A second factor only ever adds to the session of the identity the flow was started
+    // for; without it, a second factor alone would sign in (Kratos refuses with 401).
+    if flow.requested_aal == crate::model::Aal::Aal2
+        && !sub
+            .current
+            .as_ref()
+            .is_some_and(|c| Some(c.identity.id) == flow.identity_id)
+    {
+        return Err(FlowError::Aal1Required);
+    }
     let method = crate::strategy::method_of(&sub.body);
     let Some(strategy) = deps.strategies.login().find(|s| s.id() == method) else {
         return Err(FlowError::message(text::login_no_strategy()));

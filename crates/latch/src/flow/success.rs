@@ -46,6 +46,9 @@ pub async fn sign_in(
                 token: cur.token.clone(),
             })
         }
+        // A step-up never issues a fresh session (the login engine refuses such submissions
+        // before a strategy runs; this keeps it so if that check is ever bypassed).
+        _ if flow.requested_aal == Aal::Aal2 => Err(FlowError::Aal1Required),
         _ => Ok(manager::issue(deps, identity, vec![am], &sub.client).await?),
     }
 }

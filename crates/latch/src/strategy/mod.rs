@@ -55,6 +55,9 @@ pub enum FlowError {
     /// The session is too old for this change: re-authenticate (Kratos'
     /// `session_refresh_required`; browsers are sent to a refresh login).
     RefreshRequired,
+    /// A second-factor (`aal2`) login was submitted without the session of the identity it
+    /// was started for: Kratos' 401 `session_aal1_required`.
+    Aal1Required,
     /// The database failed.
     Store(crate::store::StoreError),
     /// Something failed that is not the client's fault (logged, never shown).

@@ -500,3 +500,44 @@ async fn totp_flow_shapes_snapshot(b: Backend) {
     insta::assert_json_snapshot!("totp_login_aal2", shape(&flow));
 }
 both!(totp_flow_shapes_snapshot);
+
+/// A second factor never signs in alone: an `aal2` flow submitted without the session it
+/// was started for (cookie or token dropped) is refused with Kratos' 401
+/// `session_aal1_required`, even with the right code, and no session is issued.
+async fn totp_step_up_without_the_first_factor_session_is_refused(b: Backend) {
+    let srv = TestServer::with_config(b, totp_config()).await;
+    for kind in ALL {
+        let email = format!("alone-{kind:?}@example.com").to_lowercase();
+        srv.create_identity(json!({"schema_id": "default", "traits": {"email": email},
+        "credentials": {
+            "password": {"config": {"password": PW}},
+            "totp": {"config": {"totp_url": format!("otpauth://totp/Latch:{email}?secret={SECRET}")}}
+        }}))
+        .await;
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, &email, PW).await;
+        finish(&mut c, res).await;
+        let flow = c.init("login", "?aal=aal2").await;
+        // The attacker holds the flow (and, for browsers, the CSRF cookie) but not the session.
+        c.token = None;
+        c.jar.remove("ory_kratos_session");
+        next_window(&srv);
+        let res = c
+            .submit(&flow, json!({"method": "totp", "totp_code": code(&srv, SECRET)}))
+            .await;
+        if kind == Kind::Browser {
+            // Forms are sent to the error page carrying the same error.
+            assert_eq!(res.status(), StatusCode::SEE_OTHER);
+            let to = res.headers()["location"].to_str().unwrap().to_string();
+            assert!(to.contains("error"), "{to}");
+            assert!(c.jar.get("ory_kratos_session").is_none());
+        } else {
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["id"], "session_aal1_required", "{body}");
+            assert!(body.get("session_token").is_none());
+        }
+        assert_eq!(c.whoami().await.status(), 401);
+    }
+}
+both!(totp_step_up_without_the_first_factor_session_is_refused);
