@@ -44,7 +44,8 @@ impl Store {
     /// Counts one attempt under a progressive delay: the first `free` consecutive attempts
     /// go through at once; the attempt that reaches `free` (and each one after it) makes the
     /// next one wait `first_ms`, doubling up to `max_ms`. Refused (and not counted) while
-    /// a delay runs. [`Store::limit_clear`] resets it (a success).
+    /// a delay runs. [`Store::limit_clear`] resets it (a success). Attempts within the free
+    /// budget are never refused, whatever order concurrent requests' clocks reach the row in.
     pub async fn limit_backoff(
         &self,
         key: &str,
@@ -68,7 +69,7 @@ impl Store {
                                    WHEN latch_limits.delay_ms = 0 THEN $3 \
                                    WHEN latch_limits.delay_ms * 2 > $4 THEN $4 \
                                    ELSE latch_limits.delay_ms * 2 END \
-                 WHERE latch_limits.reset_at <= $5 \
+                 WHERE latch_limits.hits < $2 OR latch_limits.reset_at <= $5 \
                  RETURNING hits, reset_at",
             )
             .bind(key)

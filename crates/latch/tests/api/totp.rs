@@ -430,18 +430,12 @@ async fn totp_code_is_accepted_once_under_concurrency(b: Backend) {
     let answers = race(&srv.public, requests).await;
     let ok = answers.iter().filter(|r| r.status == 200).count();
     assert_eq!(ok, 1, "{answers:#?}");
-    // The others were refused: as a used code (4000008) or, when the attempt counter was
-    // written by a concurrent request a millisecond later, by the budget (429).
-    let mut replayed = 0;
+    // The others were refused as a used code (4000008), never by the budget: all twelve are
+    // within its free attempts, whatever order their clocks reach the counter in.
     for r in answers.iter().filter(|r| r.status != 200) {
-        if r.status == 429 {
-            continue;
-        }
         assert_eq!(r.status, 400, "{}", r.body);
         assert_eq!(message_ids(&r.json()), vec![4000008]);
-        replayed += 1;
     }
-    assert!(replayed > 0, "{answers:#?}");
 }
 both!(totp_code_is_accepted_once_under_concurrency);
 
