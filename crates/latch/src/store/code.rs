@@ -30,31 +30,33 @@ pub struct CodeRow {
     pub created_at: OffsetDateTime,
 }
 
-type Row = (
-    Uuid,
-    Uuid,
-    Option<Uuid>,
-    String,
-    String,
-    String,
-    String,
-    Ts,
-    Option<Ts>,
-    Ts,
-);
+/// One `selfservice_codes` row as [`UNUSED_CODES`] reads it.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    flow_id: Uuid,
+    identity_id: Option<Uuid>,
+    purpose: String,
+    address: String,
+    address_type: String,
+    code_hash: String,
+    expires_at: Ts,
+    used_at: Option<Ts>,
+    created_at: Ts,
+}
 
 fn from_row(r: Row) -> CodeRow {
     CodeRow {
-        id: r.0,
-        flow_id: r.1,
-        identity_id: r.2,
-        purpose: r.3,
-        address: r.4,
-        address_type: r.5,
-        code_hash: r.6,
-        expires_at: r.7.0,
-        used_at: r.8.map(|t| t.0),
-        created_at: r.9.0,
+        id: r.id,
+        flow_id: r.flow_id,
+        identity_id: r.identity_id,
+        purpose: r.purpose,
+        address: r.address,
+        address_type: r.address_type,
+        code_hash: r.code_hash,
+        expires_at: r.expires_at.0,
+        used_at: r.used_at.map(|t| t.0),
+        created_at: r.created_at.0,
     }
 }
 
@@ -104,13 +106,13 @@ impl Store {
 
     /// When the flow's newest code was issued (resend cooldown).
     pub async fn last_code_at(&self, flow_id: Uuid) -> Result<Option<OffsetDateTime>, StoreError> {
-        let row: Option<(Ts,)> = crate::with_pool!(self, p => {
-            sqlx::query_as("SELECT created_at FROM selfservice_codes WHERE flow_id = $1 ORDER BY created_at DESC LIMIT 1")
+        let created_at: Option<Ts> = crate::with_pool!(self, p => {
+            sqlx::query_scalar("SELECT created_at FROM selfservice_codes WHERE flow_id = $1 ORDER BY created_at DESC LIMIT 1")
                 .bind(flow_id)
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(|r| r.0.0))
+        Ok(created_at.map(|t| t.0))
     }
 
     /// Marks a code used; `false` if another request used it first (single use).

@@ -40,21 +40,33 @@ impl Default for OutboxSignals {
     }
 }
 
-type MessageRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Json<Value>,
-    i32,
-    Ts,
-    Ts,
-    Ts,
-);
-type DispatchRow = (Uuid, Uuid, String, Option<Json<Value>>, Ts, Ts);
+/// One `courier_messages` row ([`MESSAGE_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: Uuid,
+    status: String,
+    recipient: String,
+    subject: String,
+    body: String,
+    body_html: Option<String>,
+    template_type: String,
+    template_data: Json<Value>,
+    send_count: i32,
+    next_attempt_at: Ts,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+/// One `courier_message_dispatches` row.
+#[derive(sqlx::FromRow)]
+struct DispatchRow {
+    id: Uuid,
+    message_id: Uuid,
+    status: String,
+    error: Option<Json<Value>>,
+    created_at: Ts,
+    updated_at: Ts,
+}
 
 const MESSAGE_COLUMNS: &str = "id, status, recipient, subject, body, body_html, template_type, template_data, \
     send_count, next_attempt_at, created_at, updated_at";
@@ -125,20 +137,21 @@ macro_rules! insert_dispatch {
 }
 
 fn message(r: MessageRow) -> Result<Message, StoreError> {
-    let status = MessageStatus::parse(&r.1).ok_or_else(|| StoreError::Corrupt(format!("message status {:?}", r.1)))?;
+    let status =
+        MessageStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt(format!("message status {:?}", r.status)))?;
     Ok(Message {
-        id: r.0,
+        id: r.id,
         status,
-        recipient: r.2,
-        subject: r.3,
-        body: r.4,
-        body_html: r.5,
-        template_type: r.6,
-        template_data: r.7.0,
-        send_count: r.8,
-        next_attempt_at: r.9.0,
-        created_at: r.10.0,
-        updated_at: r.11.0,
+        recipient: r.recipient,
+        subject: r.subject,
+        body: r.body,
+        body_html: r.body_html,
+        template_type: r.template_type,
+        template_data: r.template_data.0,
+        send_count: r.send_count,
+        next_attempt_at: r.next_attempt_at.0,
+        created_at: r.created_at.0,
+        updated_at: r.updated_at.0,
         dispatches: vec![],
     })
 }
@@ -303,8 +316,8 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected();
-            let exists: Option<(Uuid,)> = if changed == 0 {
-                sqlx::query_as("SELECT id FROM courier_messages WHERE id = $1")
+            let exists: Option<Uuid> = if changed == 0 {
+                sqlx::query_scalar("SELECT id FROM courier_messages WHERE id = $1")
                     .bind(id)
                     .fetch_optional(p)
                     .await?
@@ -339,12 +352,12 @@ impl Store {
         m.dispatches = dispatches
             .into_iter()
             .map(|d| Dispatch {
-                id: d.0,
-                message_id: d.1,
-                status: d.2,
-                error: d.3.map(|j| j.0),
-                created_at: d.4.0,
-                updated_at: d.5.0,
+                id: d.id,
+                message_id: d.message_id,
+                status: d.status,
+                error: d.error.map(|j| j.0),
+                created_at: d.created_at.0,
+                updated_at: d.updated_at.0,
             })
             .collect();
         Ok(Some(m))

@@ -9,23 +9,37 @@ use super::{Store, StoreError, Ts};
 use crate::model::flow::{Flow, FlowKind, FlowType};
 use crate::ui::Container;
 
-type FlowRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Json<Value>,
-    Json<Value>,
-    Option<Uuid>,
-    Option<Uuid>,
-    bool,
-    String,
-    (Ts, Ts, Ts, Ts),
-);
+/// One `selfservice_flows` row as [`FLOW_BY_ID`] reads it.
+#[derive(sqlx::FromRow)]
+struct FlowRow {
+    id: Uuid,
+    kind: String,
+    #[sqlx(rename = "type")]
+    flow_type: String,
+    state: String,
+    request_url: String,
+    return_to: Option<String>,
+    csrf_hash: Option<String>,
+    active: Option<String>,
+    ui: Json<Value>,
+    internal: Json<Value>,
+    identity_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    refresh: bool,
+    requested_aal: String,
+    issued_at: Ts,
+    expires_at: Ts,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+/// One `selfservice_errors` row.
+#[derive(sqlx::FromRow)]
+struct ErrorRow {
+    error: Json<Value>,
+    created_at: Ts,
+    updated_at: Ts,
+}
 
 /// Reads one flow (the hot path of every self-service request).
 pub(crate) const FLOW_BY_ID: &str = "SELECT id, kind, type, state, request_url, return_to, csrf_hash, active, ui, \
@@ -91,43 +105,10 @@ impl Store {
 
     /// Loads a flow by id.
     pub async fn get_flow(&self, id: Uuid) -> Result<Option<Flow>, StoreError> {
-        type Raw = (
-            Uuid,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Json<Value>,
-            Json<Value>,
-            Option<Uuid>,
-            Option<Uuid>,
-            bool,
-            String,
-        );
-        // One query; tuples stop at 16 columns, so the four timestamps are read by index.
-        let row: Option<(Raw, (Ts, Ts, Ts, Ts))> = crate::with_pool!(self, p => {
-            let row = sqlx::query(FLOW_BY_ID)
-            .bind(id)
-            .fetch_optional(p)
-            .await?;
-            match row {
-                None => None,
-                Some(r) => {
-                    use sqlx::{FromRow, Row};
-                    let a = Raw::from_row(&r)?;
-                    let t = (r.try_get::<Ts, _>(14)?, r.try_get::<Ts, _>(15)?, r.try_get::<Ts, _>(16)?, r.try_get::<Ts, _>(17)?);
-                    Some((a, t))
-                }
-            }
+        let row: Option<FlowRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(FLOW_BY_ID).bind(id).fetch_optional(p).await?
         });
-        let Some((r, t)) = row else { return Ok(None) };
-        let full: FlowRow = (
-            r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, t,
-        );
-        decode(full).map(Some)
+        row.map(decode).transpose()
     }
 
     /// Stores a browser-facing error for `GET /self-service/errors?id=`.
@@ -149,7 +130,7 @@ impl Store {
         id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<(Value, OffsetDateTime, OffsetDateTime)>, StoreError> {
-        let row: Option<(Json<Value>, Ts, Ts)> = crate::with_pool!(self, p => {
+        let row: Option<ErrorRow> = crate::with_pool!(self, p => {
             let row = sqlx::query_as("SELECT error, created_at, updated_at FROM selfservice_errors WHERE id = $1")
                 .bind(id)
                 .fetch_optional(p)
@@ -161,36 +142,36 @@ impl Store {
                 .await?;
             row
         });
-        Ok(row.map(|(e, c, u)| (e.0, c.0, u.0)))
+        Ok(row.map(|r| (r.error.0, r.created_at.0, r.updated_at.0)))
     }
 }
 
 fn decode(r: FlowRow) -> Result<Flow, StoreError> {
-    let kind = FlowKind::parse(&r.1).ok_or_else(|| StoreError::Corrupt(format!("flow kind {:?}", r.1)))?;
-    let flow_type = FlowType::parse(&r.2).ok_or_else(|| StoreError::Corrupt(format!("flow type {:?}", r.2)))?;
-    let ui: Container = serde_json::from_value(r.8.0).map_err(|e| StoreError::Corrupt(format!("flow ui: {e}")))?;
-    let state = crate::model::flow::FlowState::parse(&r.3)
-        .ok_or_else(|| StoreError::Corrupt(format!("flow state {:?}", r.3)))?;
-    let (issued_at, expires_at, created_at, updated_at) = r.14;
+    let kind = FlowKind::parse(&r.kind).ok_or_else(|| StoreError::Corrupt(format!("flow kind {:?}", r.kind)))?;
+    let flow_type =
+        FlowType::parse(&r.flow_type).ok_or_else(|| StoreError::Corrupt(format!("flow type {:?}", r.flow_type)))?;
+    let ui: Container = serde_json::from_value(r.ui.0).map_err(|e| StoreError::Corrupt(format!("flow ui: {e}")))?;
+    let state = crate::model::flow::FlowState::parse(&r.state)
+        .ok_or_else(|| StoreError::Corrupt(format!("flow state {:?}", r.state)))?;
     Ok(Flow {
-        id: r.0,
+        id: r.id,
         kind,
         flow_type,
         state,
-        request_url: r.4,
-        return_to: r.5,
-        csrf_hash: r.6,
-        active: r.7,
+        request_url: r.request_url,
+        return_to: r.return_to,
+        csrf_hash: r.csrf_hash,
+        active: r.active,
         ui,
-        internal: r.9.0,
-        identity_id: r.10,
-        session_id: r.11,
-        refresh: r.12,
-        requested_aal: crate::model::Aal::from(r.13.as_str()),
-        issued_at: issued_at.0,
-        expires_at: expires_at.0,
-        created_at: created_at.0,
-        updated_at: updated_at.0,
+        internal: r.internal.0,
+        identity_id: r.identity_id,
+        session_id: r.session_id,
+        refresh: r.refresh,
+        requested_aal: crate::model::Aal::from(r.requested_aal.as_str()),
+        issued_at: r.issued_at.0,
+        expires_at: r.expires_at.0,
+        created_at: r.created_at.0,
+        updated_at: r.updated_at.0,
         rendered_identity: None,
         transient_payload: None,
     })

@@ -11,23 +11,66 @@ use super::sql::placeholders;
 use super::{Store, StoreError, Ts};
 use crate::identity::{Credential, CredentialsType, Identity, RecoveryAddress, State, VerifiableAddress};
 
-type IdentityRow = (
-    Uuid,
-    String,
-    Json<Value>,
-    String,
-    Option<Ts>,
-    Option<Json<Value>>,
-    Option<Json<Value>>,
-    Option<String>,
-    Option<Uuid>,
-    Ts,
-    Ts,
-);
-type CredentialRow = (Uuid, Uuid, String, Json<Value>, i32, Ts, Ts);
-type IdentifierRow = (Uuid, String);
-type VerifiableRow = (Uuid, Uuid, String, String, bool, Option<Ts>, String, Ts, Ts);
-type RecoveryRow = (Uuid, Uuid, String, String, Ts, Ts);
+/// One `identities` row ([`IDENTITY_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct IdentityRow {
+    id: Uuid,
+    schema_id: String,
+    traits: Json<Value>,
+    state: String,
+    state_changed_at: Option<Ts>,
+    metadata_public: Option<Json<Value>>,
+    metadata_admin: Option<Json<Value>>,
+    external_id: Option<String>,
+    organization_id: Option<Uuid>,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+/// One `identity_credentials` row.
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    id: Uuid,
+    identity_id: Uuid,
+    #[sqlx(rename = "type")]
+    kind: String,
+    config: Json<Value>,
+    version: i32,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+/// One `identity_credential_identifiers` row (the columns hydration needs).
+#[derive(sqlx::FromRow)]
+struct IdentifierRow {
+    credential_id: Uuid,
+    identifier: String,
+}
+
+/// One `identity_verifiable_addresses` row.
+#[derive(sqlx::FromRow)]
+struct VerifiableRow {
+    id: Uuid,
+    identity_id: Uuid,
+    via: String,
+    value: String,
+    verified: bool,
+    verified_at: Option<Ts>,
+    status: String,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+/// One `identity_recovery_addresses` row.
+#[derive(sqlx::FromRow)]
+struct RecoveryRow {
+    id: Uuid,
+    identity_id: Uuid,
+    via: String,
+    value: String,
+    created_at: Ts,
+    updated_at: Ts,
+}
 
 const IDENTITY_COLUMNS: &str = "id, schema_id, traits, state, state_changed_at, metadata_public, \
     metadata_admin, external_id, organization_id, created_at, updated_at";
@@ -321,15 +364,15 @@ impl Store {
         kind: &str,
         identifier: &str,
     ) -> Result<Option<Identity>, StoreError> {
-        let row: Option<(Uuid,)> = crate::with_pool!(self, p => {
-            sqlx::query_as(IDENTITY_BY_IDENTIFIER)
+        let id: Option<Uuid> = crate::with_pool!(self, p => {
+            sqlx::query_scalar(IDENTITY_BY_IDENTIFIER)
                 .bind(kind)
                 .bind(identifier)
                 .fetch_optional(p)
                 .await?
         });
-        match row {
-            Some((id,)) => self.get_identity(id).await,
+        match id {
+            Some(id) => self.get_identity(id).await,
             None => Ok(None),
         }
     }
@@ -347,11 +390,11 @@ impl Store {
             "identity_recovery_addresses"
         };
         let sql = format!("SELECT identity_id FROM {table} WHERE via = $1 AND value = $2");
-        let row: Option<(Uuid,)> = crate::with_pool!(self, p => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(via).bind(value).fetch_optional(p).await?
+        let id: Option<Uuid> = crate::with_pool!(self, p => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(via).bind(value).fetch_optional(p).await?
         });
-        match row {
-            Some((id,)) => self.get_identity(id).await,
+        match id {
+            Some(id) => self.get_identity(id).await,
             None => Ok(None),
         }
     }
@@ -380,7 +423,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(vec![]);
         }
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let list = placeholders(1, ids.len());
         let [q_creds, q_idents, q_ver, q_rec] = hydrate_sql(&list);
         let (creds, idents, vers, recs): (
@@ -402,71 +445,72 @@ impl Store {
             (a.fetch_all(p).await?, b.fetch_all(p).await?, c.fetch_all(p).await?, d.fetch_all(p).await?)
         });
         let mut identifiers: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for (cred, value) in idents {
-            identifiers.entry(cred).or_default().push(value);
+        for i in idents {
+            identifiers.entry(i.credential_id).or_default().push(i.identifier);
         }
         let mut out: Vec<Identity> = Vec::with_capacity(rows.len());
         let mut index: HashMap<Uuid, usize> = HashMap::new();
         for r in rows {
-            let state = State::parse(&r.3).ok_or_else(|| StoreError::Corrupt(format!("identity state {:?}", r.3)))?;
-            index.insert(r.0, out.len());
+            let state =
+                State::parse(&r.state).ok_or_else(|| StoreError::Corrupt(format!("identity state {:?}", r.state)))?;
+            index.insert(r.id, out.len());
             out.push(Identity {
-                id: r.0,
-                schema_id: r.1,
-                traits: r.2.0,
+                id: r.id,
+                schema_id: r.schema_id,
+                traits: r.traits.0,
                 state,
-                state_changed_at: r.4.map(|t| t.0),
-                metadata_public: r.5.map(|j| j.0),
-                metadata_admin: r.6.map(|j| j.0),
-                external_id: r.7,
-                organization_id: r.8,
+                state_changed_at: r.state_changed_at.map(|t| t.0),
+                metadata_public: r.metadata_public.map(|j| j.0),
+                metadata_admin: r.metadata_admin.map(|j| j.0),
+                external_id: r.external_id,
+                organization_id: r.organization_id,
                 credentials: BTreeMap::new(),
                 verifiable_addresses: vec![],
                 recovery_addresses: vec![],
-                created_at: r.9.0,
-                updated_at: r.10.0,
+                created_at: r.created_at.0,
+                updated_at: r.updated_at.0,
             });
         }
         for c in creds {
-            if let Some(i) = index.get(&c.1) {
-                let kind = CredentialsType::parse(&c.2)
-                    .ok_or_else(|| StoreError::Corrupt(format!("credential type {:?}", c.2)))?;
+            if let Some(i) = index.get(&c.identity_id) {
+                let kind = CredentialsType::parse(&c.kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("credential type {:?}", c.kind)))?;
                 out[*i].credentials.insert(
                     kind.clone(),
                     Credential {
-                        id: c.0,
+                        id: c.id,
                         kind,
-                        identifiers: identifiers.remove(&c.0).unwrap_or_default(),
-                        config: c.3.0,
-                        version: c.4,
-                        created_at: c.5.0,
-                        updated_at: c.6.0,
+                        identifiers: identifiers.remove(&c.id).unwrap_or_default(),
+                        config: c.config.0,
+                        version: c.version,
+                        created_at: c.created_at.0,
+                        updated_at: c.updated_at.0,
                     },
                 );
             }
         }
         for v in vers {
-            if let Some(i) = index.get(&v.1) {
+            if let Some(i) = index.get(&v.identity_id) {
                 out[*i].verifiable_addresses.push(VerifiableAddress {
-                    id: v.0,
-                    via: v.2,
-                    value: v.3,
-                    verified: v.4,
-                    verified_at: v.5.map(|t| t.0),
-                    status: v.6,
-                    created_at: v.7.0,
-                    updated_at: v.8.0,
+                    id: v.id,
+                    via: v.via,
+                    value: v.value,
+                    verified: v.verified,
+                    verified_at: v.verified_at.map(|t| t.0),
+                    status: v.status,
+                    created_at: v.created_at.0,
+                    updated_at: v.updated_at.0,
                 });
             }
         }
         for r in recs {
-            if let Some(i) = index.get(&r.1) {
+            if let Some(i) = index.get(&r.identity_id) {
                 out[*i].recovery_addresses.push(RecoveryAddress {
-                    id: r.0,
-                    via: r.2,
-                    value: r.3,
-                    created_at: r.4.0,
-                    updated_at: r.5.0,
+                    id: r.id,
+                    via: r.via,
+                    value: r.value,
+                    created_at: r.created_at.0,
+                    updated_at: r.updated_at.0,
                 });
             }
         }

@@ -18,11 +18,18 @@ pub struct Hit {
     pub reset_at: i64,
 }
 
+/// A counter's `hits` and `reset_at` columns.
+#[derive(sqlx::FromRow)]
+struct Counter {
+    hits: i64,
+    reset_at: i64,
+}
+
 impl Store {
     /// Counts one event against a fixed window of `window_ms` holding at most `limit` events.
     /// Refused (and not counted) when the window is full.
     pub async fn limit_hit(&self, key: &str, limit: i64, window_ms: i64, now_ms: i64) -> Result<Hit, StoreError> {
-        let row: Option<(i64, i64)> = crate::with_pool!(self, p => {
+        let row: Option<Counter> = crate::with_pool!(self, p => {
             sqlx::query_as(
                 "INSERT INTO latch_limits (key, hits, delay_ms, reset_at) VALUES ($1, 1, 0, $3 + $4) \
                  ON CONFLICT (key) DO UPDATE SET \
@@ -56,7 +63,7 @@ impl Store {
     ) -> Result<Hit, StoreError> {
         // The delay after the n-th consecutive attempt (n = hits after this one).
         let first_delay = if free <= 1 { first_ms } else { 0 };
-        let row: Option<(i64, i64)> = crate::with_pool!(self, p => {
+        let row: Option<Counter> = crate::with_pool!(self, p => {
             sqlx::query_as(
                 "INSERT INTO latch_limits (key, hits, delay_ms, reset_at) VALUES ($1, 1, $6, $5 + $6) \
                  ON CONFLICT (key) DO UPDATE SET \
@@ -84,25 +91,25 @@ impl Store {
         self.answer(key, row).await
     }
 
-    async fn answer(&self, key: &str, row: Option<(i64, i64)>) -> Result<Hit, StoreError> {
-        if let Some((hits, reset_at)) = row {
+    async fn answer(&self, key: &str, row: Option<Counter>) -> Result<Hit, StoreError> {
+        if let Some(c) = row {
             return Ok(Hit {
                 allowed: true,
-                hits,
-                reset_at,
+                hits: c.hits,
+                reset_at: c.reset_at,
             });
         }
-        let current: Option<(i64, i64)> = crate::with_pool!(self, p => {
+        let current: Option<Counter> = crate::with_pool!(self, p => {
             sqlx::query_as("SELECT hits, reset_at FROM latch_limits WHERE key = $1")
                 .bind(key)
                 .fetch_optional(p)
                 .await?
         });
-        let (hits, reset_at) = current.unwrap_or((0, 0));
+        let c = current.unwrap_or(Counter { hits: 0, reset_at: 0 });
         Ok(Hit {
             allowed: false,
-            hits,
-            reset_at,
+            hits: c.hits,
+            reset_at: c.reset_at,
         })
     }
 

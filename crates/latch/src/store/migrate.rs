@@ -63,11 +63,11 @@ const PG_LOCK_KEY: i64 = 0x6c61_7463_685f_6d67;
 impl Store {
     /// Versions already applied.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let rows: Vec<(i64,)> = crate::with_pool!(self, p => {
+        let versions: Vec<i64> = crate::with_pool!(self, p => {
             sqlx::query(CREATE_TABLE).execute(p).await?;
-            sqlx::query_as("SELECT version FROM latch_migrations ORDER BY version").fetch_all(p).await?
+            sqlx::query_scalar("SELECT version FROM latch_migrations ORDER BY version").fetch_all(p).await?
         });
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        Ok(versions)
     }
 
     /// Migrations not yet applied.
@@ -88,11 +88,11 @@ impl Store {
             Pool::Sqlite(p) => {
                 sqlx::query(CREATE_TABLE).execute(p).await?;
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM latch_migrations")
+                let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM latch_migrations")
                     .fetch_all(&mut *tx)
                     .await?;
                 let mut n = 0;
-                for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|a| a.0 == m.version)) {
+                for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
                     sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
                     record!(&mut *tx, m, clock);
                     n += 1;
@@ -108,11 +108,11 @@ impl Store {
                     .await?;
                 let result = async {
                     sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
-                    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM latch_migrations")
+                    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM latch_migrations")
                         .fetch_all(&mut *conn)
                         .await?;
                     let mut n = 0;
-                    for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|a| a.0 == m.version)) {
+                    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
                         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                         sqlx::raw_sql(m.postgres).execute(&mut *tx).await?;
                         record!(&mut *tx, m, clock);

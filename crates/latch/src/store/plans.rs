@@ -60,6 +60,20 @@ fn parameters(sql: &str) -> usize {
     max
 }
 
+/// One step of SQLite's `EXPLAIN QUERY PLAN` (its `id`, `parent` and `notused` columns are
+/// not needed).
+#[derive(sqlx::FromRow)]
+struct SqlitePlanStep {
+    detail: String,
+}
+
+/// One line of PostgreSQL's text `EXPLAIN`.
+#[derive(sqlx::FromRow)]
+struct PgPlanLine {
+    #[sqlx(rename = "QUERY PLAN")]
+    query_plan: String,
+}
+
 impl Store {
     /// How the database would run `sql`, one line per plan step: `EXPLAIN QUERY PLAN` on
     /// SQLite; on PostgreSQL `EXPLAIN` of a generic plan (parameters unknown) with sequential
@@ -68,11 +82,11 @@ impl Store {
     pub async fn query_plan(&self, sql: &str) -> Result<Vec<String>, StoreError> {
         match &self.pool {
             Pool::Sqlite(p) => {
-                let rows: Vec<(i64, i64, i64, String)> =
+                let rows: Vec<SqlitePlanStep> =
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
                         .fetch_all(p)
                         .await?;
-                Ok(rows.into_iter().map(|r| r.3).collect())
+                Ok(rows.into_iter().map(|r| r.detail).collect())
             }
             Pool::Postgres(p) => {
                 let mut conn = p.acquire().await?;
@@ -89,14 +103,14 @@ impl Store {
                 } else {
                     format!("({})", vec!["NULL"; n].join(", "))
                 };
-                let rows: Vec<(String,)> =
+                let rows: Vec<PgPlanLine> =
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN EXECUTE latch_plan{args}")))
                         .fetch_all(&mut *conn)
                         .await?;
                 sqlx::raw_sql("DEALLOCATE latch_plan; RESET plan_cache_mode; RESET enable_seqscan")
                     .execute(&mut *conn)
                     .await?;
-                Ok(rows.into_iter().map(|r| r.0).collect())
+                Ok(rows.into_iter().map(|r| r.query_plan).collect())
             }
         }
     }

@@ -10,8 +10,30 @@ use super::sql::placeholders;
 use super::{Store, StoreError, Ts};
 use crate::model::session::{AuthMethod, Device, Session};
 
-type SessionRow = (Uuid, Uuid, bool, String, Json<Vec<AuthMethod>>, Ts, Ts, Ts, Ts, Ts);
-type DeviceRow = (Uuid, Uuid, Option<String>, Option<String>, Option<String>);
+/// One `sessions` row ([`SESSION_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    identity_id: Uuid,
+    active: bool,
+    aal: String,
+    authentication_methods: Json<Vec<AuthMethod>>,
+    authenticated_at: Ts,
+    issued_at: Ts,
+    expires_at: Ts,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+/// One `session_devices` row (the columns a session shows).
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    id: Uuid,
+    session_id: Uuid,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    location: Option<String>,
+}
 
 pub(crate) const SESSION_COLUMNS: &str = "id, identity_id, active, aal, authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at";
 
@@ -151,7 +173,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(vec![]);
         }
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let sql = format!(
             "SELECT id, session_id, ip_address, user_agent, location FROM session_devices WHERE session_id IN ({}) ORDER BY created_at, id",
             placeholders(1, ids.len())
@@ -165,41 +187,41 @@ impl Store {
         });
         let mut by_session: HashMap<Uuid, Vec<Device>> = HashMap::new();
         for d in devices {
-            by_session.entry(d.1).or_default().push(Device {
-                id: d.0,
-                ip_address: d.2,
-                user_agent: d.3,
-                location: d.4,
+            by_session.entry(d.session_id).or_default().push(Device {
+                id: d.id,
+                ip_address: d.ip_address,
+                user_agent: d.user_agent,
+                location: d.location,
             });
         }
         Ok(rows
             .into_iter()
             .map(|r| Session {
-                id: r.0,
-                identity_id: r.1,
-                active: r.2,
-                aal: crate::model::Aal::from(r.3.as_str()),
-                methods: r.4.0,
-                authenticated_at: r.5.0,
-                issued_at: r.6.0,
-                expires_at: r.7.0,
-                devices: by_session.remove(&r.0).unwrap_or_default(),
-                created_at: r.8.0,
-                updated_at: r.9.0,
+                id: r.id,
+                identity_id: r.identity_id,
+                active: r.active,
+                aal: crate::model::Aal::from(r.aal.as_str()),
+                methods: r.authentication_methods.0,
+                authenticated_at: r.authenticated_at.0,
+                issued_at: r.issued_at.0,
+                expires_at: r.expires_at.0,
+                devices: by_session.remove(&r.id).unwrap_or_default(),
+                created_at: r.created_at.0,
+                updated_at: r.updated_at.0,
             })
             .collect())
     }
 
     /// Revokes one session. `false` if it did not exist.
     pub async fn revoke_session(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let owner: Option<(Uuid,)> = crate::with_pool!(self, p => {
-            sqlx::query_as("UPDATE sessions SET active = FALSE, updated_at = $2 WHERE id = $1 RETURNING identity_id")
+        let owner: Option<Uuid> = crate::with_pool!(self, p => {
+            sqlx::query_scalar("UPDATE sessions SET active = FALSE, updated_at = $2 WHERE id = $1 RETURNING identity_id")
                 .bind(id)
                 .bind(Ts(now))
                 .fetch_optional(p)
                 .await?
         });
-        if let Some((identity_id,)) = owner {
+        if let Some(identity_id) = owner {
             self.invalidate_sessions(identity_id).await;
         }
         Ok(owner.is_some())
@@ -249,15 +271,15 @@ impl Store {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let owner: Option<(Uuid,)> = crate::with_pool!(self, p => {
-            sqlx::query_as("UPDATE sessions SET expires_at = $2, updated_at = $3 WHERE id = $1 RETURNING identity_id")
+        let owner: Option<Uuid> = crate::with_pool!(self, p => {
+            sqlx::query_scalar("UPDATE sessions SET expires_at = $2, updated_at = $3 WHERE id = $1 RETURNING identity_id")
                 .bind(id)
                 .bind(Ts(expires_at))
                 .bind(Ts(now))
                 .fetch_optional(p)
                 .await?
         });
-        if let Some((identity_id,)) = owner {
+        if let Some(identity_id) = owner {
             self.invalidate_sessions(identity_id).await;
         }
         Ok(owner.is_some())
