@@ -98,3 +98,28 @@ pub fn aal1_required() -> crate::error::ApiError {
         .reason("You can not requested a higher AAL (AAL2/AAL3) without an active session.")
         .message("aal2 and aal3 can only be requested if a session exists already")
 }
+
+/// Kratos' 403 `session_aal2_required`: the session has one factor while the identity has set
+/// up a second one and the feature demands the highest available level. Browsers are sent to a
+/// second-factor login that comes back to `return_to`.
+pub fn aal2_required(deps: &Deps, return_to: Option<&str>) -> crate::error::ApiError {
+    let mut to = deps.public_url("self-service/login/browser?aal=aal2");
+    if let Some(back) = return_to {
+        to.push_str("&return_to=");
+        to.extend(url::form_urlencoded::byte_serialize(back.as_bytes()));
+    }
+    crate::error::ApiError::new(http::StatusCode::FORBIDDEN)
+        .id("session_aal2_required")
+        .reason("An active session was found but it does not fulfill the Authenticator Assurance Level, implying that the session must (e.g.) authenticate the second factor.")
+        .message("Session does not fulfill the requested Authenticator Assurance Level")
+        .details(serde_json::json!({"redirect_browser_to": to}))
+        .extra("redirect_browser_to", serde_json::json!(to))
+}
+
+/// Whether `cur` satisfies `required`: `highest_available` demands `aal2` from identities that
+/// have a second factor. Kratos: `DoesSessionSatisfy`.
+pub fn satisfies(deps: &Deps, cur: &Current, required: crate::config::RequiredAal) -> bool {
+    required == crate::config::RequiredAal::Aal1
+        || cur.session.aal == crate::model::Aal::Aal2
+        || deps.credentials.available_aal(&cur.identity) != crate::model::Aal::Aal2
+}

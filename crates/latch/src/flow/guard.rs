@@ -138,5 +138,9 @@ pub(super) async fn settings_owner(deps: &Service, flow: &Flow, req: &Req) -> Re
             .id("security_identity_mismatch")
             .reason("The flow belongs to another identity than the session in this request."));
     }
+    if !super::common::satisfies(deps, &cur, deps.config.selfservice.flows.settings.required_aal) {
+        let back = super::respond::ui_url_for(deps, flow);
+        return Err(super::common::aal2_required(deps, Some(&back)));
+    }
     Ok(cur)
 }

@@ -67,6 +67,19 @@ async fn init_inner(
         }
         return Err(no_session());
     }
+    if kind == FlowKind::Settings
+        && let Some(cur) = &current
+        && !super::common::satisfies(deps, cur, deps.config.selfservice.flows.settings.required_aal)
+    {
+        let back = deps.public_url(&req.path_and_query);
+        let e = super::common::aal2_required(deps, Some(&back));
+        if style == Style::Browser
+            && let Some(to) = e.extra.get("redirect_browser_to").and_then(serde_json::Value::as_str)
+        {
+            return Ok(respond::redirect(to, StatusCode::SEE_OTHER));
+        }
+        return Err(e);
+    }
     if let Some(cur) = &current
         && matches!(kind, FlowKind::Login | FlowKind::Registration | FlowKind::Recovery)
     {

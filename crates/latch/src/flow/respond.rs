@@ -174,8 +174,10 @@ pub async fn error(deps: &Deps, err: ApiError, style: Style) -> Answer {
     if style.is_json() {
         return Answer::error(&err);
     }
-    if err.id.as_deref() == Some("browser_location_change_required")
-        && let Some(to) = err.extra.get("redirect_browser_to").and_then(Value::as_str)
+    if matches!(
+        err.id.as_deref(),
+        Some("browser_location_change_required" | "session_aal2_required")
+    ) && let Some(to) = err.extra.get("redirect_browser_to").and_then(Value::as_str)
     {
         return redirect(to, StatusCode::SEE_OTHER);
     }

@@ -75,6 +75,17 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         }
         Err(e) => return Err(e.into()),
     }
+    if let Some((method, aal)) = strategy.authenticates(&cur.identity, &identity) {
+        let now = deps.clock.now();
+        let mut session = cur.session.clone();
+        session.methods.push(crate::session::AuthMethod {
+            method: method.to_string(),
+            aal,
+            completed_at: now,
+        });
+        session.aal = crate::session::compute_aal(&session.methods);
+        deps.store.update_session_auth(&session, now).await?;
+    }
     populate(deps, flow, &identity);
     if flow.flow_type == super::FlowType::Api {
         flow.ui.strip_js();

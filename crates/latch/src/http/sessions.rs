@@ -86,16 +86,8 @@ async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
     let cur = manager::by_token(&s, &token, from_cookie)
         .await?
         .ok_or_else(unauthorized)?;
-    let required = &s.config.session.whoami.required_aal;
-    let highest = format!("{required:?}").to_lowercase().contains("highest");
-    if highest && cur.session.aal != "aal2" && s.credentials.available_aal(&cur.identity) == "aal2" {
-        let to = s.public_url("self-service/login/browser?aal=aal2");
-        return Err(ApiError::new(StatusCode::FORBIDDEN)
-            .id("session_aal2_required")
-            .reason("An active session was found but it does not fulfill the Authenticator Assurance Level, implying that the session must (e.g.) authenticate the second factor.")
-            .message("Session does not fulfill the requested Authenticator Assurance Level")
-            .details(json!({"redirect_browser_to": to}))
-            .extra("redirect_browser_to", json!(to)));
+    if !crate::flow::common::satisfies(&s, &cur, s.config.session.whoami.required_aal) {
+        return Err(crate::flow::common::aal2_required(&s, None));
     }
     let body = cur
         .session

@@ -178,8 +178,16 @@ async fn totp_enrol_step_up_replay_and_unlink(b: Backend) {
         assert!(by_id(&linked, "totp_qr").is_none());
         assert!(credential_types(&srv, &id).await.contains(&"totp".to_string()));
 
-        // An aal1 session of an identity with an app no longer satisfies whoami
+        // Linking proves the app: the enrolling session is `aal2` at once, as in Kratos.
+        let who: Value = c.whoami().await.json().await.unwrap();
+        assert_eq!(who["authenticator_assurance_level"], "aal2", "{who}");
+        assert_eq!(methods(&who), vec!["password", "totp"]);
+
+        // A new aal1 session of an identity with an app does not satisfy whoami
         // (`highest_available`).
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, &email, PW).await;
+        finish(&mut c, res).await;
         let res = c.whoami().await;
         assert_eq!(res.status(), 403);
         let body: Value = res.json().await.unwrap();
@@ -489,6 +497,10 @@ async fn totp_flow_shapes_snapshot(b: Backend) {
     enrol(&srv, &c).await;
     let flow = c.init("settings", "").await;
     insta::assert_json_snapshot!("totp_settings_with_app", shape(&flow));
+    // The enrolling session is aal2 already; a new password session steps up.
+    let mut c = Client::new(&srv, Kind::Browser);
+    let res = login(&mut c, "shape@example.com", PW).await;
+    finish(&mut c, res).await;
     next_window(&srv);
     let flow = c.init("login", "?aal=aal2").await;
     insta::assert_json_snapshot!("totp_login_aal2", shape(&flow));
@@ -535,3 +547,70 @@ async fn totp_step_up_without_the_first_factor_session_is_refused(b: Backend) {
     }
 }
 both!(totp_step_up_without_the_first_factor_session_is_refused);
+
+/// `selfservice.flows.settings.required_aal: highest_available` (Kratos' default): an `aal1`
+/// session of an identity with an app cannot open or submit settings until it steps up —
+/// 403 `session_aal2_required` for JSON clients, a redirect to the `aal2` login for browsers;
+/// with `aal1` configured, settings open at once.
+async fn settings_demand_aal2_from_identities_with_an_app(b: Backend) {
+    let srv = TestServer::with_config(b, totp_config()).await;
+    let mut relaxed = totp_config();
+    crate::harness::merge(
+        &mut relaxed,
+        &json!({"selfservice": {"flows": {"settings": {"required_aal": "aal1"}}}}),
+    );
+    let lenient = TestServer::with_config(b, relaxed).await;
+    for kind in ALL {
+        for (server, demanded) in [(&srv, true), (&lenient, false)] {
+            let email = format!("settings-aal-{kind:?}@example.com").to_lowercase();
+            server
+                .create_identity(json!({"schema_id": "default", "traits": {"email": email},
+                "credentials": {
+                    "password": {"config": {"password": PW}},
+                    "totp": {"config": {"totp_url": format!("otpauth://totp/Latch:{email}?secret={SECRET}")}}
+                }}))
+                .await;
+            let mut c = Client::new(server, kind);
+            let res = login(&mut c, &email, PW).await;
+            finish(&mut c, res).await;
+            let init = c
+                .send(c.req(Method::GET, &c.url(&format!("/self-service/settings/{}", c.api()))))
+                .await;
+            if !demanded {
+                assert!(init.status() == StatusCode::OK || init.status() == StatusCode::SEE_OTHER);
+                if kind != Kind::Browser {
+                    let flow: Value = init.json().await.unwrap();
+                    assert_eq!(flow["state"], "show_form", "{flow}");
+                }
+                continue;
+            }
+            if kind == Kind::Browser {
+                assert_eq!(init.status(), StatusCode::SEE_OTHER);
+                let to = init.headers()["location"].to_str().unwrap().to_string();
+                assert!(to.contains("/self-service/login/browser?aal=aal2&return_to="), "{to}");
+            } else {
+                assert_eq!(init.status(), StatusCode::FORBIDDEN);
+                let body: Value = init.json().await.unwrap();
+                assert_eq!(body["error"]["id"], "session_aal2_required", "{body}");
+                assert!(
+                    body["redirect_browser_to"]
+                        .as_str()
+                        .unwrap()
+                        .contains("aal=aal2&return_to=")
+                );
+            }
+            next_window(server);
+            let res = step_up(&mut c, &code(server, SECRET)).await;
+            assert!(
+                res.status() == StatusCode::OK || res.status() == StatusCode::SEE_OTHER,
+                "{}",
+                res.status()
+            );
+            c.jar.absorb(&res);
+            let flow = c.init("settings", "").await;
+            assert_eq!(flow["state"], "show_form", "{flow}");
+            assert!(node(&flow, "totp_unlink").is_some(), "{flow}");
+        }
+    }
+}
+both!(settings_demand_aal2_from_identities_with_an_app);
