@@ -434,3 +434,31 @@ async fn password_breach_check_unreachable_passes_only_with_ignore_network_error
     }
 }
 both!(password_breach_check_unreachable_passes_only_with_ignore_network_errors);
+
+async fn settings_page_of_the_built_in_ui_offers_the_password_change(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let mut c = Client::new(&srv, Kind::Browser);
+    register(&mut c, "page@example.com").await;
+    let res = c.send(c.req(Method::GET, &srv.public_url("/ui/settings"))).await;
+    assert_eq!(res.status(), 303);
+    let init = res.headers()["location"].to_str().unwrap().to_string();
+    let res = c.send(c.req(Method::GET, &init)).await;
+    assert_eq!(res.status(), 303);
+    let page = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(page.contains("/ui/settings?flow="), "{page}");
+    let res = c.send(c.req(Method::GET, &page)).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let input = html
+        .split('<')
+        .find(|t| t.starts_with("input") && t.contains("name=\"password\""))
+        .unwrap_or_else(|| panic!("a password input: {html}"));
+    assert!(input.contains("type=\"password\""), "{input}");
+    assert!(input.contains("autocomplete=\"new-password\""), "{input}");
+    assert!(
+        html.split('<')
+            .any(|t| t.contains("name=\"method\"") && t.contains("value=\"password\"")),
+        "a submit button for the password method: {html}"
+    );
+}
+both!(settings_page_of_the_built_in_ui_offers_the_password_change);
