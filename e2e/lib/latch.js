@@ -67,6 +67,8 @@ async function startLatch(options = {}) {
   Object.assign(env, options.env || {});
   env.SERVE_PUBLIC_PORT = String(publicPort);
   env.SERVE_ADMIN_PORT = String(adminPort);
+  // Browser tests never ask the internet (the breach check is on by default, as in Kratos).
+  env.SELFSERVICE_METHODS_PASSWORD_CONFIG_HAVEIBEENPWNED_ENABLED = 'false';
   const logs = [];
   const child = spawn(bin, ['serve', '--dev'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => logs.push(d.toString()));

@@ -90,11 +90,14 @@ fn visit(path: &str, value: &Value, warnings: &mut Vec<String>) {
 
 /// Hooks Latch runs: `(flow, position, hook)`. `verification` after registration asks for
 /// what Latch does anyway when the verification flow is enabled (mail a code to every
-/// unverified address).
+/// unverified address); `revoke_active_sessions` runs after settings (any method) and
+/// recovery (`flow::revoke`).
 const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
     ("registration", "after", "session"),
     ("registration", "after", "show_verification_ui"),
     ("registration", "after", "verification"),
+    ("settings", "after", "revoke_active_sessions"),
+    ("recovery", "after", "revoke_active_sessions"),
 ];
 
 /// Warnings for configured hooks Latch does not run (`revoke_active_sessions`,

@@ -67,9 +67,10 @@ pub struct PasswordConfig {
     pub identifier_similarity_check_enabled: bool,
     /// Check the HIBP breach corpus (default true, as in Kratos' schema).
     pub haveibeenpwned_enabled: bool,
-    /// HIBP API host.
+    /// HIBP range API host (asked as `https://<host>/range/<prefix>`); a value with a
+    /// scheme (`http://127.0.0.1:8080`) is used as the base URL (a Latch extension).
     pub haveibeenpwned_host: String,
-    /// Breaches tolerated before a password is rejected.
+    /// Breaches tolerated before a password is rejected (default 0).
     pub max_breaches: u32,
     /// Accept passwords when HIBP cannot be reached (default true).
     pub ignore_network_errors: bool,

@@ -88,7 +88,7 @@ pub struct Loaded {
     /// Kratos keys and hooks that were set but are not implemented by Latch, one message
     /// each; `validate-config --strict` fails on them.
     pub warnings: Vec<String>,
-    /// Defaults Latch does not act on yet (e.g. Kratos' implicit `haveibeenpwned_enabled`):
+    /// Defaults Latch does not act on yet (none at present; the breach check was one):
     /// logged like warnings, but `--strict` does not fail on them, since nobody asked.
     pub notices: Vec<String>,
 }
@@ -124,24 +124,7 @@ pub fn load_values(layers: Vec<Value>, env: &BTreeMap<String, String>, dev: bool
     validate(keys, &doc)?;
     let mut warnings = implemented::unimplemented_warnings(&doc);
     warnings.extend(implemented::hook_warnings(&doc));
-    let mut notices = Vec::new();
-    let password = doc.pointer("/selfservice/methods/password");
-    let password_enabled = password
-        .and_then(|p| p.get("enabled"))
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    let hibp = password.and_then(|p| p.pointer("/config/haveibeenpwned_enabled"));
-    if password_enabled && hibp != Some(&Value::Bool(false)) {
-        let msg = "selfservice.methods.password.config.haveibeenpwned_enabled: Latch does not check passwords \
-                   against the Have I Been Pwned breach list yet (Kratos does by default); set it to false to \
-                   acknowledge"
-            .to_string();
-        if hibp == Some(&Value::Bool(true)) {
-            warnings.push(msg);
-        } else {
-            notices.push(msg);
-        }
-    }
+    let notices = Vec::new();
     let config = Config::from_value(doc, dev)?;
     Ok(Loaded {
         config,

@@ -176,6 +176,12 @@ async fn submit_inner(
             .await;
         }
     };
+    // A browser back from the refresh login resumes the settings change it was sent away from.
+    let body = if flow.kind == FlowKind::Settings {
+        super::continuity::resume(deps, flow, req, body)
+    } else {
+        body
+    };
     if link || from_route {
         // Checked above (the CSRF cookie) or by the strategy: no token to compare.
     } else if let Some(token) = csrf_token.as_ref().filter(|_| flow.flow_type == FlowType::Browser) {
@@ -248,6 +254,10 @@ async fn submit_inner(
             }
         }
         Err(FlowError::RefreshRequired) => {
+            if super::continuity::pause(deps, flow, &sub.body) {
+                flow.updated_at = deps.clock.now();
+                deps.store.update_flow(flow).await?;
+            }
             let e = super::settings::refresh_required(deps, flow);
             match (style, e.extra.get("redirect_browser_to").and_then(Value::as_str)) {
                 (Style::Browser, Some(to)) => Ok(respond::redirect(to, StatusCode::SEE_OTHER)),

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod common;
+mod continuity;
 pub mod csrf_explain;
 pub mod engine;
 mod fetch;
@@ -14,6 +15,7 @@ pub mod registration;
 pub mod request;
 pub mod respond;
 pub mod return_to;
+mod revoke;
 pub mod service;
 pub mod settings;
 mod success;

@@ -67,6 +67,8 @@ async fn success(
         deps.store.update_identity(&identity).await?;
     }
     let issued = super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1).await?;
+    let hooks = &deps.config.selfservice.flows.recovery.after.hooks;
+    super::revoke::revoke_active_sessions(deps, hooks, identity.id, issued.session.id).await?;
     // Continue to a settings flow owned by the new session.
     let settings_req = Req {
         path_and_query: format!(

@@ -28,9 +28,10 @@ pub fn populate(deps: &Service, flow: &mut Flow, identity: &Identity) {
     // Kratos) a failed submission after a save leaves `success` in place.
 }
 
-/// 403 `session_refresh_required` (JSON) pointing at a refresh login that returns here.
+/// 403 `session_refresh_required` (JSON) pointing at a refresh login that returns to this
+/// flow's submit URL (as Kratos), where a paused browser change resumes (`flow::continuity`).
 pub fn refresh_required(deps: &Service, flow: &Flow) -> ApiError {
-    let back = respond::ui_url_for(deps, flow);
+    let back = deps.public_url(&format!("self-service/settings?flow={}", flow.id));
     let to = format!(
         "{}?refresh=true&return_to={}",
         deps.public_url("self-service/login/browser"),
@@ -86,6 +87,8 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         session.aal = crate::session::compute_aal(&session.methods);
         deps.store.update_session_auth(&session, now).await?;
     }
+    let hooks = deps.config.selfservice.flows.settings.after.hooks_for(method);
+    super::revoke::revoke_active_sessions(deps, hooks, identity.id, cur.session.id).await?;
     populate(deps, flow, &identity);
     if flow.flow_type == super::FlowType::Api {
         flow.ui.strip_js();

@@ -156,8 +156,16 @@ pub async fn answer(
     };
     Ok(match (&done.issued, sub.style) {
         (Some(i), Style::Browser | Style::Spa) => {
+            // As Kratos (`IssueCookie`): the CSRF cookie rotates unless the request was already
+            // signed in as the same identity (a refresh or step-up), so the settings flow that
+            // asked for the refresh (bound to that cookie) can resume.
+            let same_identity = sub
+                .current
+                .as_ref()
+                .is_some_and(|c| c.identity.id == i.session.identity_id);
             let csrf = match (kind, sub.csrf) {
                 (FlowKind::Recovery, Some(keep)) => keep,
+                (_, Some(keep)) if same_identity => keep,
                 _ => crate::crypto::csrf::new_cookie_token(),
             };
             Cookies(vec![

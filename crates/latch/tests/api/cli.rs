@@ -286,7 +286,9 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
         "ok.yml",
         &format!(
             "{hibp_off}  flows:\n    registration:\n      after:\n        \
-             password:\n          hooks:\n            - hook: session\n            - hook: show_verification_ui\n"
+             password:\n          hooks:\n            - hook: session\n            - hook: show_verification_ui\n    \
+             settings:\n      after:\n        password:\n          hooks:\n            - hook: revoke_active_sessions\n    \
+             recovery:\n      after:\n        hooks:\n          - hook: revoke_active_sessions\n"
         ),
     );
     let (success, stderr) = validate(&ok, true);
@@ -325,32 +327,19 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
 }
 
 #[test]
-fn cli_validate_config_warns_that_haveibeenpwned_is_not_checked() {
+fn cli_validate_config_is_quiet_about_haveibeenpwned_now_that_it_is_checked() {
     let dir = tempfile::tempdir().unwrap();
-    // Kratos' implicit default (true): a warning, but --strict passes (nobody asked for it).
-    let implicit = config_with(dir.path(), "implicit.yml", "");
-    let (success, stderr) = validate(&implicit, true);
-    assert!(success, "{stderr}");
-    assert!(stderr.contains("haveibeenpwned_enabled"), "{stderr}");
-    // Asked for explicitly: --strict fails.
-    let explicit = config_with(
-        dir.path(),
-        "explicit.yml",
-        "  methods:\n    password:\n      config:\n        haveibeenpwned_enabled: true\n",
-    );
-    let (success, stderr) = validate(&explicit, false);
-    assert!(success, "{stderr}");
-    assert!(stderr.contains("haveibeenpwned_enabled"), "{stderr}");
-    let (success, stderr) = validate(&explicit, true);
-    assert!(!success, "{stderr}");
-    assert!(stderr.contains("haveibeenpwned_enabled"), "{stderr}");
-    // Password method off: nothing to check, nothing to say.
-    let off = config_with(
-        dir.path(),
-        "off.yml",
-        "  methods:\n    password:\n      enabled: false\n",
-    );
-    let (success, stderr) = validate(&off, true);
-    assert!(success, "{stderr}");
-    assert!(!stderr.contains("haveibeenpwned"), "{stderr}");
+    // Kratos' implicit default (true) and an explicit true are both honoured: no warning.
+    for (name, body) in [
+        ("implicit.yml", ""),
+        (
+            "explicit.yml",
+            "  methods:\n    password:\n      config:\n        haveibeenpwned_enabled: true\n        max_breaches: 2\n",
+        ),
+    ] {
+        let file = config_with(dir.path(), name, body);
+        let (success, stderr) = validate(&file, true);
+        assert!(success, "{name}: {stderr}");
+        assert!(!stderr.contains("haveibeenpwned"), "{name}: {stderr}");
+    }
 }

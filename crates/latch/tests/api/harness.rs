@@ -132,9 +132,13 @@ pub fn base_config(dsn: &str) -> Value {
             "allowed_return_urls": ["http://app.test/"],
             "flows": {"registration": {"after": {"password": {"hooks": [{"hook": "session"}]}}}},
             // Tests listen on 127.0.0.1, which WebAuthn does not accept as RP id.
-            "methods": {"passkey": {"config": {"rp": {
-                "id": "latch.test", "display_name": "Latch", "origins": ["https://latch.test"]
-            }}}}
+            "methods": {
+                "passkey": {"config": {"rp": {
+                    "id": "latch.test", "display_name": "Latch", "origins": ["https://latch.test"]
+                }}},
+                // Tests never ask the internet; the breach-check tests run a local range API.
+                "password": {"config": {"haveibeenpwned_enabled": false}}
+            }
         },
         "secrets": {"cookie": ["a-test-cookie-secret-of-32-chars!"]},
         "hashers": {"argon2": {"memory": "8MB", "iterations": 1, "parallelism": 1}},

@@ -22,6 +22,7 @@ mod limits;
 mod migrations;
 mod pages;
 mod passkey;
+mod password_settings;
 mod plans;
 mod proxy;
 mod refusals;

@@ -1,9 +1,12 @@
-//! The `password` method: identifier + password login, password registration.
-//! Kratos: `selfservice/strategy/password`.
+//! The `password` method: identifier + password login, password registration, and
+//! changing or adding the password in settings. Kratos: `selfservice/strategy/password`.
 
+pub mod breach;
 mod login;
 mod registration;
+mod settings;
 
+use super::FlowError;
 use crate::deps::Env;
 use crate::text::{self, UiText};
 use crate::ui::{Autocomplete, Group, InputType, Node};
@@ -20,6 +23,9 @@ impl super::Strategy for Password {
         Some(self)
     }
     fn registration(&self) -> Option<&dyn super::RegistrationStrategy> {
+        Some(self)
+    }
+    fn settings(&self) -> Option<&dyn super::SettingsStrategy> {
         Some(self)
     }
 }
@@ -137,6 +143,48 @@ pub fn check_policy(env: &Env, password: &str, identifiers: &[String]) -> Result
         }
     }
     Ok(())
+}
+
+/// Checks a new password as Kratos' `DefaultPasswordValidator` does: the policy
+/// ([`check_policy`]), then, when `haveibeenpwned_enabled`, the breach corpus (more than
+/// `max_breaches` listings refuse it). When the range API cannot be asked the password
+/// passes with `ignore_network_errors` (the default) and the submission fails otherwise.
+pub async fn validate_new_password(env: &Env, password: &str, identifiers: &[String]) -> Result<(), FlowError> {
+    check_policy(env, password, identifiers).map_err(|m| FlowError::on_node("password", m))?;
+    let cfg = &env.config.selfservice.methods.password.config;
+    if !cfg.haveibeenpwned_enabled {
+        return Ok(());
+    }
+    match breach::breaches(cfg, password).await {
+        Ok(n) if n > u64::from(cfg.max_breaches) => Err(FlowError::on_node(
+            "password",
+            text::password_breached(i64::try_from(n).unwrap_or(i64::MAX)),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if cfg.ignore_network_errors => {
+            tracing::warn!(error = %e, "password breach check skipped (ignore_network_errors)");
+            Ok(())
+        }
+        Err(e) => Err(FlowError::Internal(e.to_string())),
+    }
+}
+
+/// Hashes a new password: a full hashing queue is `Limited` (503 + `Retry-After` for JSON
+/// clients), anything else an internal failure.
+pub(crate) async fn hash_new(env: &Env, password: &str) -> Result<String, FlowError> {
+    env.hasher.hash(password).await.map_err(|e| match e {
+        crate::crypto::password::HashError::Busy => hashing_busy(),
+        e => FlowError::Internal(format!("password hashing failed: {e}")),
+    })
+}
+
+/// A full hashing queue: `503` with `Retry-After` for JSON clients, a message for forms.
+pub(crate) fn hashing_busy() -> FlowError {
+    FlowError::Limited(crate::limits::Limited {
+        kind: crate::limits::LimitKind::HashingQueue,
+        retry_after: std::time::Duration::from_secs(1),
+        limit: None,
+    })
 }
 
 fn longest_common_substring(a: &str, b: &str) -> usize {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::{Password, check_policy, password_node};
+use super::{Password, hash_new, password_node, validate_new_password};
 use crate::deps::Env;
 use crate::identity::manager::{apply_traits, new_identity, set_credential};
 use crate::model::flow::Flow;
@@ -47,17 +47,8 @@ impl RegistrationStrategy for Password {
         if identifiers.is_empty() {
             return Err(FlowError::message(text::identifier_missing()));
         }
-        if let Err(m) = check_policy(env, password, &identifiers) {
-            return Err(FlowError::on_node("password", m));
-        }
-        let hash = env.hasher.hash(password).await.map_err(|e| match e {
-            crate::crypto::password::HashError::Busy => FlowError::Limited(crate::limits::Limited {
-                kind: crate::limits::LimitKind::HashingQueue,
-                retry_after: std::time::Duration::from_secs(1),
-                limit: None,
-            }),
-            e => FlowError::Internal(format!("password hashing failed: {e}")),
-        })?;
+        validate_new_password(env, password, &identifiers).await?;
+        let hash = hash_new(env, password).await?;
         set_credential(
             &mut identity,
             "password",
