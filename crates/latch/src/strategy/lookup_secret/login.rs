@@ -60,16 +60,21 @@ impl LoginStrategy for LookupSecret {
             }
         };
         attempt.succeeded(env).await;
-        // The code is spent (consume_once above); record when, for settings and admins. A
-        // concurrent login with another code may write over this mark, which only affects what
-        // is shown: the consumed mark is what refuses a second use.
+        // The code is spent (consume_once above); record when, for settings and admins, on a
+        // fresh read so a concurrent login with another code rarely loses its mark. Such a loss
+        // only affects what is shown: the consumed mark is what refuses a second use.
+        let spent = stored[i].code_hash.clone();
+        let mut updated = env.store.get_identity(identity.id).await?.unwrap_or(identity);
+        stored = stored_codes(&updated);
         let now = env.clock.now();
-        stored[i].used_at = Some(now.replace_nanosecond(0).unwrap_or(now));
-        let mut updated = identity.clone();
+        if let Some(s) = stored.iter_mut().find(|s| s.code_hash == spent) {
+            s.used_at = Some(now.replace_nanosecond(0).unwrap_or(now));
+        }
+        let id = updated.id.to_string();
         set_credential(
             &mut updated,
             "lookup_secret",
-            vec![identity.id.to_string()],
+            vec![id],
             codes::config_of(&stored),
             1,
             env.clock.as_ref(),
