@@ -43,6 +43,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "selfservice.methods.passkey",
     "selfservice.methods.webauthn",
     "selfservice.methods.totp",
+    "selfservice.methods.lookup_secret",
     "security.account_enumeration",
     "courier.smtp",
     "courier.templates",

@@ -22,6 +22,8 @@ pub struct Methods {
     pub webauthn: WebauthnMethod,
     /// Authenticator apps (TOTP), a second factor.
     pub totp: TotpMethod,
+    /// Backup codes (lookup secrets), a second factor; off by default.
+    pub lookup_secret: LookupSecretMethod,
 }
 
 /// A method that is only switched on or off (`selfservice.methods.profile`).
@@ -219,6 +221,15 @@ pub struct TotpMethod {
     pub enabled: bool,
     /// Issuer shown by authenticator apps.
     pub config: TotpConfig,
+}
+
+/// `selfservice.methods.lookup_secret`. Kratos: `methods.lookup_secret` in
+/// `embedx/config.schema.json` (it has no other keys).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LookupSecretMethod {
+    /// Whether backup codes are offered as a second factor (default false).
+    pub enabled: bool,
 }
 
 /// `selfservice.methods.totp.config`.

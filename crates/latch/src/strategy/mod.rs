@@ -6,6 +6,7 @@ pub mod code;
 #[cfg(test)]
 mod example;
 mod kratos_types;
+pub mod lookup_secret;
 pub mod passkey;
 pub mod password;
 pub mod profile;
@@ -428,6 +429,7 @@ pub fn all(config: &crate::config::Config) -> (Strategies, CredentialTypes) {
     passkey::register(&mut r);
     webauthn::register(&mut r);
     totp::register(&mut r);
+    lookup_secret::register(&mut r);
     #[cfg(test)]
     example::register(&mut r);
     (r.strategies, r.credentials)

@@ -378,6 +378,26 @@ pub fn settings_lookup_secret(secret: &str) -> UiText {
     UiText::catalogue(1_050_009, TextType::Info, &[("secret", secret)]).with("secret", secret)
 }
 
+/// A used backup code when codes are shown. Kratos:
+/// `text.NewInfoSelfServiceSettingsLookupSecretUsed` (1050014).
+pub fn settings_lookup_secret_used(used_at: OffsetDateTime) -> UiText {
+    let at = rfc3339(used_at);
+    UiText::catalogue(1_050_014, TextType::Info, &[("used_at", at.as_str())])
+        .with("used_at", at.clone())
+        .with("used_at_unix", used_at.unix_timestamp())
+}
+
+/// The list of backup codes (each a 1050009 or 1050014 message), joined with `, `.
+/// Kratos: `text.NewInfoSelfServiceSettingsLookupSecretList` (1050015).
+pub fn settings_lookup_secret_list(secrets: &[UiText]) -> UiText {
+    let joined = secrets.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(", ");
+    let raw: Vec<Value> = secrets
+        .iter()
+        .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+        .collect();
+    UiText::catalogue(1_050_015, TextType::Info, &[("secrets", joined.as_str())]).with("secrets", raw)
+}
+
 fn remove_key(id: u32, display_name: &str, added_at: OffsetDateTime) -> UiText {
     UiText::catalogue(id, TextType::Info, &[("display_name", display_name)])
         .with("display_name", display_name)

@@ -19,6 +19,7 @@ mod hardening;
 mod identifiers;
 mod import;
 mod limits;
+mod lookup_secret;
 mod migrations;
 mod pages;
 mod passkey;
