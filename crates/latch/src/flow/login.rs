@@ -42,12 +42,11 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
     }
     // A second factor only ever adds to the session of the identity the flow was started
     // for; without it, a second factor alone would sign in (Kratos refuses with 401).
-    if flow.requested_aal == crate::model::Aal::Aal2
-        && !sub
-            .current
-            .as_ref()
-            .is_some_and(|c| Some(c.identity.id) == flow.identity_id)
-    {
+    let own_session = sub
+        .current
+        .as_ref()
+        .is_some_and(|c| Some(c.identity.id) == flow.identity_id);
+    if flow.requested_aal == crate::model::Aal::Aal2 && !own_session {
         return Err(FlowError::Aal1Required);
     }
     let method = crate::strategy::method_of(&sub.body);
