@@ -133,7 +133,15 @@ async fn lookup_secret_enrol_step_up_reuse_reveal_and_disable(b: Backend) {
             assert!(!stored.to_string().contains(code.as_str()), "{stored}");
         }
 
-        // The identity now has a second factor: an aal1 session no longer satisfies whoami.
+        // Confirming proves the codes: the enrolling session is aal2 at once, as in Kratos.
+        let who: Value = c.whoami().await.json().await.unwrap();
+        assert_eq!(who["authenticator_assurance_level"], "aal2", "{who}");
+        assert_eq!(methods(&who), vec!["password", "lookup_secret"]);
+
+        // The identity now has a second factor: a new aal1 session does not satisfy whoami.
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, &email, PW).await;
+        finish(&mut c, res).await;
         assert_eq!(c.whoami().await.status(), 403);
 
         // Step up: a wrong code is 4000016, a right one gives aal2.
@@ -403,6 +411,10 @@ async fn lookup_secret_flow_shapes_snapshot(b: Backend) {
     insta::assert_json_snapshot!("lookup_secret_settings_regenerated", shape(&shown));
     let codes: Vec<String> = shown_codes(&shown).into_iter().map(|(_, t)| t).collect();
     press(&c, &shown, "lookup_secret_confirm").await;
+    // The enrolling session is aal2 already; a new password session steps up.
+    let mut c = Client::new(&srv, Kind::Spa);
+    let res = login(&mut c, "shape@example.com", PW).await;
+    finish(&mut c, res).await;
     let flow = c.init("login", "?aal=aal2").await;
     insta::assert_json_snapshot!("lookup_secret_login_aal2", shape(&flow));
     let res = step_up(&mut c, &codes[0]).await;
