@@ -91,3 +91,32 @@ pub fn flatten(prefix: &str, v: &Value) -> Vec<(String, Value)> {
         other => vec![(prefix.to_string(), other.clone())],
     }
 }
+
+/// The identity of a second-factor (`aal2`) login that holds a `kind` credential: the flow's
+/// own identity (the engine has checked the request carries its session). `missing` is the
+/// message when it holds none (Kratos: "no TOTP device", "no backup codes").
+pub async fn second_factor_identity(
+    env: &Env,
+    flow: &Flow,
+    kind: &str,
+    missing: crate::text::UiText,
+) -> Result<crate::identity::Identity, FlowError> {
+    if flow.requested_aal != crate::model::Aal::Aal2 {
+        return Err(FlowError::message(text::login_no_strategy()));
+    }
+    let identity = match flow.identity_id {
+        Some(id) => env.store.get_identity(id).await?,
+        None => None,
+    };
+    identity
+        .filter(|i| i.credentials.contains_key(kind))
+        .ok_or_else(|| FlowError::message(missing))
+}
+
+/// A required text input of a submission, trimmed (Kratos' "required" on the node).
+pub fn required_input<'a>(body: &'a Value, name: &str) -> Result<&'a str, FlowError> {
+    match super::field(body, name).map(str::trim) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(FlowError::on_node(name, text::required(name))),
+    }
+}

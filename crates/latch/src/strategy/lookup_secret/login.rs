@@ -1,6 +1,7 @@
 //! The second factor of an `aal=aal2` login: one backup code. Kratos:
 //! `selfservice/strategy/lookup/login.go`.
 
+use crate::strategy::shared::{required_input, second_factor_identity};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -9,7 +10,7 @@ use crate::deps::Env;
 use crate::identity::manager::set_credential;
 use crate::identity::{Identity, State};
 use crate::model::flow::Flow;
-use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
+use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy};
 use crate::text;
 
 #[async_trait]
@@ -29,20 +30,8 @@ impl LoginStrategy for LookupSecret {
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
         let env = cx.env;
-        if flow.requested_aal != "aal2" {
-            return Err(FlowError::message(text::login_no_strategy()));
-        }
-        let identity = match flow.identity_id {
-            Some(id) => env.store.get_identity(id).await?,
-            None => None,
-        };
-        let Some(identity) = identity.filter(|i| i.credentials.contains_key("lookup_secret")) else {
-            return Err(FlowError::message(text::no_lookup()));
-        };
-        let code = field(body, "lookup_secret").unwrap_or("").trim();
-        if code.is_empty() {
-            return Err(FlowError::on_node("lookup_secret", text::required("lookup_secret")));
-        }
+        let identity = second_factor_identity(env, flow, "lookup_secret", text::no_lookup()).await?;
+        let code = required_input(body, "lookup_secret")?;
         // Counted before the code is compared: eight characters are guessable.
         let attempt =
             crate::limits::secret_attempt(env, "lookup_secret", &identity.id.to_string(), cx.client.ip.as_deref())

@@ -1,6 +1,7 @@
 //! The second factor of an `aal=aal2` login: a code from the app. Kratos:
 //! `selfservice/strategy/totp/login.go`.
 
+use crate::strategy::shared::{required_input, second_factor_identity};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -8,7 +9,7 @@ use super::{Totp, accept_once, nodes, stored_key};
 use crate::deps::Env;
 use crate::identity::{Identity, State};
 use crate::model::flow::Flow;
-use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
+use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy};
 use crate::text;
 
 #[async_trait]
@@ -28,20 +29,8 @@ impl LoginStrategy for Totp {
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
         let env = cx.env;
-        if flow.requested_aal != "aal2" {
-            return Err(FlowError::message(text::login_no_strategy()));
-        }
-        let identity = match flow.identity_id {
-            Some(id) => env.store.get_identity(id).await?,
-            None => None,
-        };
-        let Some(identity) = identity.filter(|i| i.credentials.contains_key("totp")) else {
-            return Err(FlowError::message(text::no_totp_device()));
-        };
-        let code = field(body, "totp_code").unwrap_or("").trim();
-        if code.is_empty() {
-            return Err(FlowError::on_node("totp_code", text::required("totp_code")));
-        }
+        let identity = second_factor_identity(env, flow, "totp", text::no_totp_device()).await?;
+        let code = required_input(body, "totp_code")?;
         // Counted before the code is compared: six digits are guessable.
         let attempt =
             crate::limits::secret_attempt(env, "totp", &identity.id.to_string(), cx.client.ip.as_deref()).await?;
