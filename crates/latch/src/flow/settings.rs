@@ -76,12 +76,21 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         }
         Err(e) => return Err(e.into()),
     }
-    if let Some((method, aal)) = strategy.authenticates(&cur.identity, &identity) {
+    // Enrolling a second factor proves it: the session that did it gains it at `aal2`, as in
+    // Kratos (`SessionAddAuthenticationMethods` in its TOTP and lookup strategies).
+    let kind = strategy.id();
+    let enrolled_second_factor = deps
+        .credentials
+        .get(kind)
+        .is_some_and(|c| c.factor() == crate::model::credential::Factor::Second)
+        && !cur.identity.credentials.contains_key(kind)
+        && identity.credentials.contains_key(kind);
+    if enrolled_second_factor {
         let now = deps.clock.now();
         let mut session = cur.session.clone();
         session.methods.push(crate::session::AuthMethod {
-            method: method.to_string(),
-            aal,
+            method: kind.to_string(),
+            aal: crate::model::Aal::Aal2,
             completed_at: now,
         });
         session.aal = crate::session::compute_aal(&session.methods);

@@ -236,12 +236,6 @@ pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
     fn check(&self, _body: &Value) -> Result<(), FlowError> {
         Ok(())
     }
-    /// What a saved change proves about the person, if anything: enrolling a second factor
-    /// (`before` → `after`) proves it, so the engine adds it to the session at once, as Kratos
-    /// does (`SessionAddAuthenticationMethods`). Default: nothing.
-    fn authenticates(&self, _before: &Identity, _after: &Identity) -> Option<(&'static str, crate::model::Aal)> {
-        None
-    }
     /// Handles a submission with `method` = [`SettingsStrategy::id`] from a privileged
     /// session; returns the changed identity, which the settings flow stores.
     async fn submit(

@@ -54,13 +54,6 @@ impl SettingsStrategy for LookupSecret {
         "lookup_secret"
     }
 
-    /// Confirming new codes proves them: the session gains `lookup_secret` at `aal2`, as in
-    /// Kratos.
-    fn authenticates(&self, before: &Identity, after: &Identity) -> Option<(&'static str, crate::model::Aal)> {
-        (!before.credentials.contains_key("lookup_secret") && after.credentials.contains_key("lookup_secret"))
-            .then_some(("lookup_secret", crate::model::Aal::Aal2))
-    }
-
     /// Kratos: `PopulateSettingsMethod`, plus the screens its reveal and regenerate answers
     /// show (kept in the internal context, see the module documentation).
     fn populate(&self, _env: &Env, flow: &mut Flow, identity: &Identity) {

@@ -65,12 +65,6 @@ impl SettingsStrategy for Totp {
         "totp"
     }
 
-    /// Linking an app proves it: the session gains `totp` at `aal2` (Kratos does the same).
-    fn authenticates(&self, before: &Identity, after: &Identity) -> Option<(&'static str, crate::model::Aal)> {
-        (!before.credentials.contains_key("totp") && after.credentials.contains_key("totp"))
-            .then_some(("totp", crate::model::Aal::Aal2))
-    }
-
     /// Kratos: `PopulateSettingsMethod`.
     fn populate(&self, env: &Env, flow: &mut Flow, identity: &Identity) {
         flow.ui.remove_group(Group::Totp);
