@@ -40,6 +40,22 @@ async function signInWithPassword(page, base, email, password = PASSWORD) {
   await page.waitForURL(`${base}/ui/welcome`);
 }
 
+/**
+ * Signs in with a password where the account has a second factor: lands on the welcome page,
+ * or on the second-factor sign-in page when the server asks for it right away
+ * (`session.whoami.required_aal: highest_available`).
+ */
+async function signInFirstFactor(page, base, email, password = PASSWORD) {
+  if (!/\/ui\/login\?flow=/.test(page.url())) await page.goto(`${base}/ui/login`);
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Password').fill(password);
+  const first = new URL(page.url()).searchParams.get('flow');
+  await page.locator('button[name="method"][value="password"]').click();
+  await page.waitForURL(
+    (url) => url.pathname === '/ui/welcome' || (url.pathname === '/ui/login' && url.searchParams.get('flow') !== first),
+  );
+}
+
 /** Clicks "Sign out" on the welcome page. */
 async function signOut(page, base) {
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -117,6 +133,7 @@ module.exports = {
   startSignUp,
   signUpWithPassword,
   signInWithPassword,
+  signInFirstFactor,
   signOut,
   signUpWithPasskey,
   signInWithPasskeyButton,

@@ -56,7 +56,12 @@ pub fn privileged(deps: &Service, cur: &Current) -> bool {
 /// privileged session, stores the changed identity and shows the flow with its success.
 pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: &Current) -> Result<Answer, FlowError> {
     let method = crate::strategy::method_of(&sub.body);
-    let Some(strategy) = deps.strategies.settings().find(|s| s.id() == method) else {
+    let found = if method.is_empty() {
+        deps.strategies.settings().find(|s| s.claims(&sub.body))
+    } else {
+        deps.strategies.settings().find(|s| s.id() == method)
+    };
+    let Some(strategy) = found else {
         return Err(FlowError::message(text::settings_no_strategy()));
     };
     strategy.check(&sub.body)?;

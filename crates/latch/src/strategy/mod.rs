@@ -236,6 +236,14 @@ pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
     fn check(&self, _body: &Value) -> Result<(), FlowError> {
         Ok(())
     }
+    /// Whether a submission without `method` is this method's. Kratos' TOTP, lookup-secret
+    /// and WebAuthn settings buttons post only their own field (`totp_unlink=true`,
+    /// `lookup_secret_regenerate=true`, `webauthn_remove=<id>`), and the strategy takes them
+    /// as its own; a form per method (Ory's reference UI, the built-in pages) sends no
+    /// `method` with them.
+    fn claims(&self, _body: &Value) -> bool {
+        false
+    }
     /// Handles a submission with `method` = [`SettingsStrategy::id`] from a privileged
     /// session; returns the changed identity, which the settings flow stores.
     async fn submit(

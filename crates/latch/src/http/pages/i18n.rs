@@ -67,6 +67,18 @@ pub enum Phrase {
     Message,
     Reason,
     NeedsJavascript,
+    SectionProfile,
+    SectionPassword,
+    SectionTotp,
+    SectionLookupSecret,
+    SectionPasskey,
+    SectionWebauthn,
+    SectionOidc,
+    SectionCode,
+    SectionOther,
+    SecondFactorTitle,
+    SecondFactorIntro,
+    SecondFactorMissing,
 }
 
 impl Locale {
@@ -185,6 +197,18 @@ fn english(p: Phrase) -> &'static str {
         Message => "Message",
         Reason => "Reason",
         NeedsJavascript => "Passkeys need JavaScript: enable it to use this option.",
+        SectionProfile => "Profile",
+        SectionPassword => "Password",
+        SectionTotp => "Authenticator app",
+        SectionLookupSecret => "Recovery codes",
+        SectionPasskey => "Passkeys",
+        SectionWebauthn => "Security keys",
+        SectionOidc => "Connected accounts",
+        SectionCode => "Sign-in codes",
+        SectionOther => "Other",
+        SecondFactorTitle => "Confirm it's you",
+        SecondFactorIntro => "Your account is protected by a second factor. Use it to finish signing in.",
+        SecondFactorMissing => "Don't have it at hand?",
     }
 }
 

@@ -178,17 +178,58 @@ async fn flow_page(
             .into_response();
         }
     };
-    let rendered = render::form(&ui, locale);
-    let mut body = rendered.html;
-    body.push_str(&links(s, kind, &flow, locale));
+    let rendered = if kind == FlowKind::Settings {
+        render::sections(&ui, locale)
+    } else {
+        render::form(&ui, locale)
+    };
+    let second_factor = kind == FlowKind::Login && flow.get("requested_aal").and_then(Value::as_str) == Some("aal2");
+    let mut body = String::new();
+    if second_factor {
+        body.push_str(&format!(
+            "<p class=\"lead\">{}</p>\n",
+            esc(locale.phrase(Phrase::SecondFactorIntro))
+        ));
+    }
+    body.push_str(&rendered.html);
+    if second_factor {
+        body.push_str(&second_factor_links(s, &headers, locale).await);
+    } else {
+        body.push_str(&links(s, kind, &flow, locale));
+    }
     Page {
-        title: title(kind, locale),
+        title: if second_factor {
+            locale.phrase(Phrase::SecondFactorTitle)
+        } else {
+            title(kind, locale)
+        },
         body,
         nonces: rendered.nonces,
         locale,
         status: StatusCode::OK,
     }
     .respond(s)
+}
+
+/// Below the second-factor sign-in form: a way out for someone without their second
+/// factor at hand (sign out of the first-factor session, as Ory's reference UI offers).
+async fn second_factor_links(s: &Deps, headers: &HeaderMap, locale: Locale) -> String {
+    let l = |p| esc(locale.phrase(p));
+    let presented = crate::http::client::presented_session(s, headers);
+    let mut out = String::from("<nav class=\"links\">\n");
+    if let Ok(Some(cur)) = manager::current(s, presented.as_ref()).await {
+        out.push_str(&format!(
+            "<form class=\"signout\" action=\"{}\" method=\"get\"><p>{} \
+             <input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <button type=\"submit\" class=\"btn-link\">{}</button></p></form>\n",
+            esc(&s.public_url("self-service/logout")),
+            l(Phrase::SecondFactorMissing),
+            esc(&manager::logout_token_for(&cur.token)),
+            l(Phrase::SignOut)
+        ));
+    }
+    out.push_str("</nav>\n");
+    out
 }
 
 /// Links to the neighbouring pages, keeping the flow's `return_to`.

@@ -207,6 +207,87 @@ pub fn form(ui: &Container, locale: Locale) -> Rendered {
     rendered
 }
 
+/// The heading of a settings section.
+fn section_title(g: Group) -> Phrase {
+    match g {
+        Group::Profile => Phrase::SectionProfile,
+        Group::Password => Phrase::SectionPassword,
+        Group::Totp => Phrase::SectionTotp,
+        Group::LookupSecret => Phrase::SectionLookupSecret,
+        Group::Passkey => Phrase::SectionPasskey,
+        Group::Webauthn => Phrase::SectionWebauthn,
+        Group::Oidc | Group::Saml => Phrase::SectionOidc,
+        Group::Code => Phrase::SectionCode,
+        _ => Phrase::SectionOther,
+    }
+}
+
+/// Renders a settings flow as one titled section per method group, each its own `<form>`
+/// posting to `ui.action` with the shared (`default` group) fields — the CSRF token —
+/// repeated, as Ory's reference UI does. A method's save therefore posts only its own
+/// fields, and a required field of one method never blocks another. Groups with nothing
+/// to show (the WebAuthn script alone) are rendered after the sections, outside any form.
+pub fn sections(ui: &Container, locale: Locale) -> Rendered {
+    let mut rendered = Rendered::default();
+    rendered.html.push_str(&messages(&ui.messages, locale));
+    let method = if ui.method.eq_ignore_ascii_case("get") {
+        "get"
+    } else {
+        "post"
+    };
+    let mut groups: Vec<Group> = Vec::new();
+    for n in &ui.nodes {
+        if n.group != Group::Default && !groups.contains(&n.group) {
+            groups.push(n.group);
+        }
+    }
+    let shared: Vec<&Node> = ui.nodes.iter().filter(|n| n.group == Group::Default).collect();
+    let mut ids = Ids::default();
+    let mut focused = false;
+    let mut hidden_only: Vec<&Node> = Vec::new();
+    for g in groups {
+        let nodes: Vec<&Node> = ui.nodes.iter().filter(|n| n.group == g).collect();
+        if !nodes.iter().any(|n| is_visible(n)) {
+            hidden_only.extend(nodes);
+            continue;
+        }
+        let heading = ids.make(&format!("section-{}", g.as_str()));
+        rendered.html.push_str(&format!(
+            "<section class=\"settings-section\" data-group=\"{}\" aria-labelledby=\"{heading}\">\n\
+             <h2 id=\"{heading}\">{}</h2>\n<form class=\"flow\" action=\"{}\" method=\"{method}\">\n",
+            g.as_str(),
+            esc(locale.phrase(section_title(g))),
+            esc(&safe_href(&ui.action))
+        ));
+        let mut cx = Ctx {
+            locale,
+            ids,
+            required_groups: HashSet::new(),
+            focused,
+            first_submit: true,
+            out: &mut rendered,
+        };
+        for n in shared.iter().copied().chain(nodes) {
+            node_html(&mut cx, n);
+        }
+        ids = cx.ids;
+        focused = cx.focused;
+        rendered.html.push_str("</form>\n</section>\n");
+    }
+    let mut cx = Ctx {
+        locale,
+        ids,
+        required_groups: HashSet::new(),
+        focused,
+        first_submit: false,
+        out: &mut rendered,
+    };
+    for n in hidden_only {
+        node_html(&mut cx, n);
+    }
+    rendered
+}
+
 fn node_html(cx: &mut Ctx<'_>, node: &Node) {
     let group = node.group.as_str();
     let label = node.meta.label.as_ref().map(|l| cx.locale.text(l));
@@ -526,6 +607,38 @@ mod tests {
             meta: Default::default(),
         });
         ui
+    }
+
+    #[test]
+    fn settings_render_one_form_per_method() {
+        let mut ui = Container::new("http://localhost:4433/self-service/settings?flow=1");
+        ui.append(Node::input("csrf_token", InputType::Hidden, Group::Default));
+        ui.set_value("csrf_token", "tok");
+        let mut pw = Node::input("password", InputType::Password, Group::Password);
+        if let Attributes::Input(a) = &mut pw.attributes {
+            a.required = true;
+        }
+        ui.append(pw);
+        ui.append(Node::input("method", InputType::Submit, Group::Password));
+        ui.append(Node::input("totp_code", InputType::Text, Group::Totp));
+        ui.append(Node::input("method", InputType::Submit, Group::Totp));
+        ui.append(Node::script_with(
+            "webauthn_script",
+            Group::Webauthn,
+            "http://localhost:4433/.well-known/ory/webauthn.js",
+            "",
+            "",
+        ));
+        let h = sections(&ui, Locale::En).html;
+        assert_eq!(h.matches("<form ").count(), 2, "{h}");
+        assert_eq!(h.matches("name=\"csrf_token\" value=\"tok\"").count(), 2, "{h}");
+        assert!(h.contains("<h2 id=\"f-section-password\">Password</h2>"), "{h}");
+        assert!(h.contains("<h2 id=\"f-section-totp\">Authenticator app</h2>"), "{h}");
+        assert!(!h.contains("formnovalidate"), "each form holds one method: {h}");
+        let script = h.find("<script").expect("the script is rendered");
+        assert!(script > h.rfind("</form>").unwrap(), "{h}");
+        // Ids stay unique across the forms.
+        assert_eq!(h.matches("id=\"f-password\"").count(), 1, "{h}");
     }
 
     #[test]

@@ -89,6 +89,11 @@ impl SettingsStrategy for LookupSecret {
         }
     }
 
+    /// Kratos: any of the four buttons selects this method, `method` or not.
+    fn claims(&self, body: &Value) -> bool {
+        ACTIONS.iter().any(|a| truthy(body, a))
+    }
+
     /// A submission must press one of the method's buttons.
     fn check(&self, body: &Value) -> Result<(), FlowError> {
         if ACTIONS.iter().any(|a| truthy(body, a)) {

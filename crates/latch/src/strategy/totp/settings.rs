@@ -78,6 +78,11 @@ impl SettingsStrategy for Totp {
         }
     }
 
+    /// Kratos: the unlink button selects this method, `method` or not.
+    fn claims(&self, body: &Value) -> bool {
+        truthy(body, "totp_unlink")
+    }
+
     /// Kratos: `continueSettingsFlowAddTOTP` / `continueSettingsFlowRemoveTOTP`.
     async fn submit(
         &self,

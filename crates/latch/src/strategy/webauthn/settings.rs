@@ -28,6 +28,13 @@ impl SettingsStrategy for SecurityKeys {
         "webauthn"
     }
 
+    /// Kratos: a credential to register or remove selects this method, `method` or not.
+    fn claims(&self, body: &Value) -> bool {
+        ["webauthn_register", "webauthn_remove"]
+            .iter()
+            .any(|k| field(body, k).is_some_and(|v| !v.is_empty()))
+    }
+
     fn populate(&self, env: &Env, flow: &mut Flow, identity: &Identity) {
         if flow.flow_type == FlowType::Api {
             return;
