@@ -148,7 +148,7 @@ pub fn check_policy(env: &Env, password: &str, identifiers: &[String]) -> Result
 /// Checks a new password as Kratos' `DefaultPasswordValidator` does: the policy
 /// ([`check_policy`]), then, when `haveibeenpwned_enabled`, the breach corpus (more than
 /// `max_breaches` listings refuse it). When the range API cannot be asked the password
-/// passes with `ignore_network_errors` (the default) and the submission fails otherwise.
+/// passes with `ignore_network_errors` (the default) and is refused on the field otherwise.
 pub async fn validate_new_password(env: &Env, password: &str, identifiers: &[String]) -> Result<(), FlowError> {
     check_policy(env, password, identifiers).map_err(|m| FlowError::on_node("password", m))?;
     let cfg = &env.config.selfservice.methods.password.config;
@@ -165,7 +165,17 @@ pub async fn validate_new_password(env: &Env, password: &str, identifiers: &[Str
             tracing::warn!(error = %e, "password breach check skipped (ignore_network_errors)");
             Ok(())
         }
-        Err(e) => Err(FlowError::Internal(e.to_string())),
+        // Kratos wraps its network failure in a policy violation (4000005) on the field, so
+        // the person is told the password could not be checked rather than shown a 500.
+        Err(e) => {
+            tracing::warn!(error = %e, "password breach check failed (ignore_network_errors is off)");
+            Err(FlowError::on_node(
+                "password",
+                text::password_policy_violation(
+                    "unable to check if password has been leaked because an unexpected network error occurred",
+                ),
+            ))
+        }
     }
 }
 
