@@ -56,8 +56,9 @@ pub trait CredentialType: Send + Sync + std::fmt::Debug {
     fn signs_in_alone(&self, _config: &crate::config::Config, _identity: &Identity) -> bool {
         false
     }
-    /// Whether `identity` holds this credential as a second factor (its available AAL).
-    fn is_second_factor(&self, _identity: &Identity) -> bool {
+    /// Whether `identity` holds this credential as a second factor (its available AAL) under
+    /// `config` (a method may count as one only in some modes, as codes with `mfa_enabled`).
+    fn is_second_factor(&self, _config: &crate::config::Config, _identity: &Identity) -> bool {
         false
     }
     /// Whether the identity schema's `ory.sh/kratos` extension marks traits as identifiers of
@@ -145,8 +146,8 @@ impl CredentialTypes {
     }
 
     /// The AAL an identity could reach: `aal2` with any second factor, else `aal1`.
-    pub fn available_aal(&self, identity: &Identity) -> super::Aal {
-        if self.known.iter().any(|c| c.is_second_factor(identity)) {
+    pub fn available_aal(&self, config: &crate::config::Config, identity: &Identity) -> super::Aal {
+        if self.known.iter().any(|c| c.is_second_factor(config, identity)) {
             super::Aal::Aal2
         } else {
             super::Aal::Aal1
