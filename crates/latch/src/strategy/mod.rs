@@ -447,7 +447,15 @@ pub fn method_of(body: &Value) -> &str {
             ]
             .iter()
             .any(|k| field(body, k).is_some_and(|v| !v.is_empty()));
-            if passkey { "passkey" } else { "" }
+            // Kratos' second-factor code form has `address` buttons and no `method` field.
+            let address = field(body, "address").is_some_and(|v| !v.is_empty());
+            if passkey {
+                "passkey"
+            } else if address {
+                "code"
+            } else {
+                ""
+            }
         }
     }
 }

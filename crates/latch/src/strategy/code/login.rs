@@ -49,7 +49,13 @@ impl LoginStrategy for Code {
         "code"
     }
 
-    fn populate(&self, env: &Env, flow: &mut Flow, _signed_in: Option<&crate::identity::Identity>) {
+    fn populate(&self, env: &Env, flow: &mut Flow, signed_in: Option<&crate::identity::Identity>) {
+        if flow.requested_aal == "aal2" {
+            if self.mfa {
+                super::mfa::populate(env, flow, signed_in);
+            }
+            return;
+        }
         let c = &env.config.selfservice.methods.code;
         if !(c.enabled && c.passwordless_enabled) || flow.requested_aal != "aal1" {
             return;
@@ -66,6 +72,9 @@ impl LoginStrategy for Code {
 
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
         let env = cx.env;
+        if flow.requested_aal == "aal2" {
+            return super::mfa::submit(env, flow, body).await;
+        }
         let c = &env.config.selfservice.methods.code;
         if !(c.enabled && c.passwordless_enabled) {
             return Err(FlowError::message(text::login_no_strategy()));
