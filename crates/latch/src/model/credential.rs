@@ -154,6 +154,15 @@ impl CredentialTypes {
         }
     }
 
+    /// Whether `identity` holds a second factor other than `except` (Kratos' `FastLogin2FA`
+    /// sends a code only when the code is the sole second factor).
+    pub fn second_factors_besides(&self, config: &crate::config::Config, identity: &Identity, except: &str) -> bool {
+        self.known
+            .iter()
+            .filter(|c| c.id() != except)
+            .any(|c| c.is_second_factor(config, identity))
+    }
+
     /// Enabled credential types whose identifiers come from traits.
     pub fn trait_identified(&self) -> Vec<&'static str> {
         self.enabled_types()

@@ -203,6 +203,12 @@ pub trait LoginStrategy: Send + Sync + std::fmt::Debug {
     fn populate(&self, env: &Env, flow: &mut Flow, signed_in: Option<&Identity>);
     /// Handles a submission with `method` = [`LoginStrategy::id`].
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError>;
+    /// Right after an `aal2` flow for `identity` was stored, a method may take its first step
+    /// at once (Kratos' `FastLogin2FA`: the code method mails its code when it is the only
+    /// way). Returns whether it changed the flow (the engine then stores it again).
+    async fn on_aal2_created(&self, _env: &Env, _flow: &mut Flow, _identity: &Identity) -> Result<bool, FlowError> {
+        Ok(false)
+    }
 }
 
 /// A method that can sign people up. Kratos: `registration.Strategy`.

@@ -1,8 +1,9 @@
 //! Codes as a second factor (`selfservice.methods.code.mfa_enabled`) for browser, SPA and
 //! native clients: the first-factor login is sent on to the `aal2` login (Kratos'
-//! `PostLoginHook`), which offers a "Send code to {address}" button per code address; the
-//! code mailed there steps the session up to `aal2` with `code` in its methods. Codes are
-//! used once, also under concurrency.
+//! `PostLoginHook`); when the code is the identity's only second factor, to one address, that
+//! flow starts with the code mailed (Kratos' `FastLogin2FA`), else it offers a "Send code to
+//! {address}" button per code address. The code steps the session up to `aal2` with `code` in
+//! its methods. Codes are used once, also under concurrency.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -67,6 +68,31 @@ async fn send_code(c: &Client<'_>, flow: &Value, address: &str) -> Value {
     sent
 }
 
+/// Checks that a new `aal2` flow starts with the code already sent (Kratos' `FastLogin2FA`:
+/// the identity's only second factor is one code address).
+fn assert_sent_at_once(flow: &Value, address: &str) {
+    assert_eq!(flow["requested_aal"], "aal2");
+    assert_eq!(flow["state"], "sent_email", "{flow}");
+    assert_eq!(flow["active"], "code");
+    assert_eq!(message_ids(flow), vec![1010025], "{flow}");
+    assert!(node(flow, "address").is_none(), "{flow}");
+    assert!(node(flow, "password").is_none(), "{flow}");
+    let kept = node(flow, "identifier").unwrap();
+    assert_eq!(kept["attributes"]["type"], "hidden");
+    assert_eq!(kept["attributes"]["value"], address);
+    assert_eq!(
+        node(flow, "code").unwrap()["attributes"]["autocomplete"],
+        "one-time-code"
+    );
+    assert!(
+        flow["ui"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["attributes"]["name"] == "resend")
+    );
+}
+
 async fn code_mfa_step_up_for_every_client(b: Backend) {
     let sink = SmtpSink::start().await;
     let srv = TestServer::with_config(b, mfa_config(&sink)).await;
@@ -83,30 +109,10 @@ async fn code_mfa_step_up_for_every_client(b: Backend) {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["id"], "session_aal2_required");
 
-        // The aal2 login offers the identity's address (and nothing of the first factor).
-        let flow = c.init("login", "?aal=aal2").await;
-        assert_eq!(flow["requested_aal"], "aal2");
-        assert!(node(&flow, "password").is_none(), "{flow}");
-        assert!(node(&flow, "identifier").is_none(), "{flow}");
-        let button = node(&flow, "address").unwrap();
-        assert_eq!(button["group"], "code");
-        assert_eq!(button["attributes"]["type"], "submit");
-        assert_eq!(button["attributes"]["value"], email);
-        assert_eq!(button["meta"]["label"]["id"], 1010023);
-        assert_eq!(button["meta"]["label"]["context"]["address"], email);
-        assert_eq!(button["meta"]["label"]["context"]["channel"], "email");
-
-        // Another address than the identity's is refused and nothing is mailed there.
-        let res = c.submit(&flow, json!({"address": "someone-else@example.com"})).await;
-        let (_, refused) = c.flow_after("login", res).await;
-        assert_eq!(message_ids(&refused), vec![4000035], "{refused}");
-        assert!(
-            sink.mails()
-                .iter()
-                .all(|m| !m.rcpt_to.iter().any(|r| r.contains("someone-else")))
-        );
-
-        let sent = send_code(&c, &refused, &email).await;
+        // The code is the identity's only second factor, to one address: the aal2 flow starts
+        // with it mailed.
+        let sent = c.init("login", "?aal=aal2").await;
+        assert_sent_at_once(&sent, &email);
         let code = code_of(&sink.next_mail_to(&email).await);
 
         // A wrong code is refused; the right one steps the same session up.
@@ -152,8 +158,8 @@ async fn code_mfa_step_up_for_every_client(b: Backend) {
         let mut other = Client::new(&srv, kind);
         let res = login(&mut other, &email, PW).await;
         finish_first_factor(&mut other, res).await;
-        let flow = other.init("login", "?aal=aal2").await;
-        let sent = send_code(&other, &flow, &email).await;
+        let sent = other.init("login", "?aal=aal2").await;
+        assert_sent_at_once(&sent, &email);
         let fresh = code_of(&sink.next_mail_to(&email).await);
         if fresh != code {
             let res = other.submit(&sent, json!({"method": "code", "code": code})).await;
@@ -196,8 +202,8 @@ async fn code_mfa_first_factor_redirect_keeps_return_to(b: Backend) {
                 assert!(to.ends_with(expected), "{body}");
             }
         }
-        let flow = c.init("login", &format!("?aal=aal2&return_to={back}")).await;
-        let sent = send_code(&c, &flow, &email).await;
+        let sent = c.init("login", &format!("?aal=aal2&return_to={back}")).await;
+        assert_sent_at_once(&sent, &email);
         let code = code_of(&sink.next_mail_to(&email).await);
         let res = c.submit(&sent, json!({"method": "code", "code": code})).await;
         match kind {
@@ -237,7 +243,7 @@ async fn code_mfa_only_demanded_when_configured(b: Backend) {
         let res = login(&mut c, &email, PW).await;
         finish(&mut c, res).await;
         let flow = c.init("login", "?aal=aal2").await;
-        assert!(node(&flow, "address").is_some(), "{flow}");
+        assert_sent_at_once(&flow, &email);
         // … but offers no code where codes are passwordless.
         let mut c = Client::new(&passwordless, kind);
         let res = login(&mut c, &email, PW).await;
@@ -279,8 +285,8 @@ async fn code_mfa_code_is_used_once_under_concurrency(b: Backend) {
         let mut c = Client::new(&srv, kind);
         let res = login(&mut c, &email, PW).await;
         finish_first_factor(&mut c, res).await;
-        let flow = c.init("login", "?aal=aal2").await;
-        let sent = send_code(&c, &flow, &email).await;
+        let sent = c.init("login", "?aal=aal2").await;
+        assert_sent_at_once(&sent, &email);
         let code = code_of(&sink.next_mail_to(&email).await);
         let headers: Vec<(&str, String)> = match &c.token {
             Some(t) => vec![("x-session-token", t.clone())],
@@ -303,3 +309,64 @@ async fn code_mfa_code_is_used_once_under_concurrency(b: Backend) {
     }
 }
 both!(code_mfa_code_is_used_once_under_concurrency);
+
+/// Beside another second factor (an app), the `aal2` login offers a "Send code to {address}"
+/// button; a code is mailed only when it is pressed, and only to the identity's address.
+async fn code_mfa_address_buttons_beside_an_app(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let mut config = mfa_config(&sink);
+    crate::harness::merge(
+        &mut config,
+        &json!({"selfservice": {"methods": {"totp": {"enabled": true}}}}),
+    );
+    let srv = TestServer::with_config(b, config).await;
+    for kind in ALL {
+        let email = format!("buttons-{kind:?}@example.com").to_lowercase();
+        srv.create_identity(json!({"schema_id": "default", "traits": {"email": email},
+            "credentials": {"password": {"config": {"password": PW}},
+                "totp": {"config": {"totp_url": "otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"}}}}))
+            .await;
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, &email, PW).await;
+        finish_first_factor(&mut c, res).await;
+        let before = sink.mails().len();
+        let flow = c.init("login", "?aal=aal2").await;
+        assert_eq!(flow["state"], "choose_method", "{flow}");
+        assert!(node(&flow, "totp_code").is_some(), "{flow}");
+        assert!(node(&flow, "password").is_none(), "{flow}");
+        let button = node(&flow, "address").unwrap();
+        assert_eq!(button["group"], "code");
+        assert_eq!(button["attributes"]["type"], "submit");
+        assert_eq!(button["attributes"]["value"], email);
+        assert_eq!(button["meta"]["label"]["id"], 1010023);
+        assert_eq!(button["meta"]["label"]["context"]["address"], email);
+        assert_eq!(button["meta"]["label"]["context"]["channel"], "email");
+        assert_eq!(
+            sink.mails().len(),
+            before,
+            "nothing is mailed before the button is pressed"
+        );
+
+        // Another address than the identity's is refused and nothing is mailed there.
+        let res = c.submit(&flow, json!({"address": "someone-else@example.com"})).await;
+        let (_, refused) = c.flow_after("login", res).await;
+        assert_eq!(message_ids(&refused), vec![4000035], "{refused}");
+        assert_eq!(sink.mails().len(), before);
+
+        let sent = send_code(&c, &refused, &email).await;
+        let code = code_of(&sink.next_mail_to(&email).await);
+        let res = c.submit(&sent, json!({"method": "code", "code": code})).await;
+        assert!(
+            res.status() == StatusCode::OK || res.status() == StatusCode::SEE_OTHER,
+            "{}",
+            res.status()
+        );
+        let who: Value = c.whoami().await.json().await.unwrap();
+        assert_eq!(who["authenticator_assurance_level"], "aal2", "{who}");
+        assert_eq!(
+            methods(&who),
+            vec![("password".into(), "aal1".into()), ("code".into(), "aal2".into())]
+        );
+    }
+}
+both!(code_mfa_address_buttons_beside_an_app);

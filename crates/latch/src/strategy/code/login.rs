@@ -70,6 +70,18 @@ impl LoginStrategy for Code {
         );
     }
 
+    async fn on_aal2_created(
+        &self,
+        env: &Env,
+        flow: &mut Flow,
+        identity: &crate::identity::Identity,
+    ) -> Result<bool, FlowError> {
+        if !self.mfa {
+            return Ok(false);
+        }
+        super::mfa::fast_send(env, flow, identity).await
+    }
+
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
         let env = cx.env;
         if flow.requested_aal == "aal2" {

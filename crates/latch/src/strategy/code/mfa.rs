@@ -127,6 +127,45 @@ fn sent_nodes(flow: &mut Flow, address: &str) {
     );
 }
 
+/// Kratos' `FastLogin2FA`: when an `aal2` flow is created for an identity whose only second
+/// factor is a code to exactly one address (no app, security key or backup codes), the code
+/// is mailed at once and the flow starts in `sent_email`. Returns whether it was sent.
+pub async fn fast_send(env: &Env, flow: &mut Flow, identity: &Identity) -> Result<bool, FlowError> {
+    if !enabled(&env.config) || flow.requested_aal != Aal::Aal2 || flow.state != "choose_method" {
+        return Ok(false);
+    }
+    let known = addresses(&env.config, identity);
+    let [(_, address)] = known.as_slice() else {
+        return Ok(false);
+    };
+    let counts = is_second_factor(&env.config, identity)
+        || env
+            .config
+            .selfservice
+            .methods
+            .code
+            .config
+            .missing_credential_fallback_enabled;
+    let others = env.credentials.second_factors_besides(&env.config, identity, "code");
+    if !counts || others {
+        return Ok(false);
+    }
+    send(env, flow, identity, address).await?;
+    Ok(true)
+}
+
+/// Mails a code to `address` (one of the identity's) and shows the code form.
+async fn send(env: &Env, flow: &mut Flow, identity: &Identity, address: &str) -> Result<(), FlowError> {
+    let data = json!({"identity": {"id": identity.id, "traits": identity.traits}, "request_url": flow.request_url});
+    issue(env, flow, Purpose::Login, Some(identity.id), address, true, data).await?;
+    flow.internal_set("code_address", json!(address));
+    sent_nodes(flow, address);
+    flow.ui.add_message(text::login_code_sent_to_known_address());
+    flow.state = crate::model::flow::FlowState::SentEmail;
+    flow.active = Some("code".into());
+    Ok(())
+}
+
 /// Sends a code (first submission, or `resend=code`) or checks one (`code`).
 pub async fn submit(env: &Env, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
     if !enabled(&env.config) || flow.requested_aal != Aal::Aal2 {
@@ -167,13 +206,7 @@ pub async fn submit(env: &Env, flow: &mut Flow, body: &Value) -> Result<LoginOut
         let Some(address) = address else {
             return Err(FlowError::message(text::no_code_user()));
         };
-        let data = json!({"identity": {"id": identity.id, "traits": identity.traits}, "request_url": flow.request_url});
-        issue(env, flow, Purpose::Login, Some(identity.id), &address, true, data).await?;
-        flow.internal_set("code_address", json!(address));
-        sent_nodes(flow, &address);
-        flow.ui.add_message(text::login_code_sent_to_known_address());
-        flow.state = crate::model::flow::FlowState::SentEmail;
-        flow.active = Some("code".into());
+        send(env, flow, &identity, &address).await?;
         return Ok(LoginOutcome::Continue);
     }
     let Some(address) = stored else {
