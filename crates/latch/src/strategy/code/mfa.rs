@@ -27,12 +27,11 @@ pub fn enabled(config: &crate::config::Config) -> bool {
 /// An address a second-factor code can go to: `(channel, address)`.
 pub type Address = (String, String);
 
-/// The addresses of the identity's `code` credential (the traits marked
-/// `"code": {"identifier": true}`), sorted as Kratos sorts them. Without such a credential (or
-/// with no address in it), `missing_credential_fallback_enabled` falls back to the identity's
-/// verifiable addresses, as Kratos' `FindCodeAddressCandidates` does.
-pub fn addresses(config: &crate::config::Config, identity: &Identity) -> Vec<Address> {
-    let from_credential: Vec<Address> = identity
+/// The email addresses of the identity's `code` credential (the traits marked
+/// `"code": {"identifier": true}`). Latch has no SMS courier, so `sms` addresses (which Kratos
+/// would text) are left out: they are neither offered nor counted as a second factor.
+fn credential_addresses(identity: &Identity) -> Vec<Address> {
+    identity
         .credentials
         .get("code")
         .and_then(|c| c.config.get("addresses"))
@@ -42,11 +41,18 @@ pub fn addresses(config: &crate::config::Config, identity: &Identity) -> Vec<Add
                 .filter_map(|a| {
                     let to = a.get("address").and_then(Value::as_str).filter(|s| !s.is_empty())?;
                     let via = a.get("channel").and_then(Value::as_str).unwrap_or("email");
-                    Some((via.to_string(), to.to_string()))
+                    (via == "email").then(|| (via.to_string(), to.to_string()))
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The addresses a second-factor code can go to: the `code` credential's, sorted. Without
+/// such a credential (or with no address in it), `missing_credential_fallback_enabled` falls
+/// back to the identity's verifiable (email) addresses, as Kratos' `FindCodeAddressCandidates`.
+pub fn addresses(config: &crate::config::Config, identity: &Identity) -> Vec<Address> {
+    let from_credential = credential_addresses(identity);
     let mut out = if !from_credential.is_empty() {
         from_credential
     } else if config
@@ -59,7 +65,7 @@ pub fn addresses(config: &crate::config::Config, identity: &Identity) -> Vec<Add
         identity
             .verifiable_addresses
             .iter()
-            .filter(|a| !a.via.is_empty() && !a.value.is_empty())
+            .filter(|a| a.via == "email" && !a.value.is_empty())
             .map(|a| (a.via.clone(), a.value.clone()))
             .collect()
     } else {
@@ -71,19 +77,10 @@ pub fn addresses(config: &crate::config::Config, identity: &Identity) -> Vec<Add
 }
 
 /// Kratos' `CountActiveMultiFactorCredentials` of the code strategy: with `mfa_enabled`, an
-/// identity whose `code` credential holds an address has a second factor (whether or not the
-/// address was verified; the fallback does not count).
+/// identity whose `code` credential holds an (email) address has a second factor, whether or
+/// not the address was verified; the fallback does not count.
 pub fn is_second_factor(config: &crate::config::Config, identity: &Identity) -> bool {
-    enabled(config)
-        && identity
-            .credentials
-            .get("code")
-            .and_then(|c| c.config.get("addresses"))
-            .and_then(Value::as_array)
-            .is_some_and(|list| {
-                list.iter()
-                    .any(|a| a.get("address").and_then(Value::as_str).is_some_and(|s| !s.is_empty()))
-            })
+    enabled(config) && !credential_addresses(identity).is_empty()
 }
 
 /// The `aal2` form: one submit button named `address` per address (no `method` field: Kratos
@@ -233,4 +230,87 @@ pub async fn submit(env: &Env, flow: &mut Flow, body: &Value) -> Result<LoginOut
         method: "code",
         aal: Aal::Aal2,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::identity::{Credential, CredentialsType, VerifiableAddress};
+
+    fn config(extra: Value) -> crate::config::Config {
+        let mut doc = json!({"selfservice": {"methods": {"code": {"mfa_enabled": true}}}});
+        if let (Some(code), Some(more)) = (doc.pointer_mut("/selfservice/methods/code"), extra.as_object()) {
+            for (k, v) in more {
+                code[k] = v.clone();
+            }
+        }
+        crate::config::Config::from_value(doc, true).unwrap()
+    }
+
+    fn identity(addresses: Value) -> Identity {
+        let mut i = crate::identity::manager::new_identity("default", json!({}), &crate::clock::SystemClock);
+        let now = i.created_at;
+        i.credentials.insert(
+            CredentialsType::new("code"),
+            Credential {
+                id: uuid::Uuid::new_v4(),
+                kind: CredentialsType::new("code"),
+                identifiers: vec![],
+                config: json!({"addresses": addresses}),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        i
+    }
+
+    #[test]
+    fn email_addresses_of_the_code_credential_are_a_second_factor_only_with_mfa() {
+        let i = identity(json!([
+            {"channel": "email", "address": "b@example.com"},
+            {"channel": "sms", "address": "+15551234567"},
+            {"channel": "email", "address": "a@example.com"}
+        ]));
+        let on = config(json!({}));
+        assert!(is_second_factor(&on, &i));
+        assert_eq!(
+            addresses(&on, &i),
+            vec![
+                ("email".to_string(), "a@example.com".to_string()),
+                ("email".to_string(), "b@example.com".to_string())
+            ]
+        );
+        let off = config(json!({"mfa_enabled": false}));
+        assert!(!is_second_factor(&off, &i));
+        let texts_only = identity(json!([{"channel": "sms", "address": "+15551234567"}]));
+        assert!(!is_second_factor(&on, &texts_only), "Latch cannot text a code");
+    }
+
+    #[test]
+    fn the_fallback_offers_verifiable_addresses_but_does_not_count() {
+        let mut i = identity(json!([]));
+        let now = i.created_at;
+        i.verifiable_addresses.push(VerifiableAddress {
+            id: uuid::Uuid::new_v4(),
+            via: "email".into(),
+            value: "v@example.com".into(),
+            verified: false,
+            verified_at: None,
+            status: "pending".into(),
+            created_at: now,
+            updated_at: now,
+        });
+        let strict = config(json!({}));
+        assert!(addresses(&strict, &i).is_empty());
+        let fallback = config(json!({"config": {"missing_credential_fallback_enabled": true}}));
+        assert_eq!(
+            addresses(&fallback, &i),
+            vec![("email".to_string(), "v@example.com".to_string())]
+        );
+        assert!(!is_second_factor(&fallback, &i));
+    }
 }
