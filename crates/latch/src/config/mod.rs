@@ -193,6 +193,18 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
+/// The error for a configuration that turns on codes both as a first and as a second factor.
+pub(crate) const CODE_MODES_CLASH: &str = "invalid value for \"selfservice.methods.code\": \
+     passwordless_enabled and mfa_enabled cannot both be true (as in Kratos, a code is either a first factor \
+     or a second factor); set one of them to false";
+
+/// Whether the document sets `passwordless_enabled` and `mfa_enabled` of the code method both
+/// to `true`.
+fn code_modes_clash(doc: &Value) -> bool {
+    let on = |key: &str| doc.pointer(&format!("/selfservice/methods/code/{key}")) == Some(&Value::Bool(true));
+    on("passwordless_enabled") && on("mfa_enabled")
+}
+
 /// Runs the unknown-key walk, the schema and Latch's own value checks; collects every error.
 fn validate(keys: &keys::Keys, doc: &Value) -> Result<(), ConfigError> {
     let findings = keys.check(doc);
@@ -208,9 +220,20 @@ fn validate(keys: &keys::Keys, doc: &Value) -> Result<(), ConfigError> {
     // Schema errors on the object holding an unknown key (failed `anyOf` over hook kinds, …)
     // only repeat what the unknown-key message says more precisely.
     let unknown_parents: Vec<keys::KeyPath> = findings.unknown.iter().map(|p| p.parent()).collect();
+    // Kratos' schema words this as a failed `anyOf` on the section; say what is wrong instead.
+    let code_modes_clash = code_modes_clash(doc);
+    if code_modes_clash {
+        push(CODE_MODES_CLASH.to_string());
+    }
     let mut schema_paths: Vec<keys::KeyPath> = Vec::new();
     for error in keys.validate(doc) {
         schema_paths.push(error.path.clone());
+        if code_modes_clash
+            && error.path.to_string() == "selfservice.methods.code"
+            && matches!(error.kind, keys::SchemaErrorKind::Other(_))
+        {
+            continue;
+        }
         match error.kind {
             keys::SchemaErrorKind::Required(property) => {
                 // Latch decides on a missing DSN itself (e.g. in-memory SQLite with --dev).

@@ -537,6 +537,41 @@ fn config_code_mfa_only_turns_off_latch_passwordless_default() {
     assert!(!c.selfservice.methods.code.passwordless_enabled);
 }
 
+/// Kratos' schema allows passwordless codes or MFA codes, never both; Latch refuses the mix
+/// at load with a message naming both keys (not the schema's `anyOf` wording), whether the
+/// keys come from a file, the environment or a typed document.
+#[test]
+fn config_code_passwordless_and_mfa_together_are_refused() {
+    let yaml =
+        format!("{MINIMAL_YAML}  methods:\n    code:\n      passwordless_enabled: true\n      mfa_enabled: true\n");
+    let errors = errors_of(load_str(&yaml, &no_env(), false));
+    assert_eq!(errors, vec![CODE_MODES_CLASH.to_string()], "{errors:?}");
+    assert!(errors[0].contains("passwordless_enabled") && errors[0].contains("mfa_enabled"));
+
+    let vars = env(&[
+        ("SELFSERVICE_METHODS_CODE_MFA_ENABLED", "true"),
+        ("SELFSERVICE_METHODS_CODE_PASSWORDLESS_ENABLED", "true"),
+    ]);
+    let errors = errors_of(load_str(MINIMAL_YAML, &vars, false));
+    assert_eq!(errors, vec![CODE_MODES_CLASH.to_string()], "{errors:?}");
+
+    let doc = json!({"selfservice": {"methods": {"code": {"mfa_enabled": true, "passwordless_enabled": true}}}});
+    match Config::from_value(doc, false) {
+        Err(ConfigError::Invalid(errors)) => assert_eq!(errors, vec![CODE_MODES_CLASH.to_string()]),
+        other => panic!("expected the clash to be refused, got {other:?}"),
+    }
+
+    // Each mode alone loads.
+    for (passwordless, mfa) in [("true", "false"), ("false", "true"), ("false", "false")] {
+        let yaml = format!(
+            "{MINIMAL_YAML}  methods:\n    code:\n      passwordless_enabled: {passwordless}\n      mfa_enabled: {mfa}\n"
+        );
+        let c = load_str(&yaml, &no_env(), false).unwrap().config;
+        assert_eq!(c.selfservice.methods.code.mfa_enabled, mfa == "true");
+        assert_eq!(c.selfservice.methods.code.passwordless_enabled, passwordless == "true");
+    }
+}
+
 #[test]
 fn config_argon2_memory_accepts_kratos_byte_sizes() {
     let doc = json!({"hashers": {"argon2": {"memory": "128MB", "iterations": 3}}});

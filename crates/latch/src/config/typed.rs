@@ -86,6 +86,10 @@ impl Config {
             // once; a config that only asks for MFA codes gets MFA codes.
             d.selfservice.methods.code.passwordless_enabled = false;
         }
+        let code = &d.selfservice.methods.code;
+        if code.passwordless_enabled && code.mfa_enabled {
+            return Err(ConfigError::Invalid(vec![super::CODE_MODES_CLASH.to_string()]));
+        }
         let dev = dev || d.dev;
         let public_base_url = base_url(
             d.serve.public.base_url.as_ref(),

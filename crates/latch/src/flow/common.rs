@@ -119,7 +119,17 @@ pub fn aal2_required(deps: &Deps, return_to: Option<&str>) -> crate::error::ApiE
 /// Whether `cur` satisfies `required`: `highest_available` demands `aal2` from identities that
 /// have a second factor. Kratos: `DoesSessionSatisfy`.
 pub fn satisfies(deps: &Deps, cur: &Current, required: crate::config::RequiredAal) -> bool {
+    session_satisfies(deps, &cur.session, &cur.identity, required)
+}
+
+/// [`satisfies`] for a session and its identity (a session just issued by a login).
+pub fn session_satisfies(
+    deps: &Deps,
+    session: &crate::session::Session,
+    identity: &crate::identity::Identity,
+    required: crate::config::RequiredAal,
+) -> bool {
     required == crate::config::RequiredAal::Aal1
-        || cur.session.aal == crate::model::Aal::Aal2
-        || deps.credentials.available_aal(&cur.identity) != crate::model::Aal::Aal2
+        || session.aal == crate::model::Aal::Aal2
+        || deps.credentials.available_aal(&deps.config, identity) != crate::model::Aal::Aal2
 }

@@ -115,9 +115,42 @@ async fn init_inner(
     };
     populate_new(deps, &mut flow, current.as_ref());
     deps.store.insert_flow(&flow).await?;
+    if kind == FlowKind::Login
+        && aal == crate::model::Aal::Aal2
+        && let Some(cur) = &current
+    {
+        fast_second_factor(deps, &mut flow, &cur.identity).await?;
+    }
     let res = match style {
         Style::Browser => respond::redirect(&respond::ui_url_for(deps, &flow), StatusCode::SEE_OTHER),
         _ => respond::json(StatusCode::OK, flow_json(&flow, csrf_token.as_ref())),
     };
     Ok(cookies.apply(res))
+}
+
+/// Kratos' `FastLogin2FA`: the first login method that takes its first step on creation of an
+/// `aal2` flow does so. A refused step (a mail budget spent, …) leaves the flow as created: its
+/// form still offers the step, and submitting it shows why.
+async fn fast_second_factor(
+    deps: &Service,
+    flow: &mut super::Flow,
+    identity: &crate::identity::Identity,
+) -> Result<(), ApiError> {
+    for s in deps.strategies.login() {
+        let mut attempt = flow.clone();
+        match s.on_aal2_created(deps, &mut attempt, identity).await {
+            Ok(false) => continue,
+            Ok(true) => {
+                attempt.updated_at = deps.clock.now();
+                deps.store.update_flow(&attempt).await?;
+                *flow = attempt;
+            }
+            Err(crate::strategy::FlowError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                tracing::info!(method = s.id(), error = ?e, "the second factor's first step was not taken on flow creation")
+            }
+        }
+        break;
+    }
+    Ok(())
 }

@@ -84,6 +84,32 @@ pub async fn answer(
     sub: &Submission<'_>,
     done: Done<'_>,
 ) -> Result<Answer, FlowError> {
+    answer_with(deps, flow, sub, done, None).await
+}
+
+/// [`answer`] for a first-factor login whose new session does not satisfy
+/// `session.whoami.required_aal` (Kratos' `PostLoginHook` → `checkAAL`): the session is
+/// issued all the same (at `aal1`), but browsers are sent to `aal2_to` (the second-factor
+/// login) with a 303, SPAs get 422 `browser_location_change_required` pointing there, and
+/// native apps get their token with the session's `identity` left out ("to preserve the
+/// user's privacy in case of a phishing attack").
+pub async fn answer_needing_aal2(
+    deps: &Service,
+    flow: &mut Flow,
+    sub: &Submission<'_>,
+    done: Done<'_>,
+    aal2_to: &str,
+) -> Result<Answer, FlowError> {
+    answer_with(deps, flow, sub, done, Some(aal2_to)).await
+}
+
+async fn answer_with(
+    deps: &Service,
+    flow: &mut Flow,
+    sub: &Submission<'_>,
+    done: Done<'_>,
+    aal2_to: Option<&str>,
+) -> Result<Answer, FlowError> {
     let now = deps.clock.now();
     let kind = flow.kind;
     if kind == FlowKind::Recovery {
@@ -119,10 +145,8 @@ pub async fn answer(
     if kind != FlowKind::Recovery
         && let Some(i) = &done.issued
     {
-        body.insert(
-            "session".into(),
-            i.session.to_json(now, Some(identity), &schema_url, false),
-        );
+        let shown = if aal2_to.is_some() { None } else { Some(identity) };
+        body.insert("session".into(), i.session.to_json(now, shown, &schema_url, false));
     }
     let mut continue_with = vec![];
     match sub.style {
@@ -150,8 +174,10 @@ pub async fn answer(
             json!(continue_with)
         },
     );
-    let res = match sub.style {
-        Style::Browser => respond::redirect(done.browser_to.as_deref().unwrap_or(&to), StatusCode::SEE_OTHER),
+    let res = match (sub.style, aal2_to) {
+        (Style::Browser, Some(aal2)) => respond::redirect(aal2, StatusCode::SEE_OTHER),
+        (Style::Spa, Some(aal2)) => Answer::error(&respond::location_change_error(aal2)),
+        (Style::Browser, None) => respond::redirect(done.browser_to.as_deref().unwrap_or(&to), StatusCode::SEE_OTHER),
         _ => respond::json(StatusCode::OK, Value::Object(body)),
     };
     Ok(match (&done.issued, sub.style) {

@@ -56,8 +56,9 @@ pub trait CredentialType: Send + Sync + std::fmt::Debug {
     fn signs_in_alone(&self, _config: &crate::config::Config, _identity: &Identity) -> bool {
         false
     }
-    /// Whether `identity` holds this credential as a second factor (its available AAL).
-    fn is_second_factor(&self, _identity: &Identity) -> bool {
+    /// Whether `identity` holds this credential as a second factor (its available AAL) under
+    /// `config` (a method may count as one only in some modes, as codes with `mfa_enabled`).
+    fn is_second_factor(&self, _config: &crate::config::Config, _identity: &Identity) -> bool {
         false
     }
     /// Whether the identity schema's `ory.sh/kratos` extension marks traits as identifiers of
@@ -145,12 +146,21 @@ impl CredentialTypes {
     }
 
     /// The AAL an identity could reach: `aal2` with any second factor, else `aal1`.
-    pub fn available_aal(&self, identity: &Identity) -> super::Aal {
-        if self.known.iter().any(|c| c.is_second_factor(identity)) {
+    pub fn available_aal(&self, config: &crate::config::Config, identity: &Identity) -> super::Aal {
+        if self.known.iter().any(|c| c.is_second_factor(config, identity)) {
             super::Aal::Aal2
         } else {
             super::Aal::Aal1
         }
+    }
+
+    /// Whether `identity` holds a second factor other than `except` (Kratos' `FastLogin2FA`
+    /// sends a code only when the code is the sole second factor).
+    pub fn second_factors_besides(&self, config: &crate::config::Config, identity: &Identity, except: &str) -> bool {
+        self.known
+            .iter()
+            .filter(|c| c.id() != except)
+            .any(|c| c.is_second_factor(config, identity))
     }
 
     /// Enabled credential types whose identifiers come from traits.

@@ -21,7 +21,7 @@ impl CredentialType for SecondFactor {
     fn factor(&self) -> Factor {
         Factor::Second
     }
-    fn is_second_factor(&self, identity: &Identity) -> bool {
+    fn is_second_factor(&self, _config: &crate::config::Config, identity: &Identity) -> bool {
         identity.credentials.contains_key(self.0)
     }
     async fn import(

@@ -203,6 +203,12 @@ pub trait LoginStrategy: Send + Sync + std::fmt::Debug {
     fn populate(&self, env: &Env, flow: &mut Flow, signed_in: Option<&Identity>);
     /// Handles a submission with `method` = [`LoginStrategy::id`].
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError>;
+    /// Right after an `aal2` flow for `identity` was stored, a method may take its first step
+    /// at once (Kratos' `FastLogin2FA`: the code method mails its code when it is the only
+    /// way). Returns whether it changed the flow (the engine then stores it again).
+    async fn on_aal2_created(&self, _env: &Env, _flow: &mut Flow, _identity: &Identity) -> Result<bool, FlowError> {
+        Ok(false)
+    }
 }
 
 /// A method that can sign people up. Kratos: `registration.Strategy`.
@@ -455,7 +461,15 @@ pub fn method_of(body: &Value) -> &str {
             ]
             .iter()
             .any(|k| field(body, k).is_some_and(|v| !v.is_empty()));
-            if passkey { "passkey" } else { "" }
+            // Kratos' second-factor code form has `address` buttons and no `method` field.
+            let address = field(body, "address").is_some_and(|v| !v.is_empty());
+            if passkey {
+                "passkey"
+            } else if address {
+                "code"
+            } else {
+                ""
+            }
         }
     }
 }

@@ -88,6 +88,45 @@ pub async fn finish(c: &mut Client<'_>, res: reqwest::Response) -> Value {
     }
 }
 
+/// Like [`finish`] for a first-factor login of an identity that has a second factor, under
+/// Kratos' default `session.whoami.required_aal: highest_available` (its `PostLoginHook`):
+/// the session is issued at `aal1`, but browsers are sent on to the `aal2` login with a 303,
+/// SPAs get 422 `browser_location_change_required` pointing there, and native apps get their
+/// token with the session's `identity` left out. Returns the answer's body (`{}` for browsers).
+pub async fn finish_first_factor(c: &mut Client<'_>, res: reqwest::Response) -> Value {
+    let status = res.status();
+    // The public base URL of the configuration, which is not the test server's address.
+    let aal2 = "/self-service/login/browser?aal=aal2";
+    match c.kind {
+        Kind::Browser => {
+            assert_eq!(status, StatusCode::SEE_OTHER);
+            let to = res.headers()["location"].to_str().unwrap().to_string();
+            assert!(to.starts_with("http") && to.ends_with(aal2), "{to}");
+            assert!(c.jar.get("ory_kratos_session").is_some(), "session cookie set");
+            json!({})
+        }
+        Kind::Spa => {
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(body["error"]["id"], "browser_location_change_required", "{body}");
+            let to = body["redirect_browser_to"].as_str().unwrap();
+            assert!(to.starts_with("http") && to.ends_with(aal2), "{body}");
+            assert!(body.get("session").is_none(), "{body}");
+            assert!(c.jar.get("ory_kratos_session").is_some(), "session cookie set");
+            body
+        }
+        Kind::Native => {
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let token = body["session_token"].as_str().unwrap().to_string();
+            assert_eq!(body["session"]["authenticator_assurance_level"], "aal1", "{body}");
+            assert!(body["session"].get("identity").is_none(), "identity left out: {body}");
+            c.token = Some(token);
+            body
+        }
+    }
+}
+
 pub async fn login(c: &mut Client<'_>, email: &str, password: &str) -> reqwest::Response {
     let flow = c.init("login", "").await;
     c.submit(

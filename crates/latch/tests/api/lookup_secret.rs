@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::client::{ALL, Client, Kind, message_ids, node};
-use crate::flows::{finish, login, register};
+use crate::flows::{finish_first_factor, login, register};
 use crate::harness::{Backend, TestServer};
 use crate::limits::{race, raw_submit};
 
@@ -145,7 +145,7 @@ async fn lookup_secret_enrol_step_up_reuse_reveal_and_disable(b: Backend) {
         // The identity now has a second factor: a new aal1 session does not satisfy whoami.
         let mut c = Client::new(&srv, kind);
         let res = login(&mut c, &email, PW).await;
-        finish(&mut c, res).await;
+        finish_first_factor(&mut c, res).await;
         assert_eq!(c.whoami().await.status(), 403);
 
         // Step up: a wrong code is 4000016, a right one gives aal2.
@@ -177,7 +177,7 @@ async fn lookup_secret_enrol_step_up_reuse_reveal_and_disable(b: Backend) {
         // Reuse: another session cannot step up with the code just used (4000012).
         let mut other = Client::new(&srv, kind);
         let res = login(&mut other, &email, PW).await;
-        finish(&mut other, res).await;
+        finish_first_factor(&mut other, res).await;
         let res = step_up(&mut other, &codes[3]).await;
         let (_, refused) = other.flow_after("login", res).await;
         assert_eq!(message_ids(&refused), vec![4000012], "{refused}");
@@ -249,7 +249,7 @@ async fn lookup_secret_import_then_aal2_login(b: Backend) {
 
         let mut c = Client::new(&srv, kind);
         let res = login(&mut c, &email, PW).await;
-        finish(&mut c, res).await;
+        finish_first_factor(&mut c, res).await;
         assert_eq!(c.whoami().await.status(), 403);
         let res = step_up(&mut c, "abcd1234").await;
         let (_, refused) = c.flow_after("login", res).await;
@@ -316,7 +316,7 @@ async fn lookup_secret_wrong_codes_count_against_the_sign_in_budget(b: Backend) 
         .await;
     let mut c = Client::new(&srv, Kind::Native);
     let res = login(&mut c, email, PW).await;
-    finish(&mut c, res).await;
+    finish_first_factor(&mut c, res).await;
     let mut flow = c.init("login", "?aal=aal2").await;
     for _ in 0..2 {
         let (status, refused) = submit_flow(
@@ -361,7 +361,7 @@ async fn lookup_secret_code_is_accepted_once_under_concurrency(b: Backend) {
     for _ in 0..12 {
         let mut c = Client::new(&srv, Kind::Native);
         let res = login(&mut c, email, PW).await;
-        finish(&mut c, res).await;
+        finish_first_factor(&mut c, res).await;
         let flow = c.init("login", "?aal=aal2").await;
         let token = c.token.clone().unwrap();
         requests.push(raw_submit(
@@ -418,7 +418,7 @@ async fn lookup_secret_flow_shapes_snapshot(b: Backend) {
     // The enrolling session is aal2 already; a new password session steps up.
     let mut c = Client::new(&srv, Kind::Spa);
     let res = login(&mut c, "shape@example.com", PW).await;
-    finish(&mut c, res).await;
+    finish_first_factor(&mut c, res).await;
     let flow = c.init("login", "?aal=aal2").await;
     insta::assert_json_snapshot!("lookup_secret_login_aal2", shape(&flow));
     let res = step_up(&mut c, &codes[0]).await;

@@ -12,6 +12,7 @@ mod cleanup;
 mod cli;
 mod client;
 mod code;
+mod code_mfa;
 mod courier;
 mod flow_states;
 mod flows;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::client::{ALL, Client, Kind, message_ids, node, node_message_ids};
-use crate::flows::{finish, login, register};
+use crate::flows::{finish_first_factor, login, register};
 use crate::harness::{Backend, TestServer};
 use crate::limits::{race, raw_submit};
 
@@ -187,7 +187,7 @@ async fn totp_enrol_step_up_replay_and_unlink(b: Backend) {
         // (`highest_available`).
         let mut c = Client::new(&srv, kind);
         let res = login(&mut c, &email, PW).await;
-        finish(&mut c, res).await;
+        finish_first_factor(&mut c, res).await;
         let res = c.whoami().await;
         assert_eq!(res.status(), 403);
         let body: Value = res.json().await.unwrap();
@@ -240,7 +240,7 @@ async fn totp_enrol_step_up_replay_and_unlink(b: Backend) {
         // Replay: another aal1 session cannot step up with the code just used.
         let mut other = Client::new(&srv, kind);
         let res = login(&mut other, &email, PW).await;
-        finish(&mut other, res).await;
+        finish_first_factor(&mut other, res).await;
         let res = step_up(&mut other, &accepted).await;
         let (_, refused) = other.flow_after("login", res).await;
         assert_eq!(
@@ -314,7 +314,7 @@ async fn totp_import_by_url_then_aal2_login(b: Backend) {
 
         let mut c = Client::new(&srv, kind);
         let res = login(&mut c, &email, PW).await;
-        finish(&mut c, res).await;
+        finish_first_factor(&mut c, res).await;
         assert_eq!(c.whoami().await.status(), 403);
         // Codes of every client here come from one secret: each client gets its own window.
         next_window(&srv);
@@ -372,7 +372,7 @@ async fn totp_wrong_codes_count_against_the_sign_in_budget(b: Backend) {
             .await;
         let mut c = Client::new(&srv, kind);
         let res = login(&mut c, &email, PW).await;
-        finish(&mut c, res).await;
+        finish_first_factor(&mut c, res).await;
         next_window(&srv);
         let mut flow = c.init("login", "?aal=aal2").await;
         for _ in 0..2 {
@@ -425,7 +425,7 @@ async fn totp_code_is_accepted_once_under_concurrency(b: Backend) {
     for _ in 0..12 {
         let mut c = Client::new(&srv, Kind::Native);
         let res = login(&mut c, email, PW).await;
-        finish(&mut c, res).await;
+        finish_first_factor(&mut c, res).await;
         let flow = c.init("login", "?aal=aal2").await;
         let token = c.token.clone().unwrap();
         requests.push(raw_submit(
@@ -500,7 +500,7 @@ async fn totp_flow_shapes_snapshot(b: Backend) {
     // The enrolling session is aal2 already; a new password session steps up.
     let mut c = Client::new(&srv, Kind::Browser);
     let res = login(&mut c, "shape@example.com", PW).await;
-    finish(&mut c, res).await;
+    finish_first_factor(&mut c, res).await;
     next_window(&srv);
     let flow = c.init("login", "?aal=aal2").await;
     insta::assert_json_snapshot!("totp_login_aal2", shape(&flow));
@@ -522,7 +522,7 @@ async fn totp_step_up_without_the_first_factor_session_is_refused(b: Backend) {
         .await;
         let mut c = Client::new(&srv, kind);
         let res = login(&mut c, &email, PW).await;
-        finish(&mut c, res).await;
+        finish_first_factor(&mut c, res).await;
         let flow = c.init("login", "?aal=aal2").await;
         // The attacker holds the flow (and, for browsers, the CSRF cookie) but not the session.
         c.token = None;
@@ -572,7 +572,7 @@ async fn settings_demand_aal2_from_identities_with_an_app(b: Backend) {
                 .await;
             let mut c = Client::new(server, kind);
             let res = login(&mut c, &email, PW).await;
-            finish(&mut c, res).await;
+            finish_first_factor(&mut c, res).await;
             let init = c
                 .send(c.req(Method::GET, &c.url(&format!("/self-service/settings/{}", c.api()))))
                 .await;

@@ -2,12 +2,12 @@
 //! `aal=aal2` login, and passwordless sign up and two-step sign in. Browser flows only.
 
 use base64::Engine as _;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both;
 use crate::client::{Client, Kind, message_ids, node};
-use crate::flows::{finish, login, register};
+use crate::flows::{finish, finish_first_factor, login, register};
 use crate::harness::{Backend, TestServer};
 use crate::passkey::{Device, ORIGIN};
 
@@ -59,11 +59,19 @@ async fn webauthn_second_factor_raises_the_session_to_aal2(b: Backend) {
     // A password login is aal1 only; whoami (highest_available) wants aal2 now.
     let mut c = Client::new(&srv, Kind::Spa);
     let res = login(&mut c, email, PW).await;
-    finish(&mut c, res).await;
+    // Kratos' post-login AAL check: the SPA is told to go on to the aal2 login.
+    finish_first_factor(&mut c, res).await;
     let who = c.whoami().await;
     assert_eq!(who.status(), 403);
     let body: Value = who.json().await.unwrap();
     assert_eq!(body["error"]["id"], "session_aal2_required");
+    // Settings (security keys included) demand aal2 too (`required_aal: highest_available`).
+    let res = c
+        .send(c.req(Method::GET, &c.url("/self-service/settings/browser")))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["id"], "session_aal2_required", "{body}");
 
     // Step up with the key.
     let flow = c.init("login", "?aal=aal2").await;
@@ -100,6 +108,9 @@ async fn webauthn_second_factor_raises_the_session_to_aal2(b: Backend) {
         .map(|m| m["method"].as_str().unwrap())
         .collect();
     assert_eq!(methods, vec!["password", "webauthn"]);
+    // Stepped up, the security-key settings open and offer to remove the key.
+    let flow = c.init("settings", "").await;
+    assert!(node(&flow, "webauthn_remove").is_some(), "{flow}");
 
     // Native apps are not offered security keys.
     let n = Client::new(&srv, Kind::Native);

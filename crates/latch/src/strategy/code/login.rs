@@ -49,7 +49,13 @@ impl LoginStrategy for Code {
         "code"
     }
 
-    fn populate(&self, env: &Env, flow: &mut Flow, _signed_in: Option<&crate::identity::Identity>) {
+    fn populate(&self, env: &Env, flow: &mut Flow, signed_in: Option<&crate::identity::Identity>) {
+        if flow.requested_aal == "aal2" {
+            if self.mfa {
+                super::mfa::populate(env, flow, signed_in);
+            }
+            return;
+        }
         let c = &env.config.selfservice.methods.code;
         if !(c.enabled && c.passwordless_enabled) || flow.requested_aal != "aal1" {
             return;
@@ -64,8 +70,23 @@ impl LoginStrategy for Code {
         );
     }
 
+    async fn on_aal2_created(
+        &self,
+        env: &Env,
+        flow: &mut Flow,
+        identity: &crate::identity::Identity,
+    ) -> Result<bool, FlowError> {
+        if !self.mfa {
+            return Ok(false);
+        }
+        super::mfa::fast_send(env, flow, identity).await
+    }
+
     async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<LoginOutcome, FlowError> {
         let env = cx.env;
+        if flow.requested_aal == "aal2" {
+            return super::mfa::submit(env, flow, body).await;
+        }
         let c = &env.config.selfservice.methods.code;
         if !(c.enabled && c.passwordless_enabled) {
             return Err(FlowError::message(text::login_no_strategy()));

@@ -10,6 +10,7 @@
 
 mod login;
 pub mod messages;
+mod mfa;
 mod registration;
 
 use std::time::Duration;
@@ -27,10 +28,12 @@ use crate::model::flow::Flow;
 use crate::store::code::CodeRow;
 use crate::text::{self, UiText};
 
-/// The code strategy. `passwordless`: it also signs people up and in.
+/// The code strategy. `passwordless`: it also signs people up and in; `mfa`: it is a second
+/// factor of `aal2` logins (Kratos allows one of the two at most).
 #[derive(Debug, Clone, Copy)]
 pub struct Code {
     passwordless: bool,
+    mfa: bool,
 }
 
 impl super::Strategy for Code {
@@ -38,7 +41,7 @@ impl super::Strategy for Code {
         "code"
     }
     fn login(&self) -> Option<&dyn super::LoginStrategy> {
-        self.passwordless.then_some(self as &dyn super::LoginStrategy)
+        (self.passwordless || self.mfa).then_some(self as &dyn super::LoginStrategy)
     }
     fn registration(&self) -> Option<&dyn super::RegistrationStrategy> {
         self.passwordless.then_some(self as &dyn super::RegistrationStrategy)
@@ -69,6 +72,9 @@ impl super::CredentialType for CodeCredential {
                 .get("code")
                 .is_some_and(|c| !c.identifiers.is_empty())
     }
+    fn is_second_factor(&self, config: &crate::config::Config, identity: &crate::identity::Identity) -> bool {
+        mfa::is_second_factor(config, identity)
+    }
     fn identifiers_from_traits(&self) -> bool {
         true
     }
@@ -90,14 +96,16 @@ impl super::CredentialType for CodeCredential {
 static CODE: CodeCredential = CodeCredential;
 
 /// Registers the code method: always its credential type; the strategy for recovery and
-/// verification, and for sign up and sign in when passwordless codes are on.
+/// verification, for sign up and sign in when passwordless codes are on, and for `aal2`
+/// sign in when MFA codes are on.
 pub fn register(r: &mut super::Registry<'_>) {
     r.credential(&CODE);
     let c = &r.config().selfservice.methods.code;
     let f = &r.config().selfservice.flows;
     let passwordless = c.enabled && c.passwordless_enabled;
-    if passwordless || f.recovery.enabled || f.verification.enabled {
-        r.strategy(std::sync::Arc::new(Code { passwordless }));
+    let mfa = mfa::enabled(r.config());
+    if passwordless || mfa || f.recovery.enabled || f.verification.enabled {
+        r.strategy(std::sync::Arc::new(Code { passwordless, mfa }));
     }
 }
 

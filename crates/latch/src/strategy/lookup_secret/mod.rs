@@ -57,7 +57,7 @@ impl CredentialType for LookupSecretCredential {
     }
     /// Kratos counts an identity with any lookup credential (`CountActiveMultiFactorCredentials`
     /// counts codes not yet used); Latch counts it while at least one code is unused.
-    fn is_second_factor(&self, identity: &Identity) -> bool {
+    fn is_second_factor(&self, _config: &crate::config::Config, identity: &Identity) -> bool {
         identity
             .credentials
             .get("lookup_secret")

@@ -69,7 +69,7 @@ impl CredentialType for TotpCredential {
     fn factor(&self) -> Factor {
         Factor::Second
     }
-    fn is_second_factor(&self, identity: &Identity) -> bool {
+    fn is_second_factor(&self, _config: &crate::config::Config, identity: &Identity) -> bool {
         identity.credentials.contains_key("totp")
     }
     /// Kratos: `AdminIdentityImportCredentialsTOTPConfig` (`credentials.totp.config.totp_url`).

@@ -70,7 +70,7 @@ impl crate::strategy::CredentialType for SecurityKeyCredential {
             .iter()
             .any(passwordless)
     }
-    fn is_second_factor(&self, identity: &Identity) -> bool {
+    fn is_second_factor(&self, _config: &crate::config::Config, identity: &Identity) -> bool {
         crate::strategy::passkey::stored_keys(identity, "webauthn")
             .iter()
             .any(|k| !passwordless(k))
