@@ -126,12 +126,12 @@ test('save recovery codes in settings, then step a password session up to aal2 w
   try {
     const { page } = c;
     await signInFirstFactor(page, base, email);
-    // The aal1 session does not satisfy `highest_available` for an account with codes.
+    // The aal1 session does not satisfy `highest_available` for an account with codes: the
+    // browser was sent on to the second-factor page.
+    assert.match(page.url(), /\/ui\/login\?flow=/);
     const res = await c.context.request.get(`${base}/sessions/whoami`, { headers: { Accept: 'application/json' } });
     assert.equal(res.status(), 403);
     assert.equal((await res.json()).error.id, 'session_aal2_required');
-    await page.goto(`${base}/self-service/login/browser?aal=aal2`);
-    await page.waitForURL(/\/ui\/login\?flow=/);
     await assertAccessible(c, 'login-aal2-recovery-code');
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), "Confirm it's you");
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
