@@ -44,6 +44,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "selfservice.methods.webauthn",
     "selfservice.methods.totp",
     "selfservice.methods.lookup_secret",
+    "selfservice.methods.link",
     "security.account_enumeration",
     "courier.smtp",
     "courier.templates",

@@ -24,6 +24,8 @@ pub struct Methods {
     pub totp: TotpMethod,
     /// Backup codes (lookup secrets), a second factor; off by default.
     pub lookup_secret: LookupSecretMethod,
+    /// Magic links for recovery and verification; off by default.
+    pub link: LinkMethod,
 }
 
 /// A method that is only switched on or off (`selfservice.methods.profile`).
@@ -239,4 +241,53 @@ pub struct TotpConfig {
     /// Issuer in the `otpauth://` URL; unset means the host of `serve.public.base_url`
     /// (Kratos: `TOTPIssuer`).
     pub issuer: Option<String>,
+}
+
+/// `selfservice.methods.link`. Kratos: `methods.link` in `embedx/config.schema.json`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LinkMethod {
+    /// Whether recovery and verification links can be used (default false).
+    pub enabled: bool,
+    /// Link lifetime.
+    pub config: LinkConfig,
+}
+
+/// `selfservice.methods.link.config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LinkConfig {
+    /// How long a link works (default 1h, as Kratos).
+    #[serde(deserialize_with = "de_duration")]
+    pub lifespan: Duration,
+    /// Accepted for Kratos compatibility and ignored, as in Kratos (deprecated there: links
+    /// are built from the public base URL).
+    pub base_url: Option<String>,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            lifespan: Duration::from_secs(3600),
+            base_url: None,
+        }
+    }
+}
+
+/// A recovery or verification flow that is enabled and `use`s `link` needs the link method:
+/// Kratos loads such a file but then refuses every flow of that kind ("You attempted recovery
+/// using link, which is not enabled"), so Latch refuses it at startup instead.
+pub(super) fn check_link_use(s: &super::SelfService) -> Result<(), String> {
+    if s.methods.link.enabled {
+        return Ok(());
+    }
+    for (name, f) in [("recovery", &s.flows.recovery), ("verification", &s.flows.verification)] {
+        if f.enabled && f.use_ == super::MessageStrategy::Link {
+            return Err(format!(
+                "selfservice.flows.{name}.use is \"link\" but selfservice.methods.link.enabled is not true: \
+                 enable the link method or use \"code\" (Kratos would refuse every {name} flow)"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -91,6 +91,7 @@ impl Config {
             return Err(ConfigError::Invalid(vec![super::CODE_MODES_CLASH.to_string()]));
         }
         let dev = dev || d.dev;
+        super::methods::check_link_use(&d.selfservice).map_err(|e| ConfigError::Invalid(vec![e]))?;
         let public_base_url = base_url(
             d.serve.public.base_url.as_ref(),
             &d.serve.public.host,

@@ -1,6 +1,6 @@
 //! Latch's own wording for the mails it sends, as minijinja templates. Variables: `code`,
 //! `to`, `expires_in_minutes`, `traits`/`identity` when known, `verification_url` and
-//! `recovery_url` when given (see `templates.rs` for the Kratos aliases).
+//! `recovery_url` when given (the links of the `link` method) (see `templates.rs` for the Kratos aliases).
 
 use super::message::TemplateType;
 
@@ -37,12 +37,37 @@ pub(super) fn builtin(kind: TemplateType) -> Builtin {
             plaintext: RECOVERY_TEXT,
             html: RECOVERY_HTML,
         },
+        TemplateType::RecoveryValid => Builtin {
+            subject: "Recover access to your account",
+            plaintext: RECOVERY_LINK_TEXT,
+            html: RECOVERY_LINK_HTML,
+        },
+        TemplateType::RecoveryInvalid => Builtin {
+            subject: "Account recovery request",
+            plaintext: RECOVERY_UNKNOWN_TEXT,
+            html: RECOVERY_UNKNOWN_HTML,
+        },
+        TemplateType::VerificationValid => Builtin {
+            subject: "Please confirm your email address",
+            plaintext: VERIFICATION_LINK_TEXT,
+            html: VERIFICATION_LINK_HTML,
+        },
+        TemplateType::VerificationInvalid => Builtin {
+            subject: "Email address confirmation request",
+            plaintext: VERIFICATION_UNKNOWN_TEXT,
+            html: VERIFICATION_UNKNOWN_HTML,
+        },
     }
 }
 
+const LINK_EXPIRY_TEXT: &str = "{% if expires_in_minutes %}The link expires in {{ expires_in_minutes }} minutes \
+and works only once.{% else %}The link works only once.{% endif %}";
+
 /// The shared expiry sentence, spliced into every body below.
 pub(super) fn expand(template: &str) -> String {
-    template.replace("[[expiry]]", EXPIRY_TEXT)
+    template
+        .replace("[[expiry]]", EXPIRY_TEXT)
+        .replace("[[link_expiry]]", LINK_EXPIRY_TEXT)
 }
 
 const LOGIN_TEXT: &str = "Hello,
@@ -136,5 +161,77 @@ const RECOVERY_HTML: &str = r#"<!doctype html>
 {% if recovery_url %}<p>You can also <a href="{{ recovery_url }}">recover your account with this link</a>.</p>
 {% endif %}<p>[[expiry]]</p>
 <p>If that was not you, ignore this email: your account stays as it is.</p>
+</body></html>
+"#;
+
+const RECOVERY_LINK_TEXT: &str = "Hello,
+
+someone asked to recover access to the account that uses this email address. Open this link to continue:
+
+    {{ recovery_url }}
+
+[[link_expiry]]
+
+If that was not you, ignore this email: your account stays as it is.
+";
+
+const RECOVERY_LINK_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>someone asked to recover access to the account that uses this email address.</p>
+<p><a href="{{ recovery_url }}">Recover your account</a></p>
+<p>[[link_expiry]]</p>
+<p>If that was not you, ignore this email: your account stays as it is.</p>
+</body></html>
+"#;
+
+const RECOVERY_UNKNOWN_TEXT: &str = "Hello,
+
+someone asked to recover access to an account with this email address ({{ to }}), but no account uses it.
+
+If that was you, you may have signed up with another address. Otherwise, ignore this email.
+";
+
+const RECOVERY_UNKNOWN_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>someone asked to recover access to an account with this email address ({{ to }}), but no account uses it.</p>
+<p>If that was you, you may have signed up with another address. Otherwise, ignore this email.</p>
+</body></html>
+"#;
+
+const VERIFICATION_LINK_TEXT: &str = "Hello,
+
+please confirm that this email address belongs to you by opening this link:
+
+    {{ verification_url }}
+
+[[link_expiry]]
+
+If you did not ask for this, ignore this email.
+";
+
+const VERIFICATION_LINK_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>please confirm that this email address belongs to you:</p>
+<p><a href="{{ verification_url }}">Confirm your email address</a></p>
+<p>[[link_expiry]]</p>
+<p>If you did not ask for this, ignore this email.</p>
+</body></html>
+"#;
+
+const VERIFICATION_UNKNOWN_TEXT: &str = "Hello,
+
+someone asked to confirm this email address ({{ to }}), but no account uses it.
+
+If that was not you, ignore this email.
+";
+
+const VERIFICATION_UNKNOWN_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>someone asked to confirm this email address ({{ to }}), but no account uses it.</p>
+<p>If that was not you, ignore this email.</p>
 </body></html>
 "#;

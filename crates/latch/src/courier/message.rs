@@ -20,15 +20,27 @@ pub enum TemplateType {
     VerificationCodeValid,
     /// The code that recovers an account.
     RecoveryCodeValid,
+    /// The link that recovers an account (`link` method).
+    RecoveryValid,
+    /// Recovery was asked for an unknown address (`link` method).
+    RecoveryInvalid,
+    /// The link that verifies an address (`link` method).
+    VerificationValid,
+    /// Verification was asked for an unknown address (`link` method).
+    VerificationInvalid,
 }
 
 impl TemplateType {
     /// Every template type Latch renders.
-    pub const ALL: [TemplateType; 4] = [
+    pub const ALL: [TemplateType; 8] = [
         TemplateType::RegistrationCodeValid,
         TemplateType::LoginCodeValid,
         TemplateType::VerificationCodeValid,
         TemplateType::RecoveryCodeValid,
+        TemplateType::RecoveryValid,
+        TemplateType::RecoveryInvalid,
+        TemplateType::VerificationValid,
+        TemplateType::VerificationInvalid,
     ];
 
     /// The wire name (`login_code_valid`, …).
@@ -38,6 +50,10 @@ impl TemplateType {
             TemplateType::LoginCodeValid => "login_code_valid",
             TemplateType::VerificationCodeValid => "verification_code_valid",
             TemplateType::RecoveryCodeValid => "recovery_code_valid",
+            TemplateType::RecoveryValid => "recovery_valid",
+            TemplateType::RecoveryInvalid => "recovery_invalid",
+            TemplateType::VerificationValid => "verification_valid",
+            TemplateType::VerificationInvalid => "verification_invalid",
         }
     }
 
@@ -47,13 +63,24 @@ impl TemplateType {
     }
 
     /// The key under `courier.templates` and the folder under `courier.template_override_path`
-    /// (`login_code`, …); the state below it is always `valid`.
+    /// (`login_code`, `recovery`, …); the state below it is [`TemplateType::state`].
     pub fn config_key(self) -> &'static str {
         match self {
             TemplateType::RegistrationCodeValid => "registration_code",
             TemplateType::LoginCodeValid => "login_code",
             TemplateType::VerificationCodeValid => "verification_code",
             TemplateType::RecoveryCodeValid => "recovery_code",
+            TemplateType::RecoveryValid | TemplateType::RecoveryInvalid => "recovery",
+            TemplateType::VerificationValid | TemplateType::VerificationInvalid => "verification",
+        }
+    }
+
+    /// `valid` or `invalid`: the key below [`TemplateType::config_key`] (Kratos'
+    /// `courier.templates.recovery.invalid.email`).
+    pub fn state(self) -> &'static str {
+        match self {
+            TemplateType::RecoveryInvalid | TemplateType::VerificationInvalid => "invalid",
+            _ => "valid",
         }
     }
 

@@ -2,8 +2,9 @@
 //!
 //! Sources, first match wins for each part (subject, plain-text body, HTML body):
 //! 1. `courier.templates.<login_code|registration_code|verification_code|recovery_code>.valid.email`
+//!    and `courier.templates.<recovery|verification>.<valid|invalid>.email` (the `link` method)
 //!    `.subject` / `.body.plaintext` / `.body.html`: a `file://` or `base64://` URI;
-//! 2. `courier.template_override_path`: `<dir>/<type>/valid/email.subject.gotmpl`,
+//! 2. `courier.template_override_path`: `<dir>/<type>/<valid|invalid>/email.subject.gotmpl`,
 //!    `email.body.plaintext.gotmpl` and `email.body.gotmpl` (the HTML body), as Kratos lays them out;
 //! 3. Latch's built-in templates (`builtin.rs`).
 //!
@@ -185,7 +186,7 @@ fn source(config: &Config, kind: TemplateType, part: Part) -> Result<(String, St
         location: location.to_string(),
         reason,
     };
-    let pointer = format!("/{}/valid/email{}", kind.config_key(), part.pointer());
+    let pointer = format!("/{}/{}/email{}", kind.config_key(), kind.state(), part.pointer());
     if let Some(uri) = config.courier.templates.pointer(&pointer).and_then(Value::as_str) {
         let location = format!("courier.templates{} ({})", pointer.replace('/', "."), short(uri));
         let text = load_uri(uri).map_err(|e| fail(&location, e))?;
@@ -199,7 +200,7 @@ fn source(config: &Config, kind: TemplateType, part: Part) -> Result<(String, St
     {
         let path = PathBuf::from(dir)
             .join(kind.config_key())
-            .join("valid")
+            .join(kind.state())
             .join(part.file_name());
         if path.is_file() {
             let location = path.display().to_string();

@@ -133,3 +133,11 @@ pub fn session_satisfies(
         || session.aal == crate::model::Aal::Aal2
         || deps.credentials.available_aal(&deps.config, identity) != crate::model::Aal::Aal2
 }
+
+/// Whether `kind` takes `link` tokens: recovery and verification flows while the `link`
+/// method is enabled, whatever `use` says (Kratos lets every enabled strategy look at a
+/// submission, so an admin recovery link works under `use: code` too). Such emailed
+/// `GET ?flow=&token=` submissions need no CSRF cookie and go to the link strategy.
+pub fn uses_link(deps: &Deps, kind: FlowKind) -> bool {
+    matches!(kind, FlowKind::Recovery | FlowKind::Verification) && deps.config.selfservice.methods.link.enabled
+}

@@ -135,10 +135,14 @@ async fn submit_inner(
     }
     // Admin-created recovery flows (`POST /admin/recovery/code`) meet their browser when the
     // link is opened: bind the flow to that browser's CSRF cookie and show the code form.
+    // A link of the `link` method (`?flow=&token=`) may be opened in any browser: the token
+    // is the proof, so that one GET needs no CSRF cookie (Kratos).
+    let link_token = req.get_submission && req.q("token").is_some() && super::common::uses_link(deps, flow.kind);
     if flow.kind == FlowKind::Recovery
         && flow.flow_type == FlowType::Browser
         && flow.csrf_hash.is_none()
         && req.get_submission
+        && !link_token
     {
         let (t, set) = ensure_csrf(deps, req);
         flow.csrf_hash = Some(sha256_hex(&t));
@@ -152,7 +156,7 @@ async fn submit_inner(
     }
     // A verification link from an email may be opened in another browser: the code itself
     // is the proof, so that one GET needs no CSRF cookie.
-    let link = flow.kind == FlowKind::Verification && req.get_submission && req.q("code").is_some();
+    let link = link_token || (flow.kind == FlowKind::Verification && req.get_submission && req.q("code").is_some());
     let csrf_token = if flow.flow_type == FlowType::Browser && !link {
         Some(check_flow_cookie(deps, flow, req)?)
     } else {

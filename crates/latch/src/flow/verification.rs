@@ -58,25 +58,81 @@ pub async fn submit(
     flow: &mut Flow,
     sub: &Submission<'_>,
 ) -> Result<super::respond::Answer, FlowError> {
-    if flow.state == "passed_challenge" {
+    let link_token = super::common::uses_link(deps, FlowKind::Verification)
+        && sub
+            .body
+            .get("token")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|t| !t.is_empty());
+    if flow.state == "passed_challenge" && !link_token {
         return Err(FlowError::message(text::verification_retry_success()));
     }
     let cx = Cx {
         env: deps,
         client: &sub.client,
     };
-    if strategy(deps)?.submit(&cx, flow, &sub.body).await? == VerificationOutcome::Verified {
+    let chosen = if link_token {
+        deps.strategies
+            .verification("link")
+            .filter(|s| s.id() == "link")
+            .ok_or_else(|| FlowError::Internal("the link method is not registered".into()))?
+    } else {
+        strategy(deps)?
+    };
+    let outcome = match chosen.submit(&cx, flow, &sub.body).await {
+        // A bad link starts over in a new browser flow that says why (Kratos'
+        // `retryVerificationFlowWithMessage`).
+        Err(FlowError::Invalid { messages, .. }) if link_token => return retry(deps, sub, messages).await,
+        other => other?,
+    };
+    if outcome == VerificationOutcome::Verified {
         flow.ui.nodes.retain(|n| n.group == Group::Default);
         let to = flow
             .return_to
             .clone()
             .unwrap_or_else(|| super::common::default_return_url(deps, FlowKind::Verification, None));
+        let group = if chosen.id() == "link" {
+            Group::Link
+        } else {
+            Group::Code
+        };
         flow.ui
-            .append(Node::anchor("continue", to, text::label_continue(), Group::Code));
+            .append(Node::anchor("continue", to, text::label_continue(), group));
         flow.ui.add_message(text::verification_successful());
         flow.state = crate::model::flow::FlowState::PassedChallenge;
     }
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;
     Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
+}
+
+/// A new browser verification flow showing `messages`, and a redirect to it.
+async fn retry(
+    deps: &Service,
+    sub: &Submission<'_>,
+    messages: Vec<text::UiText>,
+) -> Result<super::respond::Answer, FlowError> {
+    let req = super::request::Request {
+        path_and_query: "self-service/verification/browser".into(),
+        query: None,
+        get_submission: false,
+        ..sub.req.clone()
+    };
+    let mut flow = super::common::new_flow(deps, FlowKind::Verification, FlowType::Browser, &req, None);
+    let csrf = sub
+        .csrf
+        .or(sub.req.csrf_cookie)
+        .unwrap_or_else(crate::crypto::csrf::new_cookie_token);
+    flow.csrf_hash = Some(crate::crypto::sha256_hex(&csrf));
+    populate(deps, &mut flow);
+    for m in messages {
+        flow.ui.add_message(m);
+    }
+    deps.store.insert_flow(&flow).await?;
+    let res = super::respond::redirect(&super::respond::ui_url_for(deps, &flow), http::StatusCode::SEE_OTHER);
+    let mut cookies = vec![];
+    if sub.req.csrf_cookie != Some(csrf) {
+        cookies.push(crate::session::manager::csrf_cookie(deps, &csrf));
+    }
+    Ok(super::respond::Cookies(cookies).apply(res))
 }

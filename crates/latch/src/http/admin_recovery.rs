@@ -1,8 +1,9 @@
-//! `POST /admin/recovery/code`: an administrator creates a recovery code for an identity.
-//! Kratos: createRecoveryCodeForIdentity.
+//! `POST /admin/recovery/code` and `POST /admin/recovery/link`: an administrator creates a
+//! recovery code or link for an identity. Kratos: createRecoveryCodeForIdentity,
+//! createRecoveryLinkForIdentity.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -23,7 +24,9 @@ use crate::text;
 
 /// Admin recovery routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/recovery/code", post(create_code))
+    Router::new()
+        .route("/admin/recovery/code", post(create_code))
+        .route("/admin/recovery/link", post(create_link))
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +98,87 @@ async fn create_code(State(s): State<AppState>, JsonBody(body): JsonBody<Body>) 
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"recovery_link": link, "recovery_code": code, "expires_at": rfc3339(now + lifespan)})),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    identity_id: Uuid,
+    #[serde(default)]
+    expires_in: Option<String>,
+}
+
+/// Kratos' answer when the `link` method is disabled (`strategy.EndpointDisabledMessage`).
+const ENDPOINT_DISABLED: &str = "This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.";
+
+/// `POST /admin/recovery/link?return_to=`: a browser recovery flow and a link whose token
+/// signs the identity in (no mail). 200 `{recovery_link, expires_at}`.
+async fn create_link(
+    State(s): State<AppState>,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody<LinkBody>,
+) -> ApiResult<Response> {
+    if !s.config.selfservice.methods.link.enabled {
+        return Err(ApiError::not_found(ENDPOINT_DISABLED));
+    }
+    let lifespan = match body.expires_in.as_deref().filter(|e| !e.is_empty()) {
+        Some(e) => parse_duration(e).map_err(|_| {
+            ApiError::bad_request(format!(
+                "Unable to parse \"expires_in\" as a duration string (e.g. \"1h\", \"1m30s\", \"500ms\"): {e}"
+            ))
+        })?,
+        None => s.config.selfservice.methods.link.config.lifespan,
+    };
+    if lifespan.is_zero() {
+        return Err(ApiError::bad_request(format!(
+            "Value from \"expires_in\" must be result to a future time: {}",
+            body.expires_in.unwrap_or_default()
+        )));
+    }
+    let return_to = match crate::flow::request::query_one(query.as_deref(), "return_to").filter(|r| !r.is_empty()) {
+        Some(r) => Some(
+            crate::flow::return_to::validate(
+                &r,
+                &s.config.selfservice.allowed_return_urls,
+                &s.public_base,
+                s.config.selfservice.default_browser_return_url.as_ref(),
+            )
+            .map_err(|u| {
+                ApiError::bad_request(format!("Requested return_to URL {u:?} is not allowed."))
+                    .id("self_service_flow_return_to_forbidden")
+                    .message("Requested return_to URL is not allowed.")
+            })?
+            .to_string(),
+        ),
+        None => None,
+    };
+    let identity = s
+        .store
+        .get_identity(body.identity_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The requested identity does not exist."))?;
+    let now = s.clock.now();
+    let req = Req {
+        path_and_query: "self-service/recovery/browser".into(),
+        ..Req::default()
+    };
+    let mut flow = new_flow(&s, FlowKind::Recovery, FlowType::Browser, &req, return_to);
+    flow.expires_at = now + lifespan;
+    crate::strategy::link::address_nodes(&mut flow, "");
+    flow.active = Some("link".into());
+    s.store.insert_flow(&flow).await?;
+    let token = crate::strategy::link::issue_admin(&s, &flow, identity.id, lifespan)
+        .await
+        .map_err(|e| match e {
+            crate::strategy::FlowError::Store(e) => ApiError::from(e),
+            _ => ApiError::internal(),
+        })?;
+    let link = crate::strategy::link::url(&s, crate::strategy::link::Purpose::Recovery, flow.id, &token);
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"recovery_link": link, "expires_at": rfc3339(flow.expires_at)})),
     )
         .into_response())
 }

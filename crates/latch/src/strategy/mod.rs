@@ -6,6 +6,7 @@ pub mod code;
 #[cfg(test)]
 mod example;
 mod kratos_types;
+pub mod link;
 pub mod lookup_secret;
 pub mod passkey;
 pub mod password;
@@ -433,6 +434,7 @@ pub fn all(config: &crate::config::Config) -> (Strategies, CredentialTypes) {
     kratos_types::register(&mut r);
     profile::register(&mut r);
     code::register(&mut r);
+    link::register(&mut r);
     password::register(&mut r);
     passkey::register(&mut r);
     webauthn::register(&mut r);

@@ -20,6 +20,7 @@ mod hardening;
 mod identifiers;
 mod import;
 mod limits;
+mod link;
 mod lookup_secret;
 mod migrations;
 mod pages;

@@ -1,0 +1,66 @@
+//! Verification by link. Kratos: `selfservice/strategy/link/strategy_verification.go`.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{Link, Purpose, Redeemed, address_nodes, issue, redeem, submitted};
+use crate::deps::Env;
+use crate::model::flow::{Flow, FlowState};
+use crate::strategy::{Cx, FlowError, VerificationOutcome, VerificationStrategy};
+use crate::text;
+
+#[async_trait]
+impl VerificationStrategy for Link {
+    fn id(&self) -> &'static str {
+        "link"
+    }
+
+    fn populate(&self, _env: &Env, flow: &mut Flow) {
+        address_nodes(flow, "");
+    }
+
+    async fn send(&self, env: &Env, flow: &mut Flow, address: &str) -> Result<(), FlowError> {
+        let shown = address.to_string();
+        let address = crate::identity::schema::normalize_identifier(address);
+        let owner = env.store.find_identity_by_address(true, "email", &address).await?;
+        let notify = env.config.selfservice.flows.verification.notify_unknown_recipients;
+        issue(env, flow, Purpose::Verification, owner.as_ref(), &address, notify).await?;
+        flow.internal_set("link_address", json!(address));
+        address_nodes(flow, &shown);
+        flow.ui.add_message(text::verification_link_sent());
+        flow.state = FlowState::SentEmail;
+        flow.active = Some("link".into());
+        Ok(())
+    }
+
+    async fn submit(&self, cx: &Cx<'_>, flow: &mut Flow, body: &Value) -> Result<VerificationOutcome, FlowError> {
+        let env = cx.env;
+        if let Some(token) = submitted(body, "token") {
+            let row = match redeem(env, flow, Purpose::Verification, token).await? {
+                Redeemed::Valid(row) => row,
+                Redeemed::Invalid => return Err(FlowError::message(text::verification_token_invalid())),
+                Redeemed::Expired(at) => {
+                    return Err(FlowError::message(text::verification_flow_expired(at, env.clock.now())));
+                }
+            };
+            if let Some(id) = row.identity_id
+                && let Some(mut identity) = env.store.get_identity(id).await?
+                && identity.mark_address_verified(&row.address, env.clock.now())
+            {
+                env.store.update_identity(&identity).await?;
+            }
+            return Ok(VerificationOutcome::Verified);
+        }
+        let email = submitted(body, "email").unwrap_or("");
+        if email.is_empty() {
+            address_nodes(flow, "");
+            return Err(FlowError::on_node("email", text::required("email")));
+        }
+        if !email.contains('@') {
+            address_nodes(flow, email);
+            return Err(FlowError::on_node("email", text::invalid_email(email)));
+        }
+        self.send(env, flow, email).await?;
+        Ok(VerificationOutcome::Continue)
+    }
+}
