@@ -168,7 +168,6 @@ async fn create_link(
     flow.expires_at = now + lifespan;
     crate::strategy::link::address_nodes(&mut flow, "");
     flow.active = Some("link".into());
-    s.store.insert_flow(&flow).await?;
     let token = crate::strategy::link::issue_admin(&s, &flow, identity.id, lifespan)
         .await
         .map_err(|e| match e {

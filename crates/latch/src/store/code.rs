@@ -128,6 +128,20 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Stores a new flow and its first code (or link token) in one transaction (admin
+    /// recovery links).
+    pub async fn insert_flow_with_code(
+        &self,
+        flow: &crate::model::flow::Flow,
+        code: &CodeRow,
+    ) -> Result<(), StoreError> {
+        crate::with_tx!(self, tx => {
+            crate::insert_flow!(&mut *tx, flow);
+            crate::replace_code!(tx, code);
+            Ok::<(), StoreError>(())
+        })
+    }
+
     /// Stores a code without an email (unknown addresses under enumeration protection, so the
     /// work done matches a real send).
     pub async fn insert_code(&self, code: &CodeRow) -> Result<(), StoreError> {

@@ -46,36 +46,46 @@ pub(crate) const FLOW_BY_ID: &str = "SELECT id, kind, type, state, request_url, 
     internal, identity_id, session_id, refresh, requested_aal, issued_at, expires_at, created_at, updated_at \
     FROM selfservice_flows WHERE id = $1";
 
+/// Inserts a new flow with `exec` (a pool, or `&mut *tx` inside `with_tx!` bodies so that the
+/// flow and what belongs to it are written together).
+#[macro_export]
+macro_rules! insert_flow {
+    ($exec:expr, $flow:expr) => {{
+        let f: &$crate::model::flow::Flow = $flow;
+        let ui = serde_json::to_value(&f.ui).map_err(|e| $crate::store::StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO selfservice_flows (id, kind, type, state, request_url, return_to, csrf_hash, active, ui, internal, \
+             identity_id, session_id, refresh, requested_aal, issued_at, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(f.id)
+        .bind(f.kind.as_str())
+        .bind(f.flow_type.as_str())
+        .bind(f.state.as_str())
+        .bind(&f.request_url)
+        .bind(&f.return_to)
+        .bind(&f.csrf_hash)
+        .bind(&f.active)
+        .bind(sqlx::types::Json(&ui))
+        .bind(sqlx::types::Json(&f.internal))
+        .bind(f.identity_id)
+        .bind(f.session_id)
+        .bind(f.refresh)
+        .bind(f.requested_aal.as_str())
+        .bind($crate::store::Ts(f.issued_at))
+        .bind($crate::store::Ts(f.expires_at))
+        .bind($crate::store::Ts(f.created_at))
+        .bind($crate::store::Ts(f.updated_at))
+        .execute($exec)
+        .await?;
+    }};
+}
+
 impl Store {
     /// Stores a new flow.
     pub async fn insert_flow(&self, f: &Flow) -> Result<(), StoreError> {
-        let ui = serde_json::to_value(&f.ui).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         crate::with_pool!(self, p => {
-            sqlx::query(
-                "INSERT INTO selfservice_flows (id, kind, type, state, request_url, return_to, csrf_hash, active, ui, internal, \
-                 identity_id, session_id, refresh, requested_aal, issued_at, expires_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-            )
-            .bind(f.id)
-            .bind(f.kind.as_str())
-            .bind(f.flow_type.as_str())
-            .bind(f.state.as_str())
-            .bind(&f.request_url)
-            .bind(&f.return_to)
-            .bind(&f.csrf_hash)
-            .bind(&f.active)
-            .bind(Json(&ui))
-            .bind(Json(&f.internal))
-            .bind(f.identity_id)
-            .bind(f.session_id)
-            .bind(f.refresh)
-            .bind(f.requested_aal.as_str())
-            .bind(Ts(f.issued_at))
-            .bind(Ts(f.expires_at))
-            .bind(Ts(f.created_at))
-            .bind(Ts(f.updated_at))
-            .execute(p)
-            .await?;
+            crate::insert_flow!(p, f);
         });
         Ok(())
     }

@@ -236,12 +236,12 @@ pub async fn issue(
     Ok(())
 }
 
-/// Stores a token for an administrator's recovery link (`POST /admin/recovery/link`); no mail.
-/// Returns the token.
+/// Stores a new recovery flow and the token of an administrator's recovery link for it in one
+/// transaction (`POST /admin/recovery/link`; no mail). Returns the token.
 pub async fn issue_admin(env: &Env, flow: &Flow, identity_id: Uuid, lifespan: Duration) -> Result<String, FlowError> {
     let token = generate();
     let row = row(env, flow.id, Purpose::Recovery, Some(identity_id), "", &token, lifespan);
-    env.store.insert_code(&row).await?;
+    env.store.insert_flow_with_code(flow, &row).await?;
     Ok(token)
 }
 
