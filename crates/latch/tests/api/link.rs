@@ -528,3 +528,31 @@ fn using_link_requires_the_link_method() {
     ok["selfservice"]["methods"] = json!({"link": {"enabled": true}});
     assert!(latch::config::Config::from_value(ok, true).is_ok());
 }
+
+async fn sdk_create_recovery_link_for_identity(b: Backend) {
+    use ory_kratos_client::apis::identity_api;
+    use ory_kratos_client::models::CreateRecoveryLinkForIdentityBody;
+    let sink = SmtpSink::start().await;
+    let srv = TestServer::with_config(b, config(&sink)).await;
+    let i = srv
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "sdk-link@example.com"}}))
+        .await;
+    let admin = crate::sdk::sdk(&srv.admin);
+    let mut body = CreateRecoveryLinkForIdentityBody::new(i["id"].as_str().unwrap().to_string());
+    body.expires_in = Some("15m".into());
+    let made = crate::sdk::ok(
+        "create_recovery_link_for_identity",
+        identity_api::create_recovery_link_for_identity(&admin, Some("http://app.test/back"), Some(body)).await,
+    );
+    assert!(made.recovery_link.contains("token="), "{made:?}");
+    assert!(made.expires_at.is_some());
+    let res = open(&opener(&srv), &made.recovery_link).await;
+    assert!(location(&res).contains("/ui/settings?flow="), "{}", location(&res));
+    let unknown = CreateRecoveryLinkForIdentityBody::new(uuid::Uuid::new_v4().to_string());
+    crate::sdk::failed(
+        "create_recovery_link_for_identity (unknown identity)",
+        404,
+        identity_api::create_recovery_link_for_identity(&admin, None, Some(unknown)).await,
+    );
+}
+both!(sdk_create_recovery_link_for_identity);
