@@ -370,3 +370,85 @@ async fn code_mfa_address_buttons_beside_an_app(b: Backend) {
     }
 }
 both!(code_mfa_address_buttons_beside_an_app);
+
+/// Node names, groups, types, values and message ids of the code nodes of an `aal2` flow.
+fn shape(flow: &Value) -> Value {
+    let nodes: Vec<Value> = flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        // Other methods' nodes are pinned by their own tests.
+        .filter(|n| n["group"] == "code" || n["group"] == "default")
+        .map(|n| {
+            let a = &n["attributes"];
+            json!({
+                "name": a.get("name").cloned().unwrap_or(Value::Null),
+                "group": n["group"],
+                "type": n["type"],
+                "input_type": a.get("type").cloned().unwrap_or(Value::Null),
+                "value": if a["name"] == "csrf_token" { Value::Null } else { a.get("value").cloned().unwrap_or(Value::Null) },
+                "required": a.get("required").cloned().unwrap_or(Value::Null),
+                "autocomplete": a.get("autocomplete").cloned().unwrap_or(Value::Null),
+                "label": n["meta"]["label"]["id"],
+                "label_context": n["meta"]["label"].get("context").cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    json!({
+        "state": flow["state"],
+        "active": flow.get("active").cloned().unwrap_or(Value::Null),
+        "requested_aal": flow["requested_aal"],
+        "messages": message_ids(flow),
+        "nodes": nodes,
+    })
+}
+
+/// The `aal2` login flow JSON of code as a second factor, pinned: the address buttons beside
+/// another second factor, the form after sending, and the form sent at once when the code is
+/// the only second factor.
+async fn code_mfa_flow_shapes_snapshot(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let mut config = mfa_config(&sink);
+    crate::harness::merge(
+        &mut config,
+        &json!({"selfservice": {"methods": {"totp": {"enabled": true}}}}),
+    );
+    let srv = TestServer::with_config(b, config).await;
+    let email = "shape@example.com";
+    srv.create_identity(json!({"schema_id": "default", "traits": {"email": email},
+        "credentials": {"password": {"config": {"password": PW}},
+            "totp": {"config": {"totp_url": "otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"}}}}))
+        .await;
+    let mut c = Client::new(&srv, Kind::Native);
+    let res = login(&mut c, email, PW).await;
+    finish_first_factor(&mut c, res).await;
+    let flow = c.init("login", "?aal=aal2").await;
+    insta::assert_json_snapshot!("code_mfa_login_aal2_choose", shape(&flow));
+    let sent = send_code(&c, &flow, email).await;
+    insta::assert_json_snapshot!("code_mfa_login_aal2_sent", shape(&sent));
+
+    let only = "only@example.com";
+    with_password(&srv, only).await;
+    let mut c = Client::new(&srv, Kind::Native);
+    let res = login(&mut c, only, PW).await;
+    finish_first_factor(&mut c, res).await;
+    let flow = c.init("login", "?aal=aal2").await;
+    assert_sent_at_once(&flow, only);
+    let mut pinned = shape(&flow);
+    pinned["nodes"] = Value::Array(
+        pinned["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                let mut n = n.clone();
+                if n["value"] == only {
+                    n["value"] = json!("<address>");
+                }
+                n
+            })
+            .collect(),
+    );
+    insta::assert_json_snapshot!("code_mfa_login_aal2_sent_at_once", pinned);
+}
+both!(code_mfa_flow_shapes_snapshot);
