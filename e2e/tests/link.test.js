@@ -8,6 +8,7 @@ const assert = require('node:assert/strict');
 
 const { startLatch } = require('../lib/latch');
 const { openBrowser, screenshot } = require('../lib/browser');
+const { seriousViolations } = require('../lib/a11y');
 const { uniqueEmail, signUpWithPassword, signOut, signInWithPassword, mailsFor } = require('../lib/flows');
 
 let latch;
@@ -57,6 +58,7 @@ test('recovery by link: the link signs in on another browser and continues to se
     await a.page.waitForURL(/\/ui\/recovery\?flow=/);
     await a.page.getByText(/An email containing a recovery link has been sent/).waitFor();
     await screenshot(a.page, 'link-recovery-sent');
+    assert.deepEqual(await seriousViolations(a.page), [], 'the sent page is accessible');
     const link = await linkFromMailbox(a.context, base, email);
 
     // Open it in another browser: signed in, on the settings page.
@@ -76,6 +78,7 @@ test('recovery by link: the link signs in on another browser and continues to se
     await late.page.goto(link);
     await late.page.waitForURL(/\/ui\/recovery\?flow=/);
     await late.page.getByText(/The recovery token is invalid or has already been used/).waitFor();
+    assert.deepEqual(await seriousViolations(late.page), [], 'the used-link page is accessible');
     assert.deepEqual(other.cspViolations, [], 'no Content-Security-Policy violations');
   } finally {
     await a.close();
