@@ -329,7 +329,9 @@ async fn evaluate_limited_huge_output_is_refused() {
     assert!(matches!(err, JsonnetError::TooLarge { .. }), "{err:?}");
 }
 
-/// Exponential recursion: shallow stack, tiny memory, effectively endless (2^n calls).
+/// Exponential recursion: shallow stack, tiny memory, 2^n calls. n = 21 runs for seconds (far
+/// past the 50 ms deadline) yet ends, so the test leaves no thread spinning for long; n = 60
+/// would run for years and be cut off the same way.
 const ENDLESS: &str = "local f(n) = if n == 0 then 0 else f(n - 1) + f(n - 1); f(std.extVar('n'))";
 
 #[tokio::test]
@@ -340,10 +342,10 @@ async fn evaluate_limited_endless_program_times_out_and_caps_runaways() {
         .run(
             &program(ENDLESS),
             Inputs {
-                ext_code: vec![("n".to_owned(), json!(22))],
+                ext_code: vec![("n".to_owned(), json!(21))],
                 tla_code: Vec::new(),
             },
-            limits(Duration::from_millis(100)),
+            limits(Duration::from_millis(50)),
         )
         .await
         .unwrap_err();
@@ -373,4 +375,14 @@ fn evaluate_every_error_message_has_a_line() {
         let text = err.to_string();
         assert!(text.contains("test.jsonnet") && text.contains(", column "), "{text}");
     }
+}
+
+#[test]
+fn evaluate_numbers_keep_their_json_form() {
+    let claims = json!({"updated_at": 1700000000, "ratio": 1.5, "big": 12345678901_i64});
+    let out = evaluate(&program("std.extVar('claims') + {neg: -3}"), &[("claims", &claims)]).unwrap();
+    assert_eq!(
+        out,
+        json!({"updated_at": 1700000000, "ratio": 1.5, "big": 12345678901_i64, "neg": -3})
+    );
 }
