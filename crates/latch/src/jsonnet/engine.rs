@@ -70,9 +70,12 @@ pub(super) fn run(program: &Program, inputs: &Inputs, limits: &Limits) -> Result
 
     let eval_err = |vm: &Vm<'_>, e: rsjsonnet_lang::program::EvalError| match &e.kind {
         EvalErrorKind::ImportFailed { .. } => JsonnetError::ImportDenied { origin: origin() },
-        EvalErrorKind::ExplicitError { message, .. } if message.starts_with("cancel") => {
-            JsonnetError::Cancelled { origin: origin() }
-        }
+        // go-jsonnet turns `assert c : msg` into `error msg`; Kratos matches the text
+        // `RUNTIME ERROR: cancel` anywhere in the error, so any message starting with `cancel`.
+        EvalErrorKind::ExplicitError { message, .. }
+        | EvalErrorKind::AssertFailed {
+            message: Some(message), ..
+        } if message.starts_with("cancel") => JsonnetError::Cancelled { origin: origin() },
         _ => JsonnetError::Runtime {
             origin: origin(),
             message: eval_message(vm, &source, &e),

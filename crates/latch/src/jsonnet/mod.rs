@@ -25,6 +25,8 @@
 //! - **Memory** is not capped (no address-space limit inside one process); a program that builds
 //!   a huge array can grow the process. Kratos' subprocess with `RLIMIT_AS` would be the next step.
 //!
+//! Why threads and not a worker subprocess as in Kratos: see `docs/adr/0009-jsonnet-sandbox.md`.
+//!
 //! Mappers and webhook bodies come from the operator's configuration; the claims and flow data
 //! they read come from users and identity providers and are passed as values, never as code.
 
@@ -139,8 +141,8 @@ pub struct Inputs {
 }
 
 /// Evaluates `program` on the calling thread with `ext_code` variables and default stack and
-/// output limits, and returns the manifested JSON. No time limit: request paths use
-/// [`evaluate_limited`].
+/// output limits, and returns the manifested JSON. No time limit, and the parser recurses on the
+/// caller's stack: request paths use [`evaluate_limited`]; this is for tests and CLI checks.
 pub fn evaluate(program: &Program, ext_code: &[(&str, &serde_json::Value)]) -> Result<serde_json::Value, JsonnetError> {
     let inputs = Inputs {
         ext_code: ext_code

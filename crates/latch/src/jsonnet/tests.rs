@@ -45,7 +45,8 @@ fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Serves `/m.jsonnet` (the Google mapper), `/big` (2 MiB) and 404 elsewhere on 127.0.0.1,
+/// Serves `/m.jsonnet` (the Google mapper), `/big` (2 MiB), `/redirect` (to plain http on a
+/// private address) and 404 elsewhere on 127.0.0.1,
 /// one plain HTTP/1.1 answer per connection (the layering rule keeps axum in `http/`).
 async fn serve() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -68,6 +69,7 @@ async fn serve() -> std::net::SocketAddr {
                 let path = head.split(' ').nth(1).unwrap_or("").to_owned();
                 let (status, body) = match path.split('?').next().unwrap_or("") {
                     "/m.jsonnet" => ("200 OK", GOOGLE_MAPPER.to_owned()),
+                    "/redirect" => ("302 Found\r\nlocation: http://10.255.255.1/m.jsonnet", String::new()),
                     "/big" => ("200 OK", "x".repeat(2 * 1024 * 1024)),
                     _ => ("404 Not Found", String::new()),
                 };
@@ -145,6 +147,10 @@ async fn load_http_from_loopback_and_origin_without_query() {
 
     let big = load(&format!("http://{addr}/big")).await.unwrap_err();
     assert!(big.to_string().contains("1 MiB"), "{big}");
+
+    // Redirects may not leave https or loopback.
+    let redirected = load(&format!("http://{addr}/redirect")).await.unwrap_err();
+    assert!(redirected.to_string().contains("302"), "{redirected}");
 }
 
 #[tokio::test]
@@ -282,6 +288,13 @@ fn evaluate_error_cancel_is_cancelled() {
     assert!(matches!(err, JsonnetError::Cancelled { .. }), "{err:?}");
     let out = evaluate_inputs(&p, &ctx(false), &Limits::default()).unwrap();
     assert_eq!(out, json!({"id": "i1"}));
+
+    let asserted = program("function(ctx) assert !ctx.identity.traits.skip : 'cancel'; {}");
+    let err = evaluate_inputs(&asserted, &ctx(true), &Limits::default()).unwrap_err();
+    assert!(matches!(err, JsonnetError::Cancelled { .. }), "{err:?}");
+    let other = program("function(ctx) error 'not allowed'");
+    let err = evaluate_inputs(&other, &ctx(true), &Limits::default()).unwrap_err();
+    assert!(matches!(err, JsonnetError::Runtime { .. }), "{err:?}");
 }
 
 #[test]
