@@ -399,3 +399,33 @@ fn evaluate_numbers_keep_their_json_form() {
         json!({"updated_at": 1700000000, "ratio": 1.5, "big": 12345678901_i64, "neg": -3})
     );
 }
+
+#[test]
+fn evaluate_more_std_functions_from_published_mappers() {
+    let source = r#"
+local claims = std.extVar('claims');
+{
+  starts: std.startsWith(claims.email, 'ann'),
+  ends: std.endsWith(claims.email, '@example.com'),
+  member: std.member(claims.groups, 'admin'),
+  replaced: std.strReplace(claims.email, '@', ' at '),
+  formatted: std.format('%s <%s>', [claims.name, claims.email]),
+  has_all: std.objectHasAll(claims, 'name'),
+  parsed: std.parseJson('{"x": [1, 2]}'),
+  mapped: std.map(function(g) std.asciiUpper(g), claims.groups),
+  filtered: std.filter(function(g) g != 'admin', claims.groups),
+  traced: std.trace('not logged', 1),
+  hidden:: 'not in the output',
+  merged: { a: { b: 1 } } + { a+: { c: 2 } },
+}
+"#;
+    let claims = json!({"email": "ann@example.com", "name": "Ann", "groups": ["admin", "dev"]});
+    let out = evaluate(&program(source), &[("claims", &claims)]).unwrap();
+    assert_eq!(
+        out,
+        json!({"starts": true, "ends": true, "member": true, "replaced": "ann at example.com",
+            "formatted": "Ann <ann@example.com>", "has_all": true, "parsed": {"x": [1, 2]},
+            "mapped": ["ADMIN", "DEV"], "filtered": ["dev"], "traced": 1,
+            "merged": {"a": {"b": 1, "c": 2}}})
+    );
+}
