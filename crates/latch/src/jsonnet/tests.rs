@@ -429,3 +429,22 @@ local claims = std.extVar('claims');
             "merged": {"a": {"b": 1, "c": 2}}})
     );
 }
+
+#[tokio::test]
+async fn evaluate_inputs_limited_passes_ctx_to_a_webhook_body() {
+    let body = program("function(ctx) { user_id: ctx.identity.id, email: ctx.identity.traits.email }");
+    let inputs = Inputs {
+        ext_code: Vec::new(),
+        tla_code: vec![(
+            "ctx".to_owned(),
+            json!({"identity": {"id": "i1", "traits": {"email": "a@b.c"}}}),
+        )],
+    };
+    let out = evaluate_inputs_limited(&body, inputs, Limits::default()).await.unwrap();
+    assert_eq!(out, json!({"user_id": "i1", "email": "a@b.c"}));
+
+    let err = evaluate_inputs_limited(&body, Inputs::default(), Limits::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("missing argument `ctx`"), "{err}");
+}
