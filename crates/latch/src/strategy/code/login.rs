@@ -9,7 +9,7 @@ use crate::identity::State;
 use crate::model::flow::Flow;
 use crate::strategy::{Cx, FlowError, LoginOutcome, LoginStrategy, field};
 use crate::text;
-use crate::ui::{Autocomplete, Group, InputType, Node};
+use crate::ui::{Group, InputType, Node};
 
 /// Login identifiers are compared lower-cased when they look like email addresses.
 pub fn normalize(identifier: &str) -> String {
@@ -23,24 +23,7 @@ pub fn sent_nodes(flow: &mut Flow, identifier: &str, label: crate::text::UiText)
     if let Some(a) = flow.ui.get_mut("identifier").and_then(|n| n.input_attributes_mut()) {
         a.r#type = InputType::Hidden;
     }
-    flow.ui
-        .append(Node::input("method", InputType::Hidden, Group::Code).value("code"));
-    flow.ui.append(
-        Node::input("code", InputType::Text, Group::Code)
-            .required()
-            .autocomplete(Autocomplete::OneTimeCode)
-            .label(label),
-    );
-    flow.ui.append(
-        Node::input("method", InputType::Submit, Group::Code)
-            .value("code")
-            .label(text::label_continue()),
-    );
-    flow.ui.append(
-        Node::input("resend", InputType::Submit, Group::Code)
-            .value("code")
-            .label(text::label_resend_code()),
-    );
+    super::append_code_inputs(flow, label);
 }
 
 #[async_trait]

@@ -16,7 +16,7 @@ use crate::model::Aal;
 use crate::model::flow::Flow;
 use crate::strategy::{FlowError, LoginOutcome, field};
 use crate::text;
-use crate::ui::{Autocomplete, Group, InputType, Node};
+use crate::ui::{Group, InputType, Node};
 
 /// Whether codes are a second factor under this configuration.
 pub fn enabled(config: &crate::config::Config) -> bool {
@@ -104,24 +104,7 @@ fn sent_nodes(flow: &mut Flow, address: &str) {
     flow.ui.nodes.retain(|n| n.group == Group::Default);
     flow.ui
         .append(Node::input("identifier", InputType::Hidden, Group::Code).value(address));
-    flow.ui
-        .append(Node::input("method", InputType::Hidden, Group::Code).value("code"));
-    flow.ui.append(
-        Node::input("code", InputType::Text, Group::Code)
-            .required()
-            .autocomplete(Autocomplete::OneTimeCode)
-            .label(text::label_login_code()),
-    );
-    flow.ui.append(
-        Node::input("method", InputType::Submit, Group::Code)
-            .value("code")
-            .label(text::label_continue()),
-    );
-    flow.ui.append(
-        Node::input("resend", InputType::Submit, Group::Code)
-            .value("code")
-            .label(text::label_resend_code()),
-    );
+    super::append_code_inputs(flow, text::label_login_code());
 }
 
 /// Kratos' `FastLogin2FA`: when an `aal2` flow is created for an identity whose only second

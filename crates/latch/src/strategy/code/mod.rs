@@ -98,6 +98,30 @@ static CODE: CodeCredential = CodeCredential;
 /// Registers the code method: always its credential type; the strategy for recovery and
 /// verification, for sign up and sign in when passwordless codes are on, and for `aal2`
 /// sign in when MFA codes are on.
+/// The code part of a form once a code was sent, as Kratos writes it in every flow: a hidden
+/// `method=code`, the `code` input labelled `code_label`, and the continue and resend buttons.
+pub fn append_code_inputs(flow: &mut crate::model::flow::Flow, code_label: UiText) {
+    use crate::ui::{Autocomplete, Group, InputType, Node};
+    flow.ui
+        .append(Node::input("method", InputType::Hidden, Group::Code).value("code"));
+    flow.ui.append(
+        Node::input("code", InputType::Text, Group::Code)
+            .required()
+            .autocomplete(Autocomplete::OneTimeCode)
+            .label(code_label),
+    );
+    flow.ui.append(
+        Node::input("method", InputType::Submit, Group::Code)
+            .value("code")
+            .label(crate::text::label_continue()),
+    );
+    flow.ui.append(
+        Node::input("resend", InputType::Submit, Group::Code)
+            .value("code")
+            .label(crate::text::label_resend_code()),
+    );
+}
+
 pub fn register(r: &mut super::Registry<'_>) {
     r.credential(&CODE);
     let c = &r.config().selfservice.methods.code;

@@ -12,7 +12,7 @@ use crate::strategy::{
     Cx, FlowError, RegistrationOutcome, RegistrationStep, RegistrationStrategy, field, traits_invalid,
 };
 use crate::text;
-use crate::ui::{Autocomplete, Group, InputType, Node};
+use crate::ui::{Group, InputType, Node};
 
 fn enabled(env: &Env) -> bool {
     let c = &env.config.selfservice.methods.code;
@@ -30,24 +30,7 @@ fn sent_nodes(env: &Env, flow: &mut Flow) {
             a.r#type = InputType::Hidden;
         }
     }
-    flow.ui
-        .append(Node::input("method", InputType::Hidden, Group::Code).value("code"));
-    flow.ui.append(
-        Node::input("code", InputType::Text, Group::Code)
-            .required()
-            .autocomplete(Autocomplete::OneTimeCode)
-            .label(text::label_registration_code()),
-    );
-    flow.ui.append(
-        Node::input("method", InputType::Submit, Group::Code)
-            .value("code")
-            .label(text::label_continue()),
-    );
-    flow.ui.append(
-        Node::input("resend", InputType::Submit, Group::Code)
-            .value("code")
-            .label(text::label_resend_code()),
-    );
+    super::append_code_inputs(flow, text::label_registration_code());
     if !is_unified(env) {
         flow.ui.append(
             Node::input("screen", InputType::Submit, Group::Profile)
