@@ -20,13 +20,16 @@ const OLD_PW: &str = "the-old-system-password";
 
 /// What the old system saw: one entry per call (body and the auth header).
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(Value, Option<String>)>>>);
+struct Seen(Arc<Mutex<Vec<Call>>>);
+
+/// One call: the JSON body and the `X-Migration-Key` header.
+type Call = (Value, Option<String>);
 
 impl Seen {
     fn count(&self) -> usize {
         self.0.lock().unwrap().len()
     }
-    fn last(&self) -> (Value, Option<String>) {
+    fn last(&self) -> Call {
         self.0.lock().unwrap().last().cloned().unwrap()
     }
 }
