@@ -101,7 +101,13 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         session.aal = crate::session::compute_aal(&session.methods);
         deps.store.update_session_auth(&session, now).await?;
     }
-    let hooks = deps.config.selfservice.flows.settings.after.hooks_for(method);
+    let hooks = deps
+        .config
+        .selfservice
+        .flows
+        .settings
+        .after
+        .hooks_running(method, super::hooks::SETTINGS_AFTER);
     super::revoke::revoke_active_sessions(deps, hooks, identity.id, cur.session.id).await?;
     populate(deps, flow, &identity);
     if flow.flow_type == super::FlowType::Api {

@@ -296,3 +296,204 @@ async fn migration_hook_concurrent_first_logins_all_sign_in_once_stored(b: Backe
     assert_eq!(seen.count(), asked, "the stored hash answers afterwards");
 }
 both!(migration_hook_concurrent_first_logins_all_sign_in_once_stored);
+
+// --- Built-in flow hooks ---------------------------------------------------------------
+
+const PW: &str = "a-long-enough-test-password";
+
+fn verification_on(extra: Value) -> Value {
+    // Mail stays in the outbox (the relay is unreachable); tests read codes from the admin API.
+    let mut cfg = json!({
+        "courier": {"smtp": {"connection_uri": "smtp://127.0.0.1:1/?disable_starttls=true"}},
+        "selfservice": {"flows": {"verification": {"enabled": true, "use": "code"}}}
+    });
+    crate::harness::merge(&mut cfg, &extra);
+    cfg
+}
+
+async fn identity_with_password(srv: &TestServer, email: &str, verified: bool) -> String {
+    let mut body = json!({
+        "schema_id": "default",
+        "traits": {"email": email},
+        "credentials": {"password": {"config": {"password": PW}}}
+    });
+    if verified {
+        body["verifiable_addresses"] =
+            json!([{"value": email, "via": "email", "verified": true, "status": "completed"}]);
+    }
+    srv.create_identity(body).await["id"].as_str().unwrap().to_string()
+}
+
+async fn login_require_verified_address_sends_to_verification_and_issues_no_session(b: Backend) {
+    let srv = TestServer::with_config(
+        b,
+        verification_on(
+            json!({"selfservice": {"flows": {"login": {"after": {"hooks": [{"hook": "require_verified_address"}]}}}}}),
+        ),
+    )
+    .await;
+    for kind in ALL {
+        let email = format!("unverified-{kind:?}@example.com").to_lowercase();
+        identity_with_password(&srv, &email, false).await;
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, &email, PW).await;
+        let status = res.status();
+        let vf_id = match kind {
+            Kind::Browser => {
+                assert_eq!(status, StatusCode::SEE_OTHER);
+                let to = res.headers()["location"].to_str().unwrap().to_string();
+                assert!(to.contains("verification") && to.contains("flow="), "{to}");
+                to.split("flow=").nth(1).unwrap().to_string()
+            }
+            _ => {
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+                assert_eq!(body["error"]["id"], "session_verified_address_required", "{body}");
+                let item = &body["error"]["details"]["continue_with"][0];
+                assert_eq!(item["action"], "show_verification_ui", "{body}");
+                assert_eq!(item["flow"]["verifiable_address"], email);
+                assert!(item["flow"]["url"].as_str().unwrap().contains("flow="), "{body}");
+                item["flow"]["id"].as_str().unwrap().to_string()
+            }
+        };
+        assert!(
+            c.jar.get("ory_kratos_session").is_none(),
+            "no session before verification"
+        );
+        assert_eq!(c.whoami().await.status(), 401);
+
+        // The code went out; verifying it lets the login through.
+        let vf = c.fetch("verification", &vf_id).await;
+        assert_eq!(vf["state"], "sent_email", "{vf}");
+        let code = crate::code::code_from_admin_api(&srv, &email).await;
+        let res = c.submit(&vf, json!({"method": "code", "code": code})).await;
+        let (_, done) = c.flow_after("verification", res).await;
+        assert_eq!(done["state"], "passed_challenge", "{done}");
+        let res = login(&mut c, &email, PW).await;
+        finish(&mut c, res).await;
+    }
+    // A verified identity passes at once.
+    let mut c = Client::new(&srv, Kind::Native);
+    identity_with_password(&srv, "verified@example.com", true).await;
+    let res = login(&mut c, "verified@example.com", PW).await;
+    finish(&mut c, res).await;
+}
+both!(login_require_verified_address_sends_to_verification_and_issues_no_session);
+
+async fn login_require_verified_address_without_verification_flow_is_4000010(b: Backend) {
+    let srv = TestServer::with_config(
+        b,
+        json!({"selfservice": {"flows": {"login": {"after": {"password": {"hooks": [{"hook": "require_verified_address"}]}}}}}}),
+    )
+    .await;
+    for kind in ALL {
+        let email = format!("noverif-{kind:?}@example.com").to_lowercase();
+        identity_with_password(&srv, &email, false).await;
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, &email, PW).await;
+        let flow = refused(&c, res).await;
+        assert_eq!(message_ids(&flow), [4000010], "{flow}");
+        assert!(c.jar.get("ory_kratos_session").is_none());
+    }
+}
+both!(login_require_verified_address_without_verification_flow_is_4000010);
+
+/// A native session for `email` (the one `revoke_active_sessions` should end).
+async fn native_session<'a>(srv: &'a TestServer, email: &str) -> Client<'a> {
+    let mut c = Client::new(srv, Kind::Native);
+    let res = login(&mut c, email, PW).await;
+    finish(&mut c, res).await;
+    c
+}
+
+async fn login_revoke_active_sessions_follows_kratos_precedence(b: Backend) {
+    // The generic list applies when the method list holds no hook that runs after login.
+    let fallback = TestServer::with_config(
+        b,
+        json!({"selfservice": {"flows": {"login": {"after": {
+            "hooks": [{"hook": "revoke_active_sessions"}],
+            "password": {"hooks": [{"hook": "b2b_sso"}]}
+        }}}}}),
+    )
+    .await;
+    // A method list with a hook that runs replaces the generic list: nothing is revoked.
+    let replaced = TestServer::with_config(
+        b,
+        json!({"selfservice": {"flows": {"login": {"after": {
+            "hooks": [{"hook": "revoke_active_sessions"}],
+            "password": {"hooks": [{"hook": "show_verification_ui"}]}
+        }}}}}),
+    )
+    .await;
+    for kind in ALL {
+        let email = format!("revoke-{kind:?}@example.com").to_lowercase();
+        for (srv, revoked) in [(&fallback, true), (&replaced, false)] {
+            identity_with_password(srv, &email, false).await;
+            let old = native_session(srv, &email).await;
+            assert_eq!(old.whoami().await.status(), 200);
+            let mut c = Client::new(srv, kind);
+            let res = login(&mut c, &email, PW).await;
+            finish(&mut c, res).await;
+            assert_eq!(c.whoami().await.status(), 200, "the new session stays");
+            let expected = if revoked { 401 } else { 200 };
+            assert_eq!(old.whoami().await.status(), expected, "{kind:?} revoked={revoked}");
+        }
+    }
+}
+both!(login_revoke_active_sessions_follows_kratos_precedence);
+
+async fn login_verification_and_show_verification_ui_sign_in_and_point_to_verification(b: Backend) {
+    let srv = TestServer::with_config(
+        b,
+        verification_on(json!({"selfservice": {"flows": {"login": {"after": {"hooks": [
+            {"hook": "verification"}, {"hook": "show_verification_ui"}
+        ]}}}}})),
+    )
+    .await;
+    for kind in ALL {
+        let email = format!("verif-login-{kind:?}@example.com").to_lowercase();
+        identity_with_password(&srv, &email, false).await;
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, &email, PW).await;
+        let status = res.status();
+        let vf_id = match kind {
+            Kind::Browser => {
+                assert_eq!(status, StatusCode::SEE_OTHER);
+                let to = res.headers()["location"].to_str().unwrap().to_string();
+                assert!(to.contains("verification") && to.contains("flow="), "{to}");
+                assert!(c.jar.get("ory_kratos_session").is_some());
+                to.split("flow=").nth(1).unwrap().to_string()
+            }
+            _ => {
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(status, StatusCode::OK, "{body}");
+                let items = body["continue_with"].as_array().unwrap();
+                let item = items.iter().find(|i| i["action"] == "show_verification_ui").unwrap();
+                assert_eq!(item["flow"]["verifiable_address"], email);
+                if kind == Kind::Native {
+                    c.token = Some(body["session_token"].as_str().unwrap().to_string());
+                } else {
+                    assert_eq!(items[0]["action"], "redirect_browser_to", "{body}");
+                }
+                item["flow"]["id"].as_str().unwrap().to_string()
+            }
+        };
+        assert_eq!(c.whoami().await.status(), 200, "signed in");
+        let vf = c.fetch("verification", &vf_id).await;
+        assert_eq!(vf["state"], "sent_email");
+        crate::code::code_from_admin_api(&srv, &email).await;
+    }
+    // Without `show_verification_ui` the code is sent, but the answer does not point at it.
+    let quiet = TestServer::with_config(
+        b,
+        verification_on(json!({"selfservice": {"flows": {"login": {"after": {"hooks": [{"hook": "verification"}]}}}}})),
+    )
+    .await;
+    identity_with_password(&quiet, "quiet@example.com", false).await;
+    let mut c = Client::new(&quiet, Kind::Native);
+    let res = login(&mut c, "quiet@example.com", PW).await;
+    let body = finish(&mut c, res).await;
+    assert_eq!(body["continue_with"], Value::Null, "{body}");
+    crate::code::code_from_admin_api(&quiet, "quiet@example.com").await;
+}
+both!(login_verification_and_show_verification_ui_sign_in_and_point_to_verification);
