@@ -113,6 +113,17 @@ const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
 /// path: a config that asks for a security hook must not start silently without it.
 pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
     let mut warnings = Vec::new();
+    if doc
+        .pointer("/selfservice/methods/password/config/migrate_hook/config/body")
+        .is_some_and(|b| !b.is_null())
+    {
+        warnings.push(
+            "configuration key \"selfservice.methods.password.config.migrate_hook.config.body\" is accepted for Kratos \
+             compatibility but not implemented by Latch yet: the hook is sent Kratos' default body \
+             {\"identifier\", \"password\"}"
+                .to_string(),
+        );
+    }
     let Some(Value::Object(flows)) = doc.pointer("/selfservice/flows") else {
         return warnings;
     };
@@ -208,11 +219,12 @@ mod tests {
                       "before": {"hooks": [{"hook": "web_hook"}]}},
             "settings": {"after": {"hooks": [{"hook": "verification"}],
                                    "profile": {"hooks": [{"hook": "notify_previous_addresses"}]}}}
-        }}});
+        }, "methods": {"password": {"config": {"migrate_hook": {"config": {"body": "base64://e30="}}}}}}});
         let mut w = hook_warnings(&doc);
         w.sort();
-        assert_eq!(w.len(), 4, "{w:#?}");
+        assert_eq!(w.len(), 5, "{w:#?}");
         let joined = w.join("\n");
+        assert!(joined.contains("migrate_hook.config.body"), "{joined}");
         for (hook, path) in [
             ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
             ("web_hook", "selfservice.flows.login.before.hooks[0]"),

@@ -497,3 +497,51 @@ async fn login_verification_and_show_verification_ui_sign_in_and_point_to_verifi
     crate::code::code_from_admin_api(&quiet, "quiet@example.com").await;
 }
 both!(login_verification_and_show_verification_ui_sign_in_and_point_to_verification);
+
+async fn registration_show_verification_ui_points_every_client_at_an_openable_flow(b: Backend) {
+    let srv = TestServer::with_config(
+        b,
+        verification_on(
+            json!({"selfservice": {"flows": {"registration": {"style": "unified", "after": {
+                "password": {"hooks": [{"hook": "show_verification_ui"}, {"hook": "session"}]}
+            }}}}}),
+        ),
+    )
+    .await;
+    for kind in ALL {
+        let c = Client::new(&srv, kind);
+        let flow = c.init("registration", "").await;
+        let email = format!("reg-verify-{kind:?}@example.com").to_lowercase();
+        let res = c
+            .submit(
+                &flow,
+                json!({"method": "password", "traits.email": email, "password": PW}),
+            )
+            .await;
+        let status = res.status();
+        let vf_id = if kind == Kind::Browser {
+            assert_eq!(status, StatusCode::SEE_OTHER);
+            let to = res.headers()["location"].to_str().unwrap().to_string();
+            assert!(to.contains("verification") && to.contains("flow="), "{to}");
+            to.split("flow=").nth(1).unwrap().to_string()
+        } else {
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(status, 200, "{body}");
+            let items = body["continue_with"].as_array().unwrap();
+            let item = items.iter().find(|i| i["action"] == "show_verification_ui").unwrap();
+            assert_eq!(item["flow"]["verifiable_address"], email);
+            assert_eq!(item["flow"]["url"].is_string(), kind == Kind::Spa, "{body}");
+            item["flow"]["id"].as_str().unwrap().to_string()
+        };
+        // The session (`session` listed first or last: it runs last) and a flow the client
+        // can open — browsers with the CSRF cookie the registration answer set.
+        assert!(c.jar.get("ory_kratos_session").is_some() || kind == Kind::Native);
+        let vf = c.fetch("verification", &vf_id).await;
+        assert_eq!(vf["state"], "sent_email", "{vf}");
+        let code = crate::code::code_from_admin_api(&srv, &email).await;
+        let res = c.submit(&vf, json!({"method": "code", "code": code})).await;
+        let (_, done) = c.flow_after("verification", res).await;
+        assert_eq!(done["state"], "passed_challenge", "{done}");
+    }
+}
+both!(registration_show_verification_ui_points_every_client_at_an_openable_flow);
