@@ -105,6 +105,8 @@ const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
     ("login", "after", "verification"),
     ("login", "after", "show_verification_ui"),
     ("settings", "after", "revoke_active_sessions"),
+    ("settings", "after", "show_verification_ui"),
+    ("settings", "after", "verification"),
     ("recovery", "after", "revoke_active_sessions"),
 ];
 
@@ -217,7 +219,7 @@ mod tests {
             "login": {"after": {"hooks": [{"hook": "revoke_active_sessions"}, {"hook": "show_verification_ui"}],
                                 "code": {"hooks": [{"hook": "require_verified_address"}, {"hook": "verification"}]}},
                       "before": {"hooks": [{"hook": "web_hook"}]}},
-            "settings": {"after": {"hooks": [{"hook": "verification"}],
+            "settings": {"after": {"hooks": [{"hook": "verify_new_address"}],
                                    "profile": {"hooks": [{"hook": "notify_previous_addresses"}]}}}
         }, "methods": {"password": {"config": {"migrate_hook": {"config": {"body": "base64://e30="}}}}}}});
         let mut w = hook_warnings(&doc);
@@ -228,7 +230,7 @@ mod tests {
         for (hook, path) in [
             ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
             ("web_hook", "selfservice.flows.login.before.hooks[0]"),
-            ("verification", "selfservice.flows.settings.after.hooks[0]"),
+            ("verify_new_address", "selfservice.flows.settings.after.hooks[0]"),
             (
                 "notify_previous_addresses",
                 "selfservice.flows.settings.after.profile.hooks[0]",

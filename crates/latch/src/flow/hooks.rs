@@ -1,7 +1,7 @@
 //! The built-in hooks of `selfservice.flows.<flow>.after[.<method>].hooks`, run as Kratos
 //! runs them (`selfservice/hook/*.go`): `require_verified_address`, `revoke_active_sessions`,
 //! `verification` and `show_verification_ui` after login; `verification` (whenever the
-//! verification flow is enabled) and `show_verification_ui` after registration. `session`
+//! verification flow is enabled) and `show_verification_ui` after registration and settings. `session`
 //! after registration is read by `registration.rs`; `revoke_active_sessions` after settings
 //! and recovery lives in `revoke.rs`. `web_hook` is not run yet (a startup warning says so).
 //!
@@ -195,6 +195,22 @@ pub async fn after_registration(
     out
 }
 
+/// The hooks after settings saved `identity`: Kratos always starts verification for a new
+/// (`pending`) address when the verification flow is enabled, and `show_verification_ui`
+/// adds the `continue_with` item (browsers stay on the settings page, as in Kratos).
+pub async fn after_settings(
+    deps: &Service,
+    flow: &Flow,
+    sub: &Submission<'_>,
+    identity: &Identity,
+    hooks: &[Hook],
+) -> Continue {
+    let sent = send_verification(deps, flow, sub, identity, sub.csrf.or(sub.req.csrf_cookie)).await;
+    let mut out = show_ui(deps, has(hooks, "show_verification_ui"), sent);
+    out.browser_to = None;
+    out
+}
+
 /// Starts a verification flow (and sends the code) for the first unverified email address,
 /// or for every one under `feature_flags.legacy_continue_with_verification_ui` (Kratos:
 /// `hook.Verifier`). Failures (e.g. the mail budget) are logged: the person is signed in or
@@ -210,14 +226,27 @@ async fn send_verification(
         return vec![];
     }
     let all = deps.config.feature_flag("legacy_continue_with_verification_ui");
+    // Settings mail only addresses no code went to yet (new ones); registration and login
+    // every unverified one.
+    let settings = flow.kind == super::FlowKind::Settings;
     let mut sent = vec![];
     for a in identity
         .verifiable_addresses
         .iter()
         .filter(|a| !a.verified && a.via == "email" && !a.value.is_empty())
+        .filter(|a| !settings || a.status == "pending")
     {
         match start(deps, flow, sub, &a.value, csrf).await {
-            Ok(vf) => sent.push((vf, a.value.clone())),
+            Ok(vf) => {
+                if let Err(e) = deps
+                    .store
+                    .mark_address_sent(identity.id, &a.via, &a.value, deps.clock.now())
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not mark an address as sent");
+                }
+                sent.push((vf, a.value.clone()));
+            }
             Err(e) => tracing::warn!(error = ?e, flow = flow.kind.as_str(), "could not start verification"),
         }
         if !all {

@@ -1,6 +1,6 @@
 //! Hooks: the password-migration hook against a real HTTP receiver (an axum server started
 //! here on 127.0.0.1), and the built-in flow hooks (`require_verified_address`,
-//! `revoke_active_sessions`, `verification` / `show_verification_ui` after login, `session`
+//! `revoke_active_sessions`, `verification` / `show_verification_ui` after login and settings, `session`
 //! after registration) with Kratos' precedence between generic and per-method lists — for
 //! browser, SPA and native clients.
 
@@ -545,3 +545,50 @@ async fn registration_show_verification_ui_points_every_client_at_an_openable_fl
     }
 }
 both!(registration_show_verification_ui_points_every_client_at_an_openable_flow);
+
+async fn settings_new_address_gets_a_code_and_show_verification_ui_points_at_it(b: Backend) {
+    let srv = TestServer::with_config(
+        b,
+        verification_on(json!({"selfservice": {"flows": {"settings": {"after": {
+            "profile": {"hooks": [{"hook": "show_verification_ui"}]}
+        }}}}})),
+    )
+    .await;
+    for kind in ALL {
+        let email = format!("settings-{kind:?}@example.com").to_lowercase();
+        identity_with_password(&srv, &email, true).await;
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, &email, PW).await;
+        finish(&mut c, res).await;
+        let flow = c.init("settings", "").await;
+        let new = format!("new-{email}");
+        let res = c.submit(&flow, json!({"method": "profile", "traits.email": new})).await;
+        let (status, after) = c.flow_after("settings", res).await;
+        assert_eq!(after["state"], "success", "{after}");
+        if kind != Kind::Browser {
+            assert_eq!(status, 200);
+            let items = after["continue_with"].as_array().unwrap();
+            let item = items.iter().find(|i| i["action"] == "show_verification_ui").unwrap();
+            assert_eq!(item["flow"]["verifiable_address"], new, "{after}");
+            let vf = c.fetch("verification", item["flow"]["id"].as_str().unwrap()).await;
+            assert_eq!(vf["state"], "sent_email");
+        }
+        crate::code::code_from_admin_api(&srv, &new).await;
+        // Saving again mails nobody: the new address already got its code.
+        let count = |to: String| {
+            let srv = &srv;
+            async move {
+                let url = srv.admin_url(&format!("/admin/courier/messages?recipient={to}"));
+                let msgs: Vec<Value> = srv.client().get(url).send().await.unwrap().json().await.unwrap();
+                msgs.len()
+            }
+        };
+        let before = count(new.clone()).await;
+        let flow = c.init("settings", "").await;
+        let res = c.submit(&flow, json!({"method": "profile", "traits.email": new})).await;
+        let (_, after) = c.flow_after("settings", res).await;
+        assert_eq!(after["state"], "success");
+        assert_eq!(count(new.clone()).await, before);
+    }
+}
+both!(settings_new_address_gets_a_code_and_show_verification_ui_points_at_it);
