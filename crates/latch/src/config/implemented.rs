@@ -90,15 +90,23 @@ fn visit(path: &str, value: &Value, warnings: &mut Vec<String>) {
     }
 }
 
-/// Hooks Latch runs: `(flow, position, hook)`. `verification` after registration asks for
-/// what Latch does anyway when the verification flow is enabled (mail a code to every
-/// unverified address); `revoke_active_sessions` runs after settings (any method) and
-/// recovery (`flow::revoke`).
+/// Hooks Latch runs: `(flow, position, hook)` (`flow::hooks`, `flow::revoke`).
+/// `verification` after registration asks for what Latch does anyway when the verification
+/// flow is enabled (mail a code to the first unverified address, as Kratos);
+/// `two_step_registration` is the name Kratos gives its internal `profile_first` step, which
+/// `selfservice.flows.registration.style` already decides: accepted and ignored.
 const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
     ("registration", "after", "session"),
     ("registration", "after", "show_verification_ui"),
     ("registration", "after", "verification"),
+    ("registration", "before", "two_step_registration"),
+    ("login", "after", "require_verified_address"),
+    ("login", "after", "revoke_active_sessions"),
+    ("login", "after", "verification"),
+    ("login", "after", "show_verification_ui"),
     ("settings", "after", "revoke_active_sessions"),
+    ("settings", "after", "show_verification_ui"),
+    ("settings", "after", "verification"),
     ("recovery", "after", "revoke_active_sessions"),
 ];
 
@@ -107,6 +115,17 @@ const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
 /// path: a config that asks for a security hook must not start silently without it.
 pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
     let mut warnings = Vec::new();
+    if doc
+        .pointer("/selfservice/methods/password/config/migrate_hook/config/body")
+        .is_some_and(|b| !b.is_null())
+    {
+        warnings.push(
+            "configuration key \"selfservice.methods.password.config.migrate_hook.config.body\" is accepted for Kratos \
+             compatibility but not implemented by Latch yet: the hook is sent Kratos' default body \
+             {\"identifier\", \"password\"}"
+                .to_string(),
+        );
+    }
     let Some(Value::Object(flows)) = doc.pointer("/selfservice/flows") else {
         return warnings;
     };
@@ -196,25 +215,26 @@ mod tests {
             "registration": {"after": {
                 "hooks": [{"hook": "session"}, {"hook": "show_verification_ui"}],
                 "password": {"hooks": [{"hook": "session"}, {"hook": "web_hook", "config": {}}]}
-            }},
-            "login": {"after": {"hooks": [{"hook": "revoke_active_sessions"}],
-                                "code": {"hooks": [{"hook": "require_verified_address"}]}},
+            }, "before": {"hooks": [{"hook": "two_step_registration"}]}},
+            "login": {"after": {"hooks": [{"hook": "revoke_active_sessions"}, {"hook": "show_verification_ui"}],
+                                "code": {"hooks": [{"hook": "require_verified_address"}, {"hook": "verification"}]}},
                       "before": {"hooks": [{"hook": "web_hook"}]}},
-            "settings": {"after": {"hooks": [{"hook": "verification"}]}}
-        }}});
+            "settings": {"after": {"hooks": [{"hook": "verify_new_address"}],
+                                   "profile": {"hooks": [{"hook": "notify_previous_addresses"}]}}}
+        }, "methods": {"password": {"config": {"migrate_hook": {"config": {"body": "base64://e30="}}}}}}});
         let mut w = hook_warnings(&doc);
         w.sort();
         assert_eq!(w.len(), 5, "{w:#?}");
         let joined = w.join("\n");
+        assert!(joined.contains("migrate_hook.config.body"), "{joined}");
         for (hook, path) in [
             ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
-            ("revoke_active_sessions", "selfservice.flows.login.after.hooks[0]"),
-            (
-                "require_verified_address",
-                "selfservice.flows.login.after.code.hooks[0]",
-            ),
             ("web_hook", "selfservice.flows.login.before.hooks[0]"),
-            ("verification", "selfservice.flows.settings.after.hooks[0]"),
+            ("verify_new_address", "selfservice.flows.settings.after.hooks[0]"),
+            (
+                "notify_previous_addresses",
+                "selfservice.flows.settings.after.profile.hooks[0]",
+            ),
         ] {
             assert!(
                 joined.contains(&format!("hook \"{hook}\" at \"{path}\"")),

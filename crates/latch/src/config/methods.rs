@@ -78,6 +78,75 @@ pub struct PasswordConfig {
     pub max_breaches: u32,
     /// Accept passwords when HIBP cannot be reached (default true).
     pub ignore_network_errors: bool,
+    /// Ask the old system whether a password matches at the first login of an imported
+    /// credential without a hash (`use_password_migration_hook`). Kratos:
+    /// `selfservice.methods.password.config.migrate_hook`.
+    pub migrate_hook: MigrateHook,
+}
+
+/// `selfservice.methods.password.config.migrate_hook`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MigrateHook {
+    /// Whether the hook runs (default false); a credential that asks for it while it is off
+    /// fails the login with Kratos' 500 `invalid_configuration`.
+    pub enabled: bool,
+    /// Where and how to ask.
+    pub config: MigrateHookConfig,
+}
+
+/// `selfservice.methods.password.config.migrate_hook.config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MigrateHookConfig {
+    /// The old system's endpoint.
+    pub url: String,
+    /// Always `POST` (Kratos' schema allows nothing else).
+    pub method: Option<String>,
+    /// Extra request headers.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// `api_key` (header or cookie) or `basic_auth`.
+    pub auth: Option<HookAuth>,
+    /// Kratos emits a tracing event per call; accepted, Latch logs each call instead.
+    pub emit_analytics_event: Option<bool>,
+    /// A Jsonnet body template (not implemented yet: Latch sends Kratos' default body
+    /// `{"identifier", "password"}` and warns at startup).
+    pub body: Option<String>,
+}
+
+/// Web-hook authentication (Kratos' `webHookAuthApiKeyProperties` /
+/// `webHookAuthBasicAuthProperties`). `Debug` leaves the secrets out.
+#[derive(Clone, Deserialize)]
+#[serde(tag = "type", content = "config", rename_all = "snake_case")]
+pub enum HookAuth {
+    /// A named key in a header or a cookie.
+    ApiKey {
+        /// Header or cookie name.
+        name: String,
+        /// The key.
+        value: String,
+        /// `header` or `cookie`.
+        #[serde(rename = "in")]
+        in_: String,
+    },
+    /// HTTP basic authentication.
+    BasicAuth {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for HookAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookAuth::ApiKey { name, in_, .. } => {
+                write!(f, "ApiKey {{ name: {name:?}, in: {in_:?}, value: <redacted> }}")
+            }
+            HookAuth::BasicAuth { user, .. } => write!(f, "BasicAuth {{ user: {user:?}, password: <redacted> }}"),
+        }
+    }
 }
 
 impl Default for PasswordConfig {
@@ -89,6 +158,7 @@ impl Default for PasswordConfig {
             haveibeenpwned_host: "api.pwnedpasswords.com".into(),
             max_breaches: 0,
             ignore_network_errors: true,
+            migrate_hook: MigrateHook::default(),
         }
     }
 }

@@ -33,6 +33,7 @@ pub use self::methods::{
     CodeConfig, CodeMethod, Methods, PasskeyConfig, PasskeyMethod, PasswordConfig, PasswordMethod, RelyingParty,
     Toggle, WebauthnConfig, WebauthnMethod,
 };
+pub use self::methods::{HookAuth, MigrateHook, MigrateHookConfig};
 pub use self::sections::{
     AccountEnumeration, Argon2, Bcrypt, Cookies, Courier, CourierWorker, HashAlgorithm, Hashers, Identity,
     IdentitySchema, Log, RequiredAal, SameSite, Secrets, Security, Session, SessionCookie, Smtp, Whoami,

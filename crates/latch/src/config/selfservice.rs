@@ -303,6 +303,18 @@ impl After {
         }
     }
 
+    /// Kratos' precedence (`driver/registry_default_*.go` `Post*Hooks`): the method's list
+    /// when at least one of its hooks is one that runs at this point of the flow (`runs`),
+    /// else the flow-wide list. The two lists are never merged, so a method list silently
+    /// replaces the generic one, and a method list holding only hooks that do not run here
+    /// (an unknown name, `b2b_sso`) falls back to the generic one.
+    pub fn hooks_running(&self, method: &str, runs: &[&str]) -> &[Hook] {
+        match self.per_method.get(method) {
+            Some(m) if m.hooks.iter().any(|h| runs.contains(&h.hook.as_str())) => &m.hooks,
+            _ => &self.hooks,
+        }
+    }
+
     /// Return URL after `method`: the method's, else the flow's; `None` means the caller falls
     /// back to `selfservice.default_browser_return_url`.
     pub fn return_url_for(&self, method: &str) -> Option<&Url> {

@@ -274,6 +274,7 @@ async fn submit_inner(
             tracing::error!(error = %reason, flow = flow.kind.as_str(), "a submission failed");
             Err(ApiError::internal())
         }
+        Err(FlowError::Api(e)) => Err(e),
     }
 }
 

@@ -80,7 +80,12 @@ async fn success(
     method: &str,
     aal: crate::model::Aal,
 ) -> Result<Answer, FlowError> {
+    let hooks = super::hooks::login_hooks(deps, method);
+    if let Some(stop) = super::hooks::require_verified_address(deps, flow, sub, identity, method, hooks).await? {
+        return Ok(stop);
+    }
     let issued = super::success::sign_in(deps, flow, sub, identity, method, aal).await?;
+    let next = super::hooks::after_login(deps, flow, sub, identity, issued.session.id, hooks).await?;
     // Kratos' `PostLoginHook` checks the new session against `session.whoami.required_aal`:
     // a first factor of an identity that has a second one must go on to the `aal2` login.
     let satisfied =
@@ -89,8 +94,9 @@ async fn success(
         identity,
         method,
         issued: Some(issued),
-        continue_with: vec![],
-        browser_to: None,
+        continue_with: next.continue_with,
+        browser_to: next.browser_to,
+        csrf_cookie: next.csrf_cookie,
     };
     if satisfied {
         return super::success::answer(deps, flow, sub, done).await;

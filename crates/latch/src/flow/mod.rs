@@ -8,6 +8,7 @@ pub mod csrf_explain;
 pub mod engine;
 mod fetch;
 mod guard;
+mod hooks;
 mod init;
 pub mod login;
 pub mod recovery;

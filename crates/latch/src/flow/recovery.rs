@@ -197,6 +197,7 @@ async fn success(
         issued: Some(issued),
         continue_with: vec![show],
         browser_to: Some(settings_url),
+        csrf_cookie: None,
     };
     super::success::answer(deps, flow, sub, done).await
 }

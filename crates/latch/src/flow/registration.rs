@@ -128,55 +128,29 @@ async fn success(
         Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),
         Err(e) => return Err(e.into()),
     }
-    let hooks = deps.config.selfservice.flows.registration.after.hooks_for(method);
-    let with_session = hooks.iter().any(|h| h.hook == "session");
+    let hooks = deps
+        .config
+        .selfservice
+        .flows
+        .registration
+        .after
+        .hooks_running(method, super::hooks::REGISTRATION_AFTER);
+    // Without the `session` hook the identity is created and nobody is signed in (Kratos
+    // answers `{identity, continue_with}`, browsers go to the return URL).
+    let with_session = super::hooks::has(hooks, "session");
     let issued = if with_session {
         Some(super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1).await?)
     } else {
         None
     };
-    // Unverified addresses get a verification code when verification is on.
-    let mut verification_continue = vec![];
-    let mut verification_url = None;
-    if deps.config.selfservice.flows.verification.enabled {
-        let show_ui = hooks.iter().any(|h| h.hook == "show_verification_ui");
-        for a in identity
-            .verifiable_addresses
-            .iter()
-            .filter(|a| !a.verified && a.via == "email")
-        {
-            let path = format!("self-service/verification/{}", flow.flow_type.as_str());
-            match super::verification::start_for_address(
-                deps,
-                flow.flow_type,
-                &path,
-                flow.return_to.clone(),
-                &a.value,
-                sub.req,
-            )
-            .await
-            {
-                Ok(vf) => {
-                    if show_ui {
-                        let mut item = json!({"action": "show_verification_ui", "flow": {"id": vf.id, "verifiable_address": a.value}});
-                        if vf.flow_type == super::FlowType::Browser {
-                            let url = respond::ui_url_for(deps, &vf);
-                            item["flow"]["url"] = json!(url);
-                            verification_url.get_or_insert(url);
-                        }
-                        verification_continue.push(item);
-                    }
-                }
-                Err(e) => tracing::warn!(error = ?e, "could not start verification after registration"),
-            }
-        }
-    }
+    let next = super::hooks::after_registration(deps, flow, sub, &identity, hooks).await;
     let done = super::success::Done {
         identity: &identity,
         method,
         issued,
-        continue_with: verification_continue,
-        browser_to: verification_url,
+        continue_with: next.continue_with,
+        browser_to: next.browser_to,
+        csrf_cookie: next.csrf_cookie,
     };
     super::success::answer(deps, flow, sub, done).await
 }

@@ -101,8 +101,15 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         session.aal = crate::session::compute_aal(&session.methods);
         deps.store.update_session_auth(&session, now).await?;
     }
-    let hooks = deps.config.selfservice.flows.settings.after.hooks_for(method);
+    let hooks = deps
+        .config
+        .selfservice
+        .flows
+        .settings
+        .after
+        .hooks_running(method, super::hooks::SETTINGS_AFTER);
     super::revoke::revoke_active_sessions(deps, hooks, identity.id, cur.session.id).await?;
+    let next = super::hooks::after_settings(deps, flow, sub, &identity, hooks).await;
     populate(deps, flow, &identity);
     if flow.flow_type == super::FlowType::Api {
         flow.ui.strip_js();
@@ -135,11 +142,13 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
                 i.insert("identity".into(), identity_json);
                 // Browser flows answered as JSON (SPAs) are told where to go, as in Kratos;
                 // UI kits (Ory Elements) follow it. Native apps get the flow alone.
+                let mut items = vec![];
                 if style == Style::Spa {
-                    i.insert(
-                        "continue_with".into(),
-                        json!([{"action": "redirect_browser_to", "redirect_browser_to": to}]),
-                    );
+                    items.push(json!({"action": "redirect_browser_to", "redirect_browser_to": to}));
+                }
+                items.extend(next.continue_with);
+                if !items.is_empty() {
+                    i.insert("continue_with".into(), json!(items));
                 }
             }
             respond::json(StatusCode::OK, body)

@@ -67,6 +67,9 @@ pub struct Done<'a> {
     /// Where a browser form goes instead of the flow's return URL (a verification or
     /// settings UI).
     pub browser_to: Option<String>,
+    /// The CSRF cookie to set when the session rotates it (a verification flow started by a
+    /// hook is bound to it); `None` makes a fresh one.
+    pub csrf_cookie: Option<[u8; 32]>,
 }
 
 /// Marks the flow as completed, stores it and answers the client. Kratos' shapes:
@@ -192,7 +195,7 @@ async fn answer_with(
             let csrf = match (kind, sub.csrf) {
                 (FlowKind::Recovery, Some(keep)) => keep,
                 (_, Some(keep)) if same_identity => keep,
-                _ => crate::crypto::csrf::new_cookie_token(),
+                _ => done.csrf_cookie.unwrap_or_else(crate::crypto::csrf::new_cookie_token),
             };
             Cookies(vec![
                 manager::session_cookie(deps, &i.token, i.session.expires_at),

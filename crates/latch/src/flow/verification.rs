@@ -28,7 +28,9 @@ pub fn populate(deps: &Service, flow: &mut Flow) {
     }
 }
 
-/// Creates a verification flow for an address and sends the proof (after registration).
+/// Creates a verification flow for an address and sends the proof (after-registration and
+/// after-login hooks). A browser flow is bound to the CSRF cookie `csrf` the browser will
+/// hold after the answer.
 pub async fn start_for_address(
     deps: &Service,
     flow_type: FlowType,
@@ -36,6 +38,7 @@ pub async fn start_for_address(
     return_to: Option<String>,
     address: &str,
     req: &super::request::Request,
+    csrf: Option<[u8; 32]>,
 ) -> Result<Flow, FlowError> {
     let r = super::request::Request {
         path_and_query: request_path.to_string(),
@@ -44,6 +47,9 @@ pub async fn start_for_address(
         ..req.clone()
     };
     let mut flow = super::common::new_flow(deps, FlowKind::Verification, flow_type, &r, return_to);
+    if flow_type == FlowType::Browser {
+        flow.csrf_hash = csrf.map(|t| crate::crypto::sha256_hex(&t));
+    }
     populate(deps, &mut flow);
     deps.store.insert_flow(&flow).await?;
     strategy(deps)?.send(deps, &mut flow, address).await?;

@@ -328,6 +328,57 @@ impl Store {
         Ok(())
     }
 
+    /// Marks a still-`pending` verifiable address `sent` once a verification code went out
+    /// (Kratos' `hook.Verifier`), so a later settings save does not mail it again.
+    pub async fn mark_address_sent(
+        &self,
+        identity_id: Uuid,
+        via: &str,
+        value: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        crate::with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE identity_verifiable_addresses SET status = 'sent', updated_at = $4 \
+                 WHERE identity_id = $1 AND via = $2 AND value = $3 AND status = 'pending'",
+            )
+            .bind(identity_id)
+            .bind(via)
+            .bind(value)
+            .bind(Ts(now))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Replaces one credential's configuration if the row was not changed since it was read
+    /// (`updated_at` equal to `read_at`): one statement, so a password-migration hash and the
+    /// cleared `use_password_migration_hook` flag land together or not at all, and of two
+    /// concurrent first logins only one writes. `false` when the row changed or is gone.
+    pub async fn replace_credential_config(
+        &self,
+        credential_id: Uuid,
+        read_at: time::OffsetDateTime,
+        config: &Value,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = crate::with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE identity_credentials SET config = $3, updated_at = $4 WHERE id = $1 AND updated_at = $2",
+            )
+            .bind(credential_id)
+            .bind(Ts(read_at))
+            .bind(Json(config))
+            .bind(Ts(now))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
     /// Deletes an identity and (by cascade) everything it owns. `false` if it did not exist.
     pub async fn delete_identity(&self, id: Uuid) -> Result<bool, StoreError> {
         let deleted = crate::with_tx!(self, tx => {

@@ -64,6 +64,10 @@ pub enum FlowError {
     Store(crate::store::StoreError),
     /// Something failed that is not the client's fault (logged, never shown).
     Internal(String),
+    /// An error Kratos answers as an error rather than as a form message (its
+    /// `WriteFlowError` forwards them): a hook's upstream failing (`502`), a misconfiguration
+    /// (`500 invalid_configuration`), an unverified address (`403`). Sent as it is.
+    Api(crate::error::ApiError),
 }
 
 impl FlowError {

@@ -288,7 +288,9 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
             "{hibp_off}  flows:\n    registration:\n      after:\n        \
              password:\n          hooks:\n            - hook: session\n            - hook: show_verification_ui\n    \
              settings:\n      after:\n        password:\n          hooks:\n            - hook: revoke_active_sessions\n    \
-             recovery:\n      after:\n        hooks:\n          - hook: revoke_active_sessions\n"
+             recovery:\n      after:\n        hooks:\n          - hook: revoke_active_sessions\n    \
+             login:\n      after:\n        hooks:\n          - hook: revoke_active_sessions\n        \
+             code:\n          hooks:\n            - hook: require_verified_address\n"
         ),
     );
     let (success, stderr) = validate(&ok, true);
@@ -299,8 +301,8 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
         dir.path(),
         "hooks.yml",
         &format!(
-            "{hibp_off}  flows:\n    login:\n      after:\n        hooks:\n          - hook: revoke_active_sessions\n        \
-             code:\n          hooks:\n            - hook: require_verified_address\n    \
+            "{hibp_off}  flows:\n    settings:\n      after:\n        profile:\n          hooks:\n            \
+             - hook: notify_previous_addresses\n    \
              registration:\n      after:\n        password:\n          hooks:\n            - hook: session\n            \
              - hook: web_hook\n              config:\n                url: http://hooks.test/\n                method: POST\n"
         ),
@@ -308,10 +310,9 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
     let (success, stderr) = validate(&hooks, false);
     assert!(success, "without --strict the config loads: {stderr}");
     for (hook, path) in [
-        ("revoke_active_sessions", "selfservice.flows.login.after.hooks[0]"),
         (
-            "require_verified_address",
-            "selfservice.flows.login.after.code.hooks[0]",
+            "notify_previous_addresses",
+            "selfservice.flows.settings.after.profile.hooks[0]",
         ),
         ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
     ] {
@@ -323,7 +324,7 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
     assert!(!stderr.contains("hook \"session\""), "{stderr}");
     let (success, stderr) = validate(&hooks, true);
     assert!(!success, "--strict fails on hooks Latch does not run: {stderr}");
-    assert!(stderr.contains("revoke_active_sessions"), "{stderr}");
+    assert!(stderr.contains("notify_previous_addresses"), "{stderr}");
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod courier;
 mod flow_states;
 mod flows;
 mod hardening;
+mod hooks;
 mod identifiers;
 mod import;
 mod limits;

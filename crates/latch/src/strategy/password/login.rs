@@ -59,23 +59,32 @@ impl LoginStrategy for Password {
             dummy_verify(&env.hasher, password).await.map_err(busy)?;
             return Err(FlowError::message(text::invalid_credentials()));
         };
-        let hash = identity
+        let config = identity
             .credentials
             .get("password")
-            .and_then(|c| c.config.get("hashed_password"))
+            .map(|c| c.config.clone())
+            .unwrap_or(Value::Null);
+        let hash = config
+            .get("hashed_password")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        if hash.is_empty() {
+        // An imported credential without a hash asks the old system (the attempt is already
+        // counted, so it cannot be used as an oracle faster than the password budget allows).
+        let migrating = super::migrate::wanted(&config);
+        let ok = if migrating {
+            super::migrate::ask(env, identifier, password).await? == super::migrate::Verdict::Match
+        } else if hash.is_empty() {
             dummy_verify(&env.hasher, password).await.map_err(busy)?;
-            return Err(FlowError::message(text::invalid_credentials()));
-        }
-        let ok = match env.hasher.verify(password, &hash).await {
-            Ok(ok) => ok,
-            Err(e @ HashError::Busy) => return Err(busy(e)),
-            Err(e) => {
-                tracing::warn!(error = %e, "stored password hash could not be checked");
-                false
+            false
+        } else {
+            match env.hasher.verify(password, &hash).await {
+                Ok(ok) => ok,
+                Err(e @ HashError::Busy) => return Err(busy(e)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored password hash could not be checked");
+                    false
+                }
             }
         };
         if !ok {
@@ -86,7 +95,9 @@ impl LoginStrategy for Password {
             return Err(FlowError::message(text::identity_disabled()));
         }
         let mut identity = identity;
-        if env.hasher.needs_rehash(&hash)
+        if migrating {
+            store_migrated(env, &mut identity, password).await?;
+        } else if env.hasher.needs_rehash(&hash)
             && let Ok(new_hash) = env.hasher.hash(password).await
         {
             if let Some(c) = identity.credentials.get_mut("password")
@@ -106,6 +117,33 @@ impl LoginStrategy for Password {
             aal: crate::model::Aal::Aal1,
         })
     }
+}
+
+/// Stores the hash of a password the migration hook confirmed, clearing the
+/// `use_password_migration_hook` flag in the same write. Of concurrent first logins only the
+/// first writes; the others sign in all the same (the old system confirmed their password).
+async fn store_migrated(env: &Env, identity: &mut crate::identity::Identity, password: &str) -> Result<(), FlowError> {
+    let new_hash = env.hasher.hash(password).await.map_err(busy)?;
+    let now = env.clock.now();
+    let Some(c) = identity.credentials.get_mut("password") else {
+        return Ok(());
+    };
+    let mut config = c.config.clone();
+    if let Some(o) = config.as_object_mut() {
+        o.insert("hashed_password".into(), json!(new_hash));
+        o.insert("use_password_migration_hook".into(), json!(false));
+    }
+    if env
+        .store
+        .replace_credential_config(c.id, c.updated_at, &config, now)
+        .await?
+    {
+        c.config = config;
+        c.updated_at = now;
+    } else {
+        tracing::info!("a concurrent login stored the migrated password first");
+    }
+    Ok(())
 }
 
 /// A full hashing queue: `503` with `Retry-After` for JSON clients, a message for forms.

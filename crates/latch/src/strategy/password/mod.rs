@@ -3,6 +3,7 @@
 
 pub mod breach;
 mod login;
+pub mod migrate;
 mod registration;
 mod settings;
 
@@ -58,7 +59,15 @@ impl super::CredentialType for PasswordCredential {
     ) -> Result<Option<super::Imported>, super::ImportError> {
         use super::ImportError;
         use crate::crypto::password::{HashError, validate_hash_format};
-        let hashed = if let Some(h) = config.get("hashed_password").and_then(serde_json::Value::as_str) {
+        let migrate = config
+            .get("use_password_migration_hook")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        // As Kratos (`ImportPasswordCredentials`): a credential for the migration hook keeps
+        // no hash, whatever else the import carries; the first login asks the old system.
+        let hashed = if migrate {
+            String::new()
+        } else if let Some(h) = config.get("hashed_password").and_then(serde_json::Value::as_str) {
             validate_hash_format(h)
                 .map_err(|e| ImportError::Invalid(format!("credentials.password.config.hashed_password: {e}")))?;
             h.to_string()
@@ -74,10 +83,6 @@ impl super::CredentialType for PasswordCredential {
         } else {
             return Ok(None);
         };
-        let migrate = config
-            .get("use_password_migration_hook")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
         Ok(Some(super::Imported {
             identifiers: identity
                 .credentials
