@@ -44,6 +44,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "selfservice.methods.webauthn",
     "selfservice.methods.totp",
     "selfservice.methods.lookup_secret",
+    "selfservice.methods.oidc",
     "security.account_enumeration",
     "courier.smtp",
     "courier.templates",
@@ -173,7 +174,7 @@ mod tests {
                 "flows": {"login": {"ui_url": "http://x/login"}},
                 "methods": {
                     "password": {"enabled": true},
-                    "oidc": {"enabled": true, "config": {"providers": [{"id": "g"}]}},
+                    "saml": {"enabled": true, "config": {"providers": [{"id": "g"}]}},
                     "totp": {"enabled": false}
                 }
             },
@@ -185,7 +186,7 @@ mod tests {
         warnings.sort();
         assert_eq!(warnings.len(), 3, "{warnings:#?}");
         assert!(warnings[0].contains("\"ciphers\""));
-        assert!(warnings[1].contains("\"selfservice.methods.oidc\""));
+        assert!(warnings[1].contains("\"selfservice.methods.saml\""));
         assert!(warnings[2].contains("\"session.whoami.tokenizer\""));
     }
 
