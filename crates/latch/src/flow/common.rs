@@ -133,3 +133,17 @@ pub fn session_satisfies(
         || session.aal == crate::model::Aal::Aal2
         || deps.credentials.available_aal(&deps.config, identity) != crate::model::Aal::Aal2
 }
+
+/// A flow of `kind` that continues `from` (same type, `return_to` and CSRF binding), stored:
+/// Kratos' login↔registration switch of social sign-in.
+pub(super) async fn switched(
+    deps: &Deps,
+    from: &Flow,
+    kind: FlowKind,
+    sub: &Submission<'_>,
+) -> Result<Flow, crate::strategy::FlowError> {
+    let mut f = new_flow(deps, kind, from.flow_type, sub.req, from.return_to.clone());
+    f.csrf_hash = from.csrf_hash.clone();
+    deps.store.insert_flow(&f).await?;
+    Ok(f)
+}
