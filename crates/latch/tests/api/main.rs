@@ -22,6 +22,7 @@ mod import;
 mod limits;
 mod lookup_secret;
 mod migrations;
+mod oidc;
 mod pages;
 mod passkey;
 mod password_settings;
