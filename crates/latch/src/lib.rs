@@ -13,6 +13,7 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod identity;
+pub mod jsonnet;
 pub mod limits;
 pub mod metrics;
 pub mod model;
