@@ -117,11 +117,21 @@ fn provider(id: &str, issuer: &str, pkce: &str) -> Value {
     })
 }
 
+/// A mapper that fails, to see how its error is reported.
+const FAILING_MAPPER: &str = "error 'the mapper refuses on purpose'";
+
 fn config(issuer: &str) -> Value {
+    use base64::Engine;
+    let mut failing = provider("other", issuer, "auto");
+    failing["mapper_url"] = json!(format!(
+        "base64://{}",
+        base64::engine::general_purpose::STANDARD.encode(FAILING_MAPPER)
+    ));
     json!({"selfservice": {
         "methods": {"oidc": {"enabled": true, "config": {"providers": [
             provider("local", issuer, "auto"),
             provider("nopkce", issuer, "never"),
+            failing,
         ]}}},
         "flows": {"registration": {"after": {"oidc": {"hooks": [{"hook": "session"}]}}}}
     }})
@@ -260,7 +270,7 @@ async fn oidc_known_subject_signs_in(backend: Backend) {
             .iter()
             .filter(|n| n["group"] == "oidc")
             .collect();
-        assert_eq!(buttons.len(), 2, "{flow}");
+        assert_eq!(buttons.len(), 3, "{flow}");
         assert_eq!(buttons[0]["attributes"]["name"], "provider");
         assert_eq!(buttons[0]["attributes"]["type"], "submit");
         assert_eq!(buttons[0]["attributes"]["value"], "local");
@@ -406,3 +416,144 @@ async fn oidc_provider_down_is_a_clear_flow_error(backend: Backend) {
     srv.stop().await;
 }
 both!(oidc_provider_down_is_a_clear_flow_error);
+
+/// The flow a failed callback shows: the JSON answer (native), or the flow the browser is
+/// redirected to (browser, SPA).
+async fn shown_after(c: &Client<'_>, kind: &str, res: reqwest::Response) -> Value {
+    if c.kind == Kind::Native {
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        return res.json().await.unwrap();
+    }
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let loc = res.headers()["location"].to_str().unwrap().to_string();
+    let id = query_param(&loc, "flow");
+    assert!(!id.is_empty(), "redirect to the flow UI: {loc}");
+    c.fetch(kind, &id).await
+}
+
+async fn oidc_unknown_subject_registers_then_signs_in(backend: Backend) {
+    let Some((idp, srv)) = setup(backend).await else { return };
+    for kind in ALL {
+        let sub = format!("new-{kind:?}").to_lowercase();
+        // A login with an unknown subject becomes a registration (Kratos).
+        let mut c = Client::new(&srv, kind);
+        let flow = c.init("login", "").await;
+        let res = sign_in_via(&c, &srv, &idp, &flow, "local", &sub).await;
+        let session = session_after(&mut c, res).await;
+        let identity = &session["identity"];
+        assert_eq!(
+            identity["traits"],
+            json!({"email": format!("{sub}@example.com")}),
+            "{kind:?}"
+        );
+        assert_eq!(
+            identity["metadata_public"],
+            json!({"provider_name": format!("User {sub}")})
+        );
+        assert_eq!(
+            identity["verifiable_addresses"][0]["verified"], true,
+            "mapper's verified_addresses"
+        );
+        assert_eq!(identity["verifiable_addresses"][0]["status"], "completed");
+        assert_eq!(session["authentication_methods"][0]["method"], "oidc");
+        let id = identity["id"].as_str().unwrap().to_string();
+        let shown: Value = srv
+            .client()
+            .get(srv.admin_url(&format!("/admin/identities/{id}?include_credential=oidc")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            shown["credentials"]["oidc"]["identifiers"],
+            json!([format!("local:{sub}")])
+        );
+        assert_eq!(
+            shown["credentials"]["oidc"]["config"]["providers"],
+            json!([{"subject": sub, "provider": "local"}])
+        );
+
+        // A registration with the same subject becomes a login of that identity.
+        let mut again = Client::new(&srv, kind);
+        let flow = again.init("registration", "").await;
+        let button = flow["ui"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["group"] == "oidc")
+            .unwrap();
+        assert_eq!(button["meta"]["label"]["id"], 1040002);
+        let res = sign_in_via(&again, &srv, &idp, &flow, "local", &sub).await;
+        let session = session_after(&mut again, res).await;
+        assert_eq!(session["identity"]["id"], json!(id), "{kind:?}: same identity");
+    }
+    srv.stop().await;
+}
+both!(oidc_unknown_subject_registers_then_signs_in);
+
+async fn oidc_mapper_error_is_reported_and_nothing_is_written(backend: Backend) {
+    let Some((idp, srv)) = setup(backend).await else { return };
+    for kind in ALL {
+        let c = Client::new(&srv, kind);
+        let flow = c.init("registration", "").await;
+        let res = sign_in_via(&c, &srv, &idp, &flow, "other", &format!("mapper-{kind:?}")).await;
+        let shown = shown_after(&c, "registration", res).await;
+        assert_eq!(message_ids(&shown), vec![4000001], "{kind:?}: {shown}");
+        let text = shown["ui"]["messages"][0]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("The claims mapper of provider \"other\" failed"),
+            "{kind:?}: {text}"
+        );
+        assert!(text.contains("refuses on purpose"), "{text}");
+        assert_eq!(c.whoami().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let all: Value = srv
+        .client()
+        .get(srv.admin_url("/admin/identities"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all, json!([]), "no identity was created");
+    srv.stop().await;
+}
+both!(oidc_mapper_error_is_reported_and_nothing_is_written);
+
+async fn oidc_email_of_another_identity_is_never_linked(backend: Backend) {
+    let Some((idp, srv)) = setup(backend).await else { return };
+    for kind in ALL {
+        let sub = format!("taken-{kind:?}").to_lowercase();
+        let owner = srv
+            .create_identity(json!({
+                "schema_id": "default",
+                "traits": {"email": format!("{sub}@example.com")},
+                "credentials": {"password": {"config": {"password": "a long enough password"}}}
+            }))
+            .await;
+        let c = Client::new(&srv, kind);
+        let flow = c.init("login", "").await;
+        let res = sign_in_via(&c, &srv, &idp, &flow, "local", &sub).await;
+        let shown = shown_after(&c, "login", res).await;
+        assert_eq!(message_ids(&shown), vec![4000007], "{kind:?}: {shown}");
+        assert_eq!(c.whoami().await.status(), StatusCode::UNAUTHORIZED);
+        let kept: Value = srv
+            .client()
+            .get(srv.admin_url(&format!(
+                "/admin/identities/{}?include_credential=oidc",
+                owner["id"].as_str().unwrap()
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(kept["credentials"].get("oidc").is_none(), "not linked: {kept}");
+    }
+    srv.stop().await;
+}
+both!(oidc_email_of_another_identity_is_never_linked);

@@ -130,7 +130,16 @@ pub async fn map(p: &OidcProvider, claims: &Value) -> Result<Mapped, FlowError> 
     })
 }
 
-/// Evaluates the Jsonnet at `url` with `std.extVar('claims')`.
-async fn evaluate(_url: &str, _claims: &Value) -> Result<Value, String> {
-    Err("this build has no Jsonnet engine yet".into())
+/// Evaluates the Jsonnet at `url` in the sandbox (no imports, time and size limits) with
+/// `std.extVar('claims')` and, as Kratos at registration, an empty `std.extVar('identity')`.
+async fn evaluate(url: &str, claims: &Value) -> Result<Value, String> {
+    let program = crate::jsonnet::load(url).await.map_err(|e| e.to_string())?;
+    let identity = json!({"traits": {}, "metadata_public": {}, "metadata_admin": {}});
+    crate::jsonnet::evaluate_limited(
+        &program,
+        vec![("claims".into(), claims.clone()), ("identity".into(), identity)],
+        crate::jsonnet::Limits::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
