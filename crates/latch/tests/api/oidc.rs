@@ -117,6 +117,13 @@ fn provider(id: &str, issuer: &str, pkce: &str) -> Value {
     })
 }
 
+/// The provider uses the mapper from Kratos' documentation (`fixtures/kratos-docs-oidc.jsonnet`).
+fn docs_mapper(mut p: Value) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/kratos-docs-oidc.jsonnet");
+    p["mapper_url"] = json!(format!("file://{}", path.display()));
+    p
+}
+
 /// A mapper that fails, to see how its error is reported.
 const FAILING_MAPPER: &str = "error 'the mapper refuses on purpose'";
 
@@ -130,7 +137,7 @@ fn config(issuer: &str) -> Value {
     json!({"selfservice": {
         "methods": {"oidc": {"enabled": true, "config": {"providers": [
             provider("local", issuer, "auto"),
-            provider("nopkce", issuer, "never"),
+            docs_mapper(provider("nopkce", issuer, "never")),
             failing,
         ]}}},
         "flows": {"registration": {"after": {"oidc": {"hooks": [{"hook": "session"}]}}}}
@@ -557,3 +564,21 @@ async fn oidc_email_of_another_identity_is_never_linked(backend: Backend) {
     srv.stop().await;
 }
 both!(oidc_email_of_another_identity_is_never_linked);
+
+async fn oidc_kratos_docs_mapper_registers(backend: Backend) {
+    let Some((idp, srv)) = setup(backend).await else { return };
+    let mut c = Client::new(&srv, Kind::Native);
+    let flow = c.init("registration", "").await;
+    let res = sign_in_via(&c, &srv, &idp, &flow, "nopkce", "docs").await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["identity"]["traits"], json!({"email": "docs@example.com"}));
+    // Kratos' mapper lists no verified addresses: the provider's `email_verified` alone
+    // verifies nothing.
+    assert_eq!(body["identity"]["verifiable_addresses"][0]["verified"], false);
+    c.token = body["session_token"].as_str().map(str::to_string);
+    assert_eq!(c.whoami().await.status(), StatusCode::OK);
+    srv.stop().await;
+}
+both!(oidc_kratos_docs_mapper_registers);
