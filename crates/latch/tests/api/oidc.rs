@@ -290,6 +290,7 @@ async fn oidc_known_subject_signs_in(backend: Backend) {
         let session = session_after(&mut c, res).await;
         assert_eq!(session["identity"]["id"], json!(id), "{kind:?}");
         assert_eq!(session["authentication_methods"][0]["method"], "oidc");
+        assert_eq!(session["authentication_methods"][0]["provider"], "local");
     }
     srv.stop().await;
 }
@@ -463,6 +464,7 @@ async fn oidc_unknown_subject_registers_then_signs_in(backend: Backend) {
         );
         assert_eq!(identity["verifiable_addresses"][0]["status"], "completed");
         assert_eq!(session["authentication_methods"][0]["method"], "oidc");
+        assert_eq!(session["authentication_methods"][0]["provider"], "local");
         let id = identity["id"].as_str().unwrap().to_string();
         let shown: Value = srv
             .client()
@@ -495,6 +497,7 @@ async fn oidc_unknown_subject_registers_then_signs_in(backend: Backend) {
         let res = sign_in_via(&again, &srv, &idp, &flow, "local", &sub).await;
         let session = session_after(&mut again, res).await;
         assert_eq!(session["identity"]["id"], json!(id), "{kind:?}: same identity");
+        assert_eq!(session["authentication_methods"][0]["provider"], "local");
     }
     srv.stop().await;
 }

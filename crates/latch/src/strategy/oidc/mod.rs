@@ -250,6 +250,7 @@ impl Oidc {
             )
             .await
             .map_err(|e| provider_failed(p, &e))?;
+        flow.internal_set(crate::model::flow::AMR_PROVIDER, json!(p.id));
         let claims = claims::kratos_claims(verified.raw_claims)
             .map_err(|reason| FlowError::message(text::validation_generic(&reason)))?;
         Ok((p.clone(), claims))
