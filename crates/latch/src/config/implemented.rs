@@ -45,6 +45,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "selfservice.methods.totp",
     "selfservice.methods.lookup_secret",
     "selfservice.methods.link",
+    "selfservice.methods.oidc",
     "security.account_enumeration",
     "courier.smtp",
     "courier.templates",
@@ -193,7 +194,7 @@ mod tests {
                 "flows": {"login": {"ui_url": "http://x/login"}},
                 "methods": {
                     "password": {"enabled": true},
-                    "oidc": {"enabled": true, "config": {"providers": [{"id": "g"}]}},
+                    "saml": {"enabled": true, "config": {"providers": [{"id": "g"}]}},
                     "totp": {"enabled": false}
                 }
             },
@@ -205,7 +206,7 @@ mod tests {
         warnings.sort();
         assert_eq!(warnings.len(), 3, "{warnings:#?}");
         assert!(warnings[0].contains("\"ciphers\""));
-        assert!(warnings[1].contains("\"selfservice.methods.oidc\""));
+        assert!(warnings[1].contains("\"selfservice.methods.saml\""));
         assert!(warnings[2].contains("\"session.whoami.tokenizer\""));
     }
 

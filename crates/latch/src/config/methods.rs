@@ -26,6 +26,8 @@ pub struct Methods {
     pub lookup_secret: LookupSecretMethod,
     /// Magic links for recovery and verification; off by default.
     pub link: LinkMethod,
+    /// Sign-in with OpenID Connect / OAuth 2.0 providers; off by default.
+    pub oidc: OidcMethod,
 }
 
 /// A method that is only switched on or off (`selfservice.methods.profile`).
@@ -360,4 +362,127 @@ pub(super) fn check_link_use(s: &super::SelfService) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `selfservice.methods.oidc`. Kratos: `methods.oidc` in `embedx/config.schema.json`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OidcMethod {
+    /// Whether social sign-in is offered (default false).
+    pub enabled: bool,
+    /// Providers and the redirect base.
+    pub config: OidcConfig,
+}
+
+/// `selfservice.methods.oidc.config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OidcConfig {
+    /// Base of the callback URL given to providers
+    /// (`<base>/self-service/methods/oidc/callback/<id>`); unset means
+    /// `serve.public.base_url`.
+    pub base_redirect_uri: Option<String>,
+    /// The providers people can sign in with, in the order their buttons appear.
+    pub providers: Vec<OidcProvider>,
+}
+
+/// `pkce` of a provider. Kratos: `pkce.go`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pkce {
+    /// Used when the provider's discovery document lists `S256` (default).
+    #[default]
+    Auto,
+    /// Never sent.
+    Never,
+    /// Always sent.
+    Force,
+}
+
+/// `claims_source` of a provider: where the mapper's claims come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimsSource {
+    /// The ID token's claims (default).
+    #[default]
+    #[serde(rename = "id_token")]
+    IdToken,
+    /// The user-info endpoint's answer (its `sub` must equal the ID token's).
+    Userinfo,
+}
+
+/// `update_identity_on_login` of a provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateOnLogin {
+    /// Traits are mapped at registration only (default).
+    #[default]
+    Never,
+    /// The mapper runs again at every login and its traits replace the stored ones.
+    Automatic,
+}
+
+/// One entry of `selfservice.methods.oidc.config.providers`. Kratos:
+/// `definitions.selfServiceOIDCProvider` / `oidc.Configuration`. Keys Latch does not use
+/// yet (Apple, Microsoft and Ory Network ones) are accepted so Kratos files load.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OidcProvider {
+    /// The provider's id in URLs, nodes and credentials (`google`, `my-idp`).
+    pub id: String,
+    /// The provider kind (`generic`, `google`, `github`, …).
+    pub provider: String,
+    /// OAuth 2.0 client id.
+    pub client_id: String,
+    /// OAuth 2.0 client secret (never logged).
+    pub client_secret: Option<String>,
+    /// OpenID issuer; `<issuer>/.well-known/openid-configuration` is discovered.
+    pub issuer_url: Option<String>,
+    /// Authorization endpoint, for providers without discovery.
+    pub auth_url: Option<String>,
+    /// Token endpoint, for providers without discovery.
+    pub token_url: Option<String>,
+    /// The Jsonnet claims mapper (`file://`, `https://`, `base64://`).
+    pub mapper_url: String,
+    /// Scopes requested (`openid` is added when missing).
+    pub scope: Vec<String>,
+    /// An OpenID `claims` request object, sent as the `claims` parameter.
+    pub requested_claims: Option<serde_json::Value>,
+    /// Where claims come from: `id_token` (default) or `userinfo`.
+    pub claims_source: ClaimsSource,
+    /// PKCE: `auto` (default), `never` or `force`.
+    pub pkce: Pkce,
+    /// The button's provider name (defaults to `id`).
+    pub label: Option<String>,
+    /// Re-run the mapper at login: `never` (default) or `automatic`.
+    pub update_identity_on_login: UpdateOnLogin,
+    /// Further accepted `aud` values of ID tokens.
+    pub additional_id_token_audiences: Vec<String>,
+    /// Microsoft tenant (accepted; the `microsoft` preset is not built yet).
+    pub microsoft_tenant: Option<String>,
+    /// Microsoft subject source (accepted, not used yet).
+    pub subject_source: Option<String>,
+    /// Apple team id (accepted, not used yet).
+    pub apple_team_id: Option<String>,
+    /// Apple key id (accepted, not used yet).
+    pub apple_private_key_id: Option<String>,
+    /// Apple private key (accepted, not used yet; never logged).
+    pub apple_private_key: Option<String>,
+    /// Upstream `acr` values that make the session `aal2` (accepted, not used yet).
+    pub aal2_acr_values: Vec<String>,
+    /// Upstream `amr` values that make the session `aal2` (accepted, not used yet).
+    pub aal2_amr_values: Vec<String>,
+    /// Ory Network only.
+    pub organization_id: Option<String>,
+    /// Ory Network only.
+    pub fedcm_config_url: Option<String>,
+    /// Ory Network only.
+    pub account_linking_mode: Option<String>,
+}
+
+impl OidcProvider {
+    /// The name on buttons: `label`, else `id` (Kratos: `Configuration.Label`).
+    pub fn label(&self) -> &str {
+        self.label.as_deref().filter(|l| !l.is_empty()).unwrap_or(&self.id)
+    }
 }

@@ -30,8 +30,8 @@ pub use self::duration::{parse_byte_size, parse_duration};
 pub use self::implemented::IMPLEMENTED;
 pub use self::latch::{Budget, Cache as LatchCache, Cleanup, Hashing, Latch, PasswordLimits, RateLimits, WhoamiCache};
 pub use self::methods::{
-    CodeConfig, CodeMethod, Methods, PasskeyConfig, PasskeyMethod, PasswordConfig, PasswordMethod, RelyingParty,
-    Toggle, WebauthnConfig, WebauthnMethod,
+    ClaimsSource, CodeConfig, CodeMethod, Methods, OidcConfig, OidcMethod, OidcProvider, PasskeyConfig, PasskeyMethod,
+    PasswordConfig, PasswordMethod, Pkce, RelyingParty, Toggle, UpdateOnLogin, WebauthnConfig, WebauthnMethod,
 };
 pub use self::methods::{HookAuth, MigrateHook, MigrateHookConfig};
 pub use self::sections::{

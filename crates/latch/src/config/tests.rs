@@ -446,7 +446,7 @@ fn config_quickstart_loads_with_warnings_and_fails_strict() {
             )
         })
     };
-    assert!(warned("selfservice.methods.oidc"), "{w:#?}");
+    assert!(!warned("selfservice.methods.oidc"), "oidc is implemented: {w:#?}");
     assert!(
         !warned("selfservice.methods.link"),
         "the link method is implemented: {w:#?}"
@@ -460,9 +460,13 @@ fn config_quickstart_loads_with_warnings_and_fails_strict() {
     let others = w.iter().filter(|m| !m.contains("\"selfservice.methods.totp\"")).count();
     assert_eq!(others, 2, "one warning per unimplemented subtree: {w:#?}");
     let err = strict_check(&loaded).unwrap_err().to_string();
-    assert!(err.contains("selfservice.methods.oidc"), "{err}");
+    assert!(err.contains("selfservice.methods.link"), "{err}");
 
     let c = &loaded.config;
+    let oidc = &c.selfservice.methods.oidc;
+    assert!(oidc.enabled);
+    assert_eq!(oidc.config.providers[0].id, "github");
+    assert_eq!(oidc.config.providers[0].scope, vec!["user:email".to_string()]);
     assert!(matches!(
         parse_dsn(&c.dsn).unwrap(),
         Dsn::Postgres {

@@ -141,3 +141,20 @@ pub fn session_satisfies(
 pub fn uses_link(deps: &Deps, kind: FlowKind) -> bool {
     matches!(kind, FlowKind::Recovery | FlowKind::Verification) && deps.config.selfservice.methods.link.enabled
 }
+
+/// A flow of `kind` that continues `from` (same type, `return_to` and CSRF binding), stored:
+/// Kratos' login↔registration switch of social sign-in.
+pub(super) async fn switched(
+    deps: &Deps,
+    from: &Flow,
+    kind: FlowKind,
+    sub: &Submission<'_>,
+) -> Result<Flow, crate::strategy::FlowError> {
+    let mut f = new_flow(deps, kind, from.flow_type, sub.req, from.return_to.clone());
+    f.csrf_hash = from.csrf_hash.clone();
+    if let Some(p) = from.internal_get(crate::model::flow::AMR_PROVIDER) {
+        f.internal_set(crate::model::flow::AMR_PROVIDER, p.clone());
+    }
+    deps.store.insert_flow(&f).await?;
+    Ok(f)
+}

@@ -7,7 +7,6 @@ use super::Flow;
 use super::Service;
 use super::common::Submission;
 use super::respond::{self, rerender};
-use crate::identity::Identity;
 use crate::session::manager::Current;
 use crate::strategy::{Cx, FlowError, LoginOutcome};
 use crate::text;
@@ -68,46 +67,12 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
             deps.store.update_flow(flow).await?;
             Ok(respond::external(&to, sub.style))
         }
-        LoginOutcome::Authenticated { identity, method, aal } => success(deps, flow, sub, &identity, method, aal).await,
+        LoginOutcome::Authenticated { identity, method, aal } => {
+            super::signin::success(deps, flow, sub, &identity, method, aal).await
+        }
+        LoginOutcome::Register { identity, method } => {
+            let mut reg = super::common::switched(deps, flow, super::FlowKind::Registration, sub).await?;
+            super::registration::create(deps, &mut reg, sub, *identity, method).await
+        }
     }
-}
-
-async fn success(
-    deps: &Service,
-    flow: &mut Flow,
-    sub: &Submission<'_>,
-    identity: &Identity,
-    method: &str,
-    aal: crate::model::Aal,
-) -> Result<Answer, FlowError> {
-    let hooks = super::hooks::login_hooks(deps, method);
-    if let Some(stop) = super::hooks::require_verified_address(deps, flow, sub, identity, method, hooks).await? {
-        return Ok(stop);
-    }
-    let issued = super::success::sign_in(deps, flow, sub, identity, method, aal).await?;
-    let next = super::hooks::after_login(deps, flow, sub, identity, issued.session.id, hooks).await?;
-    // Kratos' `PostLoginHook` checks the new session against `session.whoami.required_aal`:
-    // a first factor of an identity that has a second one must go on to the `aal2` login.
-    let satisfied =
-        super::common::session_satisfies(deps, &issued.session, identity, deps.config.session.whoami.required_aal);
-    let done = super::success::Done {
-        identity,
-        method,
-        issued: Some(issued),
-        continue_with: next.continue_with,
-        browser_to: next.browser_to,
-        csrf_cookie: next.csrf_cookie,
-    };
-    if satisfied {
-        return super::success::answer(deps, flow, sub, done).await;
-    }
-    // As Kratos (`PassReturnToAndLoginChallengeParameters`), the flow's `return_to` goes along.
-    let e = super::common::aal2_required(deps, flow.return_to.as_deref());
-    let to = e
-        .extra
-        .get("redirect_browser_to")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    super::success::answer_needing_aal2(deps, flow, sub, done, &to).await
 }

@@ -19,6 +19,7 @@ pub mod return_to;
 mod revoke;
 pub mod service;
 pub mod settings;
+mod signin;
 mod success;
 pub mod verification;
 

@@ -112,11 +112,17 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
             deps.store.update_flow(flow).await?;
             Ok(respond::external(&to, sub.style))
         }
-        RegistrationOutcome::Create { identity, method } => success(deps, flow, sub, *identity, method).await,
+        RegistrationOutcome::Create { identity, method } => create(deps, flow, sub, *identity, method).await,
+        RegistrationOutcome::SignIn { identity, method } => {
+            let mut login = super::common::switched(deps, flow, super::FlowKind::Login, sub).await?;
+            super::signin::success(deps, &mut login, sub, &identity, method, crate::model::Aal::Aal1).await
+        }
     }
 }
 
-async fn success(
+/// Stores `identity`, runs the after-registration hooks and answers (also used by a login
+/// that became a registration).
+pub(super) async fn create(
     deps: &Service,
     flow: &mut Flow,
     sub: &Submission<'_>,

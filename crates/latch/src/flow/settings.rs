@@ -97,6 +97,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
             method: kind.to_string(),
             aal: crate::model::Aal::Aal2,
             completed_at: now,
+            provider: None,
         });
         session.aal = crate::session::compute_aal(&session.methods);
         deps.store.update_session_auth(&session, now).await?;

@@ -31,6 +31,10 @@ pub async fn sign_in(
         method: method.to_string(),
         aal,
         completed_at: now,
+        provider: flow
+            .internal_get(crate::model::flow::AMR_PROVIDER)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string),
     };
     let step_up = flow.kind == FlowKind::Login && (flow.refresh || flow.requested_aal == "aal2");
     match &sub.current {

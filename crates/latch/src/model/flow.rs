@@ -185,6 +185,10 @@ impl Flow {
     }
 }
 
+/// Internal-context key a strategy sets to name the identity provider in the session's
+/// authentication method entry (Kratos' `provider` on `oidc` entries).
+pub const AMR_PROVIDER: &str = "amr_provider";
+
 /// Where a flow stands. Kratos: `flow.State`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -20,6 +20,9 @@ pub struct AuthMethod {
     /// When it was completed (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub completed_at: OffsetDateTime,
+    /// The identity provider of a social sign-in (`oidc`). Kratos: `AuthenticationMethod.Provider`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// A device a session was used from. Kratos: `session.Device`.
@@ -126,7 +129,13 @@ impl Session {
             Value::Array(
                 self.methods
                     .iter()
-                    .map(|a| json!({"method": a.method, "aal": a.aal, "completed_at": rfc3339(a.completed_at)}))
+                    .map(|a| {
+                        let mut j = json!({"method": a.method, "aal": a.aal, "completed_at": rfc3339(a.completed_at)});
+                        if let Some(p) = &a.provider {
+                            j["provider"] = json!(p);
+                        }
+                        j
+                    })
                     .collect(),
             ),
         );
@@ -167,6 +176,7 @@ mod tests {
             method: "x".into(),
             aal: aal.into(),
             completed_at: OffsetDateTime::UNIX_EPOCH,
+            provider: None,
         }
     }
 

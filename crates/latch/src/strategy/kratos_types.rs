@@ -1,5 +1,5 @@
 //! Credential types Kratos defines that Latch has no method for yet (`totp`, `lookup_secret`,
-//! `oidc`, `saml`): the admin API stores their configs as given, so identities move between
+//! `saml`): the admin API stores their configs as given, so identities move between
 //! Kratos and Latch unchanged, and second factors among them count for the available AAL.
 //! A method that implements one registers its own type after these, which replaces the entry.
 
@@ -41,7 +41,7 @@ impl CredentialType for SecondFactor {
     }
 }
 
-/// `oidc` and `saml`: identified by `provider:subject` for each linked provider.
+/// `saml`: identified by `provider:subject` for each linked provider.
 #[derive(Debug)]
 struct Federated(&'static str);
 
@@ -82,13 +82,11 @@ impl CredentialType for Federated {
 
 static TOTP: SecondFactor = SecondFactor("totp");
 static LOOKUP_SECRET: SecondFactor = SecondFactor("lookup_secret");
-static OIDC: Federated = Federated("oidc");
 static SAML: Federated = Federated("saml");
 
 /// Registers the stored-only types.
 pub fn register(r: &mut Registry<'_>) {
     r.credential(&TOTP);
     r.credential(&LOOKUP_SECRET);
-    r.credential(&OIDC);
     r.credential(&SAML);
 }

@@ -8,6 +8,7 @@ mod example;
 mod kratos_types;
 pub mod link;
 pub mod lookup_secret;
+pub mod oidc;
 pub mod passkey;
 pub mod password;
 pub mod profile;
@@ -121,6 +122,15 @@ pub enum LoginOutcome {
     /// the strategy's routes: a redirect for forms, Kratos' 422
     /// `browser_location_change_required` for SPAs and native apps.
     RedirectExternal(String),
+    /// Nobody holds the proven external account, so the login becomes a registration of
+    /// this new identity (Kratos' OIDC login with an unknown subject): the engine creates a
+    /// registration flow and finishes it with `identity`.
+    Register {
+        /// The new identity (not yet persisted).
+        identity: Box<Identity>,
+        /// Which method proved it.
+        method: &'static str,
+    },
 }
 
 /// Result of a registration submission.
@@ -143,6 +153,15 @@ pub enum RegistrationOutcome {
     /// The browser leaves for an external URL and comes back on a strategy route (see
     /// [`LoginOutcome::RedirectExternal`]).
     RedirectExternal(String),
+    /// The proven external account already belongs to `identity`, so the registration
+    /// becomes a login (Kratos' OIDC registration with a known subject): the engine creates
+    /// a login flow and signs in on it.
+    SignIn {
+        /// Who.
+        identity: Box<Identity>,
+        /// Which method proved it.
+        method: &'static str,
+    },
 }
 
 /// What a request to a strategy's own route carries.
@@ -444,6 +463,7 @@ pub fn all(config: &crate::config::Config) -> (Strategies, CredentialTypes) {
     webauthn::register(&mut r);
     totp::register(&mut r);
     lookup_secret::register(&mut r);
+    oidc::register(&mut r);
     #[cfg(test)]
     example::register(&mut r);
     (r.strategies, r.credentials)

@@ -301,6 +301,7 @@ async fn issue_session(srv: &TestServer, identity_id: &str, user_agent: &str) ->
         method: "code".into(),
         aal: "aal1".into(),
         completed_at: srv.app.clock.now(),
+        provider: None,
     };
     latch::session::manager::issue(&srv.app, &identity, vec![am], &client)
         .await

@@ -24,6 +24,7 @@ mod limits;
 mod link;
 mod lookup_secret;
 mod migrations;
+mod oidc;
 mod pages;
 mod passkey;
 mod password_settings;

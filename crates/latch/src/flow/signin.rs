@@ -1,0 +1,50 @@
+//! Signing in at the end of a login flow, checking the session's AAL: shared by login
+//! and by a registration that turned into a login (social sign-in with a known account).
+
+use super::Flow;
+use super::Service;
+use super::common::Submission;
+use super::respond::Answer;
+use crate::identity::Identity;
+use crate::strategy::FlowError;
+
+/// Signs `identity` in on `flow` and answers (also used by a registration that became a login).
+pub(super) async fn success(
+    deps: &Service,
+    flow: &mut Flow,
+    sub: &Submission<'_>,
+    identity: &Identity,
+    method: &str,
+    aal: crate::model::Aal,
+) -> Result<Answer, FlowError> {
+    let hooks = super::hooks::login_hooks(deps, method);
+    if let Some(stop) = super::hooks::require_verified_address(deps, flow, sub, identity, method, hooks).await? {
+        return Ok(stop);
+    }
+    let issued = super::success::sign_in(deps, flow, sub, identity, method, aal).await?;
+    let next = super::hooks::after_login(deps, flow, sub, identity, issued.session.id, hooks).await?;
+    // Kratos' `PostLoginHook` checks the new session against `session.whoami.required_aal`:
+    // a first factor of an identity that has a second one must go on to the `aal2` login.
+    let satisfied =
+        super::common::session_satisfies(deps, &issued.session, identity, deps.config.session.whoami.required_aal);
+    let done = super::success::Done {
+        identity,
+        method,
+        issued: Some(issued),
+        continue_with: next.continue_with,
+        browser_to: next.browser_to,
+        csrf_cookie: next.csrf_cookie,
+    };
+    if satisfied {
+        return super::success::answer(deps, flow, sub, done).await;
+    }
+    // As Kratos (`PassReturnToAndLoginChallengeParameters`), the flow's `return_to` goes along.
+    let e = super::common::aal2_required(deps, flow.return_to.as_deref());
+    let to = e
+        .extra
+        .get("redirect_browser_to")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    super::success::answer_needing_aal2(deps, flow, sub, done, &to).await
+}
