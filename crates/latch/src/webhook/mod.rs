@@ -266,46 +266,17 @@ async fn send(
         attempts: 0,
         reason,
     })?;
+    let headers = request_headers(cfg).map_err(|reason| WebHookError::Config {
+        url: url.to_owned(),
+        reason,
+    })?;
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         let mut request = client
             .request(cfg.method.clone(), cfg.url.clone())
-            .timeout(transport.attempt_timeout);
-        for (name, value) in &cfg.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        match &cfg.auth {
-            Some(Auth::ApiKey {
-                name,
-                value,
-                in_cookie: false,
-            }) => {
-                // `Header.Set` in Kratos: replaces a configured header of the same name.
-                let mut built = request.build().map_err(|e| WebHookError::Config {
-                    url: url.to_owned(),
-                    reason: format!("the request cannot be built: {}", e.without_url()),
-                })?;
-                if let (Ok(n), Ok(v)) = (
-                    http::HeaderName::from_bytes(name.as_bytes()),
-                    http::HeaderValue::from_str(value),
-                ) {
-                    built.headers_mut().insert(n, v);
-                }
-                request = reqwest::RequestBuilder::from_parts(client.clone(), built);
-            }
-            Some(Auth::ApiKey {
-                name,
-                value,
-                in_cookie: true,
-            }) => {
-                request = request.header(http::header::COOKIE, format!("{name}={value}"));
-            }
-            Some(Auth::BasicAuth { user, password }) => {
-                request = request.basic_auth(user, Some(password));
-            }
-            None => {}
-        }
+            .timeout(transport.attempt_timeout)
+            .headers(headers.clone());
         if cfg.emit_analytics_event {
             request = request
                 .header("Ory-Webhook-Request-ID", uuid::Uuid::new_v4().to_string())
@@ -397,6 +368,46 @@ async fn send(
         });
         tokio::time::sleep(backoff.min(transport.retry_wait_max)).await;
     }
+}
+
+/// The configured headers with the auth applied as Go's `http.Header` does: `Set` replaces a
+/// header of the same name (any case), a cookie is appended to a configured `Cookie` header.
+fn request_headers(cfg: &WebHookConfig) -> Result<http::HeaderMap, String> {
+    use base64::Engine as _;
+    let value = |v: &str| http::HeaderValue::from_str(v).map_err(|_| "a header value is not allowed".to_owned());
+    let name = |n: &str| http::HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("`{n}` is not a header name"));
+    let mut headers = http::HeaderMap::new();
+    for (n, v) in &cfg.headers {
+        headers.insert(name(n)?, value(v)?);
+    }
+    match &cfg.auth {
+        Some(Auth::ApiKey {
+            name: key,
+            value: secret,
+            in_cookie: false,
+        }) => {
+            headers.insert(name(key)?, value(secret)?);
+        }
+        Some(Auth::ApiKey {
+            name: key,
+            value: secret,
+            in_cookie: true,
+        }) => {
+            let cookie = match headers.get(http::header::COOKIE).and_then(|c| c.to_str().ok()) {
+                Some(existing) if !existing.is_empty() => format!("{existing}; {key}={secret}"),
+                _ => format!("{key}={secret}"),
+            };
+            headers.insert(http::header::COOKIE, value(&cookie)?);
+        }
+        Some(Auth::BasicAuth { user, password }) => {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let mut v = value(&format!("Basic {token}"))?;
+            v.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, v);
+        }
+        None => {}
+    }
+    Ok(headers)
 }
 
 /// A transport error without its URL (which may hold a token in the query).

@@ -102,8 +102,10 @@ async fn receiver(answer: Answer) -> (String, Arc<Mutex<Vec<Seen>>>) {
                     std::future::pending::<()>().await;
                     return;
                 };
+                // 429 always asks for an hour's pause.
+                let extra = if status == 429 { "retry-after: 3600\r\n" } else { "" };
                 let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    "HTTP/1.1 {status} X\r\n{extra}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
                     text.len()
                 );
                 let _ = sock.write_all(response.as_bytes()).await;
@@ -375,8 +377,10 @@ async fn api_key_in_header_or_cookie_and_basic_auth() {
         json!({"url": url, "method": "POST", "body": body, "headers": {"X-Api-Key": "configured"},
         "auth": {"type": "api_key", "config": {"name": "X-Api-Key", "value": "k-123", "in": "header"}}}),
     );
-    let cookie = config(json!({"url": url, "method": "POST", "body": body,
-        "auth": {"type": "api_key", "config": {"name": "hook_key", "value": "c-456", "in": "cookie"}}}));
+    let cookie = config(
+        json!({"url": url, "method": "POST", "body": body, "headers": {"Cookie": "env=test"},
+        "auth": {"type": "api_key", "config": {"name": "hook_key", "value": "c-456", "in": "cookie"}}}),
+    );
     let basic = config(json!({"url": url, "method": "POST", "body": body,
         "auth": {"type": "basic_auth", "config": {"user": "latch", "password": "pa:ss"}}}));
     for cfg in [&header, &cookie, &basic] {
@@ -394,7 +398,7 @@ async fn api_key_in_header_or_cookie_and_basic_auth() {
         ["k-123"],
         "the auth key replaces a configured header of the same name"
     );
-    assert_eq!(seen[1].header("cookie"), Some("hook_key=c-456"));
+    assert_eq!(seen[1].header("cookie"), Some("env=test; hook_key=c-456"));
     assert_eq!(
         seen[2].header("authorization"),
         Some(format!("Basic {}", STANDARD.encode("latch:pa:ss")).as_str())
@@ -473,6 +477,32 @@ async fn server_errors_are_retried_and_client_errors_are_not() {
     );
     assert_eq!(e.flow_status(), 502);
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_capped() {
+    // 429 asks for an hour; the wait is capped at `retry_wait_max` (50 ms here).
+    let (url, seen) = receiver(Arc::new(|n, _| Some((if n == 0 { 429 } else { 200 }, String::new())))).await;
+    let cfg = config(json!({"url": url, "method": "POST", "body": b64("function(ctx) {}")}));
+    let delivered = tokio::time::timeout(Duration::from_secs(2), run(&cfg)).await;
+    assert_eq!(delivered.expect("the wait must be capped").unwrap(), Outcome::Delivered);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn answers_are_cut_at_the_size_limit() {
+    let big = json!({"identity": {"traits": {"bio": "x".repeat(4096)}}}).to_string();
+    let (url, _) = receiver(always(200, &big)).await;
+    let cfg =
+        config(json!({"url": url, "method": "POST", "body": b64("function(ctx) {}"), "response": {"parse": true}}));
+    install_crypto();
+    let small = Transport {
+        max_response_bytes: 1024,
+        ..FAST
+    };
+    let e = deliver_with(&cfg, &ctx(), &small, uuid::Uuid::nil()).await.unwrap_err();
+    assert!(matches!(e, WebHookError::BadResponse { status: 200, .. }), "{e:?}");
+    assert!(matches!(run(&cfg).await.unwrap(), Outcome::Identity(_)));
 }
 
 const MESSAGES: &str = r##"{"messages":[{"instance_ptr":"#/traits/email","messages":[
