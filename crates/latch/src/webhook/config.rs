@@ -38,7 +38,8 @@ impl std::fmt::Debug for Auth {
 }
 
 /// One `web_hook` hook's configuration (Kratos: `request.Config` plus the hook's own keys).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows header names but not their values, and the URL without query or credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebHookConfig {
     /// `id`: names the hook in logs and errors only.
     pub id: Option<String>,
@@ -64,6 +65,33 @@ pub struct WebHookConfig {
     /// `emit_analytics_event` (default true): adds the `Ory-Webhook-Request-ID` and
     /// `Ory-Webhook-Trigger-ID` headers, as Kratos does when it instruments the call.
     pub emit_analytics_event: bool,
+}
+
+impl std::fmt::Debug for WebHookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("WebHookConfig")
+            .field("id", &self.id)
+            .field("url", &super::shown_url(&self.url))
+            .field("method", &self.method)
+            .field("body", &self.body.as_deref().map(shown_body))
+            .field("header_names", &header_names)
+            .field("auth", &self.auth)
+            .field("response_ignore", &self.response_ignore)
+            .field("response_parse", &self.response_parse)
+            .field("can_interrupt", &self.can_interrupt)
+            .field("emit_analytics_event", &self.emit_analytics_event)
+            .finish()
+    }
+}
+
+/// A body URL for `Debug`: HTTP URLs without query or credentials, others cut at 40 characters.
+fn shown_body(body: &str) -> String {
+    match url::Url::parse(body) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => super::shown_url(&u),
+        _ if body.chars().count() > 40 => format!("{}…", body.chars().take(40).collect::<String>()),
+        _ => body.to_owned(),
+    }
 }
 
 impl WebHookConfig {

@@ -162,6 +162,23 @@ async fn run(cfg: &WebHookConfig) -> Result<Outcome, WebHookError> {
     deliver_with(cfg, &ctx(), &FAST, uuid::Uuid::nil()).await
 }
 
+#[tokio::test]
+async fn delivery_runs_detached_from_owned_values() {
+    // What a background worker does: owned config and a context read back from storage.
+    install_crypto();
+    let (url, seen) = receiver(always(204, "")).await;
+    let cfg = config(
+        json!({"url": url, "method": "POST", "body": b64("function(ctx) { email: ctx.identity.traits.email }")}),
+    );
+    let stored = serde_json::to_string(&ctx()).unwrap();
+    let task = tokio::spawn(async move {
+        let ctx: Context = serde_json::from_str(&stored).unwrap();
+        deliver_with(&cfg, &ctx, &FAST, uuid::Uuid::nil()).await
+    });
+    assert_eq!(task.await.unwrap().unwrap(), Outcome::Delivered);
+    assert_eq!(seen.lock().unwrap()[0].json(), json!({"email": "ann@example.com"}));
+}
+
 // ---------------------------------------------------------------- context
 
 #[test]
@@ -198,7 +215,12 @@ fn config_reads_every_key_and_defaults() {
     assert_eq!(c.content_type(), "application/json");
     assert!(c.response_parse && !c.response_ignore && !c.emit_analytics_event);
     assert!(c.parses_response());
-    assert!(!format!("{c:?}").contains("s3cret"), "Debug must hide the key");
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("token=t") && !shown.contains("prod"),
+        "{shown}"
+    );
+    assert!(shown.contains("X-Env"), "{shown}");
 
     let d = config(json!({"url": "http://127.0.0.1/x", "method": "GET"}));
     assert!(d.body.is_none() && d.auth.is_none() && d.emit_analytics_event && !d.parses_response());
