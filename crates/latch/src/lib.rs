@@ -22,3 +22,4 @@ pub mod store;
 pub mod strategy;
 pub mod text;
 pub mod ui;
+pub mod webhook;
