@@ -22,6 +22,9 @@ else
   npm install --no-audit --no-fund --loglevel=error
 fi
 
+echo "== OpenID provider for the social sign-in test (npm oidc-provider)"
+(cd ../crates/latch/tests/oidc-provider && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; })
+
 echo "== Ory Elements test app (e2e/elements: npm ci from its lock file, vite build)"
 (
   cd elements

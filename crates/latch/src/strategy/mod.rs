@@ -493,6 +493,9 @@ pub fn method_of(body: &Value) -> &str {
                 "passkey"
             } else if address {
                 "code"
+            } else if field(body, "provider").is_some_and(|v| !v.is_empty()) {
+                // Kratos' social sign-in buttons post `provider=<id>` alone.
+                "oidc"
             } else {
                 ""
             }

@@ -239,7 +239,14 @@ async fn sign_in_via(
     sub: &str,
 ) -> reqwest::Response {
     idp.next_login(sub).await;
-    let res = c.submit(flow, json!({"method": "oidc", "provider": provider})).await;
+    // Kratos' buttons post `provider` alone (the reference UI, the built-in pages); SDK
+    // clients add `method`. Both start the sign-in.
+    let body = if c.kind == Kind::Browser {
+        json!({"provider": provider})
+    } else {
+        json!({"method": "oidc", "provider": provider})
+    };
+    let res = c.submit(flow, body).await;
     let to = leaves_for(c, res).await;
     assert!(to.starts_with(&idp.issuer), "{to}");
     let back = through_provider(srv, &to).await;

@@ -13,7 +13,11 @@ const CLIENTS = ['local', 'nopkce', 'other'].map((id) => ({
   client_id: `latch-${id}`,
   client_secret: `secret-${id}`,
   application_type: 'native',
-  redirect_uris: [`http://127.0.0.1/self-service/methods/oidc/callback/${id}`],
+  // `localhost` for the browser tests (e2e/tests/oidc.test.js), whose Latch runs there.
+  redirect_uris: [
+    `http://127.0.0.1/self-service/methods/oidc/callback/${id}`,
+    `http://localhost/self-service/methods/oidc/callback/${id}`,
+  ],
   grant_types: ['authorization_code'],
   response_types: ['code'],
 }));

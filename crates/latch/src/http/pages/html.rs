@@ -135,6 +135,18 @@ pub fn csp(deps: &Deps, nonces: &[String]) -> String {
     for flow in ["login", "registration", "settings", "verification", "recovery", "error"] {
         urls.push(deps.config.flow_ui_url(flow));
     }
+    // Social sign-in buttons post to Latch, which redirects to the provider's authorization
+    // endpoint: its origin (the issuer's, or `auth_url`'s where set) must be allowed too.
+    let oidc = &c.methods.oidc;
+    if oidc.enabled {
+        for p in &oidc.config.providers {
+            for u in [&p.issuer_url, &p.auth_url].into_iter().flatten() {
+                if let Ok(u) = url::Url::parse(u) {
+                    urls.push(u);
+                }
+            }
+        }
+    }
     for u in urls {
         let origin = u.origin();
         if origin.is_tuple() {

@@ -427,7 +427,9 @@ fn input_html(cx: &mut Ctx<'_>, node: &Node, a: &InputAttributes, label: Option<
             }
             // Another method's required fields must not block this button; the server
             // validates what this method needs.
-            let skip_validation = cx.required_groups.iter().any(|g| *g != node.group);
+            // A social sign-in button needs nothing typed in: the provider supplies the traits.
+            let skip_validation =
+                matches!(node.group, Group::Oidc | Group::Saml) || cx.required_groups.iter().any(|g| *g != node.group);
             let kind = if a.r#type == InputType::Submit && trigger.is_none() {
                 "submit"
             } else {

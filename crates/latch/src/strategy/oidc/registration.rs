@@ -68,8 +68,12 @@ impl RegistrationStrategy for Oidc {
 }
 
 /// Lets values in `a` win over `b`, recursively for objects. Kratos: `merge` in `form.go`.
+/// A field left empty on the form (`""`, `null`: the email input beside the provider button)
+/// does not wipe out what the provider supplied.
 fn merge(a: &Value, b: &Value) -> Value {
     match (a, b) {
+        (Value::Null, b) => b.clone(),
+        (Value::String(s), b) if s.is_empty() && !b.is_null() => b.clone(),
         (Value::Object(a), Value::Object(b)) => {
             let mut out = b.clone();
             for (k, v) in a {
