@@ -592,3 +592,36 @@ async fn oidc_kratos_docs_mapper_registers(backend: Backend) {
     srv.stop().await;
 }
 both!(oidc_kratos_docs_mapper_registers);
+
+/// The `oidc` nodes of new login and registration flows, pinned (names, types, values, label
+/// ids and contexts as Kratos). Rendering the buttons asks nothing of the provider.
+async fn oidc_flow_shapes_snapshot(backend: Backend) {
+    let srv = TestServer::with_config(backend, config("http://127.0.0.1:9/unused")).await;
+    let c = Client::new(&srv, Kind::Native);
+    let shape = |flow: &Value| -> Value {
+        let nodes: Vec<Value> = flow["ui"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["group"] == "oidc")
+            .map(|n| {
+                let a = &n["attributes"];
+                json!({
+                    "name": a["name"],
+                    "type": n["type"],
+                    "input_type": a["type"],
+                    "value": a["value"],
+                    "label": n["meta"]["label"]["id"],
+                    "label_text": n["meta"]["label"]["text"],
+                    "label_context": n["meta"]["label"].get("context").cloned().unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        json!({"messages": message_ids(flow), "nodes": nodes})
+    };
+    let login = c.init("login", "").await;
+    insta::assert_json_snapshot!("oidc_login_buttons", shape(&login));
+    let registration = c.init("registration", "").await;
+    insta::assert_json_snapshot!("oidc_registration_buttons", shape(&registration));
+}
+both!(oidc_flow_shapes_snapshot);
