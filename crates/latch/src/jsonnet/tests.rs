@@ -47,7 +47,7 @@ fn install_crypto() {
 
 /// Serves `/m.jsonnet` (the Google mapper), `/big` (2 MiB), `/redirect` (to plain http on a
 /// private address) and 404 elsewhere on 127.0.0.1,
-/// one plain HTTP/1.1 answer per connection (the layering rule keeps axum in `http/`).
+/// one plain HTTP/1.1 answer per connection (the layering rule keeps the web framework in `http/`).
 async fn serve() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

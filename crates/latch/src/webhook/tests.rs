@@ -37,7 +37,7 @@ impl Seen {
 /// What the receiver answers to the n-th request (0-based): `None` never answers.
 type Answer = Arc<dyn Fn(usize, &Seen) -> Option<(u16, String)> + Send + Sync>;
 
-/// A plain HTTP/1.1 receiver on 127.0.0.1 (the layering rule keeps axum in `http/`), one
+/// A plain HTTP/1.1 receiver on 127.0.0.1 (the layering rule keeps the web framework in `http/`), one
 /// request per connection, recording every request.
 async fn receiver(answer: Answer) -> (String, Arc<Mutex<Vec<Seen>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
