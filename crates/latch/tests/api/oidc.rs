@@ -625,3 +625,31 @@ async fn oidc_flow_shapes_snapshot(backend: Backend) {
     insta::assert_json_snapshot!("oidc_registration_buttons", shape(&registration));
 }
 both!(oidc_flow_shapes_snapshot);
+
+/// One provider answer brought back several times at once (a double-clicked or replayed
+/// callback): the state is consumed atomically, so exactly one request signs in.
+async fn oidc_concurrent_callbacks_sign_in_once(backend: Backend) {
+    let Some((idp, srv)) = setup(backend).await else { return };
+    let sub = "race";
+    import_linked(&srv, "race@example.com", sub).await;
+    let c = Client::new(&srv, Kind::Native);
+    let flow = c.init("login", "").await;
+    idp.next_login(sub).await;
+    let to = leaves_for(
+        &c,
+        c.submit(&flow, json!({"method": "oidc", "provider": "local"})).await,
+    )
+    .await;
+    let back = through_provider(&srv, &to).await;
+    let answers = futures_util::future::join_all((0..6).map(|_| callback(&srv, &c, &back))).await;
+    let mut signed_in = 0;
+    for res in answers {
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if body.get("session_token").is_some() {
+            signed_in += 1;
+        }
+    }
+    assert_eq!(signed_in, 1, "exactly one callback signs in");
+    srv.stop().await;
+}
+both!(oidc_concurrent_callbacks_sign_in_once);
