@@ -49,6 +49,8 @@ impl RouteHandler for Callback {
                 "code": code,
                 "error": param(input, "error").unwrap_or(""),
                 "error_description": param(input, "error_description").unwrap_or(""),
+                // Apple's name fields, posted on the first sign-in only.
+                "user": param(input, "user").unwrap_or(""),
             }),
         })
     }
