@@ -176,6 +176,86 @@ async fn oidc_github_preset_signs_up_and_in_without_an_id_token(backend: Backend
 }
 both!(oidc_github_preset_signs_up_and_in_without_an_id_token);
 
+/// The GitLab, Discord and Slack presets, each against the same server standing in for it
+/// (`issuer_url` as the base): the claims each yields, as the mapper sees them.
+async fn oidc_gitlab_discord_slack_presets_map_their_user_apis(backend: Backend) {
+    let Some(idp) = Idp::start().await else { return };
+    const SEE_ALL: &str = r#"local claims = std.extVar('claims');
+{ identity: { traits: { email: claims.email }, metadata_public: claims } }
+"#;
+    let preset = |id: &str, issuer: String, scope: &[&str]| {
+        json!({
+            "id": id, "provider": id, "client_id": "latch-gh", "client_secret": "secret-gh",
+            "issuer_url": issuer, "mapper_url": b64(SEE_ALL), "scope": scope,
+        })
+    };
+    let providers = json!([
+        preset("gitlab", idp.github.clone(), &["openid", "email"]),
+        preset("discord", idp.github.clone(), &["identify", "email"]),
+        preset(
+            "slack",
+            format!("{}/", idp.github),
+            &["identity.basic", "identity.email"]
+        ),
+    ]);
+    let srv = TestServer::with_config(
+        backend,
+        json!({"selfservice": {
+            "methods": {"oidc": {"enabled": true, "config": {"providers": providers}}},
+            "flows": {"registration": {"after": {"oidc": {"hooks": [{"hook": "session"}]}}}}
+        }}),
+    )
+    .await;
+    let base = &idp.github;
+    let cases = [
+        (
+            "gitlab",
+            json!({"iss": base, "sub": "501", "name": "Git Lab", "nickname": "gl",
+                   "email": "gl@example.com", "email_verified": true}),
+        ),
+        (
+            "discord",
+            json!({"iss": format!("{base}/oauth2/"), "sub": "502", "name": "dc#0", "nickname": "dc",
+                   "preferred_username": "dc", "email": "dc@example.com", "email_verified": true,
+                   "locale": "en-GB",
+                   // No avatar: Discord's default one, chosen by the id ((502 >> 22) % 6).
+                   "picture": "https://cdn.discordapp.com/embed/avatars/0.png"}),
+        ),
+        (
+            "slack",
+            json!({"iss": format!("{base}/oauth/"), "sub": "U503", "name": "Sl Ack", "nickname": "Sl Ack",
+                   "preferred_username": "Sl Ack", "email": "sl@example.com", "email_verified": true,
+                   "picture": "https://slack.example/503.png", "team": "T1"}),
+        ),
+    ];
+    for (n, (id, want)) in cases.into_iter().enumerate() {
+        let login = ["gl", "dc", "sl"][n];
+        let name = ["Git Lab", "dc", "Sl Ack"][n];
+        for kind in ALL {
+            let user_id = 501 + n as u64;
+            post(
+                format!("{base}/test/next-login"),
+                json!({"id": user_id, "login": login, "name": name, "email": format!("{login}@example.com")}),
+            )
+            .await;
+            let mut c = Client::new(&srv, kind);
+            let flow = c.init("login", "").await;
+            let to = leaves_for(&c, c.submit(&flow, json!({"method": "oidc", "provider": id})).await).await;
+            assert!(to.starts_with(base.as_str()), "{id}: {to}");
+            let back = through_provider(&srv, &to).await;
+            let res = callback(&srv, &c, &back).await;
+            let session = session_after(&mut c, res).await;
+            let mut seen = session["identity"]["metadata_public"].clone();
+            let raw = seen.as_object_mut().unwrap().remove("raw_claims");
+            assert!(raw.is_some(), "{id}: raw_claims present");
+            assert_eq!(seen, want, "{id} {kind:?}: the claims the mapper sees");
+            assert_eq!(session["authentication_methods"][0]["provider"], id);
+        }
+    }
+    srv.stop().await;
+}
+both!(oidc_gitlab_discord_slack_presets_map_their_user_apis);
+
 async fn oidc_github_scope_not_granted_is_refused(backend: Backend) {
     let Some((idp, srv)) = setup(backend).await else { return };
     for kind in ALL {

@@ -165,7 +165,9 @@ github.on('request', async (req, res) => {
       ghNext = { ...ghDefault, ...JSON.parse(await readBody(req)) };
       return res.writeHead(204).end();
     }
-    if (req.method === 'GET' && url.pathname === '/login/oauth/authorize') {
+    // The same server also stands in for GitLab (`/oauth/…`), Discord (`/oauth2/…`,
+    // `/users/@me`) and Slack (`/api/oauth.access`, `/api/users.identity`).
+    if (req.method === 'GET' && ['/login/oauth/authorize', '/oauth/authorize', '/oauth2/authorize'].includes(url.pathname)) {
       const q = url.searchParams;
       const redirect = q.get('redirect_uri') || '';
       if (q.get('client_id') !== GH_CLIENT.id || !redirect.startsWith('http://127.0.0.1:')) {
@@ -174,13 +176,17 @@ github.on('request', async (req, res) => {
       const code = crypto.randomBytes(16).toString('hex');
       // GitHub answers with the granted scopes comma-separated.
       const scope = ghNext.scope ?? (q.get('scope') || '').split(' ').filter(Boolean).join(',');
+      if (url.pathname === '/oauth2/authorize' && q.get('prompt') !== 'none') {
+        return json(res, 400, { error: 'discord: prompt=none expected' });
+      }
       ghCodes.set(code, { user: ghNext, redirect, scope });
       const back = new URL(redirect);
       back.searchParams.set('code', code);
       back.searchParams.set('state', q.get('state') || '');
       return res.writeHead(302, { location: back.toString() }).end();
     }
-    if (req.method === 'POST' && url.pathname === '/login/oauth/access_token') {
+    const tokenPaths = ['/login/oauth/access_token', '/oauth/token', '/oauth2/token', '/api/oauth.access'];
+    if (req.method === 'POST' && tokenPaths.includes(url.pathname)) {
       const form = new URLSearchParams(await readBody(req));
       const grant = ghCodes.get(form.get('code'));
       ghCodes.delete(form.get('code'));
@@ -193,7 +199,29 @@ github.on('request', async (req, res) => {
       }
       const token = crypto.randomBytes(16).toString('hex');
       ghTokens.set(token, grant);
-      return json(res, 200, { access_token: token, token_type: 'bearer', scope: grant.scope });
+      // Discord lists granted scopes space-separated, the others comma-separated.
+      const scope = url.pathname === '/oauth2/token' ? grant.scope.split(',').join(' ') : grant.scope;
+      return json(res, 200, { ok: true, access_token: token, token_type: 'bearer', scope });
+    }
+    const bearer = () => ghTokens.get((req.headers.authorization || '').replace(/^Bearer /i, ''));
+    if (req.method === 'GET' && url.pathname === '/oauth/userinfo') {
+      const grant = bearer();
+      if (!grant) return json(res, 401, { error: 'invalid_token' });
+      const u = grant.user;
+      return json(res, 200, { sub: String(u.id), name: u.name, nickname: u.login, email: u.email, email_verified: u.verified, groups: ['staff'] });
+    }
+    if (req.method === 'GET' && url.pathname === '/users/@me') {
+      const grant = bearer();
+      if (!grant) return json(res, 401, { message: '401: Unauthorized' });
+      const u = grant.user;
+      return json(res, 200, { id: String(u.id), username: u.login, discriminator: '0', avatar: null, email: u.email, verified: u.verified, locale: 'en-GB' });
+    }
+    if (url.pathname === '/api/users.identity') {
+      const grant = bearer();
+      // Slack answers 200 with `ok: false`.
+      if (!grant) return json(res, 200, { ok: false, error: 'invalid_auth' });
+      const u = grant.user;
+      return json(res, 200, { ok: true, user: { id: `U${u.id}`, name: u.name, email: u.email, image_512: `https://slack.example/${u.id}.png` }, team: { id: 'T1' } });
     }
     if (req.method === 'GET' && url.pathname.startsWith('/api/v3/')) {
       // GitHub's API refuses requests without a User-Agent.

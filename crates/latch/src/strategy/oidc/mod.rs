@@ -88,6 +88,11 @@ fn linked(config: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Where a provider's button sends the browser (see [`presets::authorization_urls`]).
+pub fn authorization_urls(p: &OidcProvider) -> Vec<String> {
+    presets::authorization_urls(p)
+}
+
 /// The credential identifier of a subject at a provider. Kratos: `OIDCUniqueID`.
 pub fn unique_id(provider: &str, subject: &str) -> String {
     format!("{provider}:{subject}")

@@ -68,6 +68,24 @@ fn set(value: &Option<String>) -> Option<String> {
 
 /// The route of `p` at `now` (Apple's client secret is signed with `now`).
 pub fn route(p: &OidcProvider, now: time::OffsetDateTime) -> Result<Route, ProviderError> {
+    route_with(p, Some(now))
+}
+
+/// The URLs a `provider` button sends the browser to (their origins must be allowed as form
+/// targets by the built-in pages): the preset's authorization endpoint, or the issuer and
+/// `auth_url` as configured.
+pub fn authorization_urls(p: &OidcProvider) -> Vec<String> {
+    let mut out: Vec<String> = [&p.issuer_url, &p.auth_url].into_iter().flatten().cloned().collect();
+    match route_with(p, None) {
+        Ok(Route::OAuth2(plan)) => out.push(plan.auth_url),
+        Ok(Route::Discovery { provider, .. }) => out.extend(provider.issuer_url),
+        Err(_) => {}
+    }
+    out
+}
+
+/// [`route`]; without `now` Apple's client secret is left unsigned.
+fn route_with(p: &OidcProvider, now: Option<time::OffsetDateTime>) -> Result<Route, ProviderError> {
     let kind = p.provider.as_str();
     let plan = |auth_url: String, token_url: String, scopes: Vec<String>, claims: ClaimsFrom| Plan {
         auth_url: set(&p.auth_url).unwrap_or(auth_url),
@@ -188,7 +206,9 @@ pub fn route(p: &OidcProvider, now: time::OffsetDateTime) -> Result<Route, Provi
                 ClaimsFrom::Apple { issuer: issuer.clone() },
             );
             plan.nonce = true;
-            plan.client_secret = Some(apple_client_secret(p, &issuer, now)?);
+            if let Some(now) = now {
+                plan.client_secret = Some(apple_client_secret(p, &issuer, now)?);
+            }
             plan.params.extend(requested_claims());
             // Apple posts the answer when names or the email are asked for.
             if p.scope.iter().any(|s| s == "email" || s == "name") {
@@ -340,6 +360,26 @@ mod tests {
                 issuer: "https://git.example.com".into()
             }
         );
+    }
+
+    #[test]
+    fn authorization_urls_name_the_presets_defaults() {
+        assert_eq!(
+            authorization_urls(&provider("github")),
+            vec!["https://github.com/login/oauth/authorize".to_string()]
+        );
+        assert_eq!(
+            authorization_urls(&provider("google")),
+            vec!["https://accounts.google.com".to_string()]
+        );
+        // Apple without its keys yet: still its authorization endpoint.
+        assert_eq!(
+            authorization_urls(&provider("apple")),
+            vec!["https://appleid.apple.com/auth/authorize".to_string()]
+        );
+        let mut g = provider("generic");
+        g.issuer_url = Some("https://idp.example".into());
+        assert!(authorization_urls(&g).contains(&"https://idp.example".to_string()));
     }
 
     #[test]
