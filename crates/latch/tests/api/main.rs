@@ -34,6 +34,7 @@ mod refusals;
 mod sdk;
 mod sessions;
 mod settings;
+mod settings_hooks;
 mod snapshots;
 mod totp;
 mod webauthn;
