@@ -116,3 +116,55 @@ pub fn recipients(mode: &str, previous: &Identity, updated: &Identity) -> Vec<(S
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, SystemClock};
+    use crate::identity::VerifiableAddress;
+    use crate::identity::manager::new_identity;
+
+    fn with(addresses: &[(&str, bool)]) -> Identity {
+        let clock = SystemClock;
+        let mut i = new_identity("default", json!({}), &clock);
+        i.verifiable_addresses = addresses
+            .iter()
+            .map(|(value, verified)| VerifiableAddress {
+                id: uuid::Uuid::new_v4(),
+                via: "email".into(),
+                value: (*value).into(),
+                verified: *verified,
+                verified_at: None,
+                status: if *verified { "completed" } else { "sent" }.into(),
+                created_at: clock.now(),
+                updated_at: clock.now(),
+            })
+            .collect();
+        i
+    }
+
+    fn values(v: Vec<(String, String)>) -> Vec<String> {
+        v.into_iter().map(|(_, value)| value).collect()
+    }
+
+    #[test]
+    fn recipients_follow_kratos_modes() {
+        let before = with(&[("a@x.test", true), ("b@x.test", false), ("c@x.test", true)]);
+        let after = with(&[("a@x.test", true), ("d@x.test", false)]);
+        assert_eq!(values(recipients("removed", &before, &after)), ["b@x.test", "c@x.test"]);
+        assert_eq!(values(recipients("", &before, &after)), ["b@x.test", "c@x.test"]);
+        assert_eq!(
+            values(recipients("all_verified", &before, &after)),
+            ["a@x.test", "c@x.test"]
+        );
+        assert_eq!(
+            values(recipients("all", &before, &after)),
+            ["a@x.test", "b@x.test", "c@x.test"]
+        );
+        // A verified flag or status alone is no change: nobody is told.
+        let flipped = with(&[("a@x.test", true), ("b@x.test", true), ("c@x.test", true)]);
+        for mode in ["removed", "all_verified", "all"] {
+            assert!(recipients(mode, &before, &flipped).is_empty(), "{mode}");
+        }
+    }
+}
