@@ -479,3 +479,63 @@ async fn migration_hook_body_that_fails_is_a_500_and_sends_nothing(b: Backend) {
     assert!(seen.0.lock().unwrap().is_empty(), "no call without a body");
 }
 both!(migration_hook_body_that_fails_is_a_500_and_sends_nothing);
+
+/// The link in a verification mail.
+fn link_of(mail: &crate::smtp_sink::Mail) -> String {
+    let text = mail.text.clone().unwrap_or_default();
+    text.split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains("/self-service/verification?") && w.contains("token="))
+        .unwrap_or_else(|| panic!("no verification link in mail: {text}"))
+        .to_string()
+}
+
+async fn verify_new_address_by_link_applies_or_refuses_after_revocation(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let mut cfg = config(&sink, json!([{"hook": "verify_new_address"}]));
+    merge(
+        &mut cfg,
+        &json!({"selfservice": {"methods": {"link": {"enabled": true}}, "flows": {"verification": {"use": "link"}}}}),
+    );
+    let srv = TestServer::with_config(b, cfg).await;
+    for kind in ALL {
+        for revoke in [false, true] {
+            let old = format!("link-{kind:?}-{revoke}@example.com").to_lowercase();
+            let new = format!("new-{old}");
+            let id = identity(&srv, &old).await;
+            let c = signed_in(&srv, kind, &old).await;
+            let vf = change_email_deferred(&c, &new).await;
+            let link = link_of(&sink.next_mail_to(&new).await);
+            if revoke {
+                let who: Value = c.whoami().await.json().await.unwrap();
+                let sid = who["id"].as_str().unwrap();
+                let res = srv
+                    .client()
+                    .delete(srv.admin_url(&format!("/admin/sessions/{sid}")))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::NO_CONTENT);
+            }
+            // Opened from the mail in another browser.
+            let opener = Client::new(&srv, Kind::Browser);
+            let res = opener.send(opener.req(reqwest::Method::GET, &link)).await;
+            let flow = if kind == Kind::Native {
+                assert_eq!(res.status(), StatusCode::OK);
+                res.json::<Value>().await.unwrap()
+            } else {
+                assert_eq!(res.status(), StatusCode::SEE_OTHER);
+                c.fetch("verification", vf["id"].as_str().unwrap()).await
+            };
+            let after = admin_identity(&srv, &id).await;
+            if revoke {
+                assert_eq!(message_ids(&flow), [4070001], "{flow}");
+                assert_eq!(after["traits"]["email"], old, "{after}");
+            } else {
+                assert_eq!(flow["state"], "passed_challenge", "{flow}");
+                assert_eq!(after["traits"]["email"], new, "{after}");
+                assert_eq!(after["verifiable_addresses"][0]["verified"], true, "{after}");
+            }
+        }
+    }
+}
+both!(verify_new_address_by_link_applies_or_refuses_after_revocation);
