@@ -91,7 +91,8 @@ fn visit(path: &str, value: &Value, warnings: &mut Vec<String>) {
     }
 }
 
-/// Hooks Latch runs: `(flow, position, hook)` (`flow::hooks`, `flow::revoke`).
+/// Hooks Latch runs: `(flow, position, hook)` (`flow::hooks`, `flow::revoke`,
+/// `flow::address_change`).
 /// `verification` after registration asks for what Latch does anyway when the verification
 /// flow is enabled (mail a code to the first unverified address, as Kratos);
 /// `two_step_registration` is the name Kratos gives its internal `profile_first` step, which
@@ -108,6 +109,8 @@ const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
     ("settings", "after", "revoke_active_sessions"),
     ("settings", "after", "show_verification_ui"),
     ("settings", "after", "verification"),
+    ("settings", "after", "verify_new_address"),
+    ("settings", "after", "notify_previous_addresses"),
     ("recovery", "after", "revoke_active_sessions"),
 ];
 
@@ -116,17 +119,6 @@ const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
 /// path: a config that asks for a security hook must not start silently without it.
 pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
     let mut warnings = Vec::new();
-    if doc
-        .pointer("/selfservice/methods/password/config/migrate_hook/config/body")
-        .is_some_and(|b| !b.is_null())
-    {
-        warnings.push(
-            "configuration key \"selfservice.methods.password.config.migrate_hook.config.body\" is accepted for Kratos \
-             compatibility but not implemented by Latch yet: the hook is sent Kratos' default body \
-             {\"identifier\", \"password\"}"
-                .to_string(),
-        );
-    }
     let Some(Value::Object(flows)) = doc.pointer("/selfservice/flows") else {
         return warnings;
     };
@@ -151,6 +143,19 @@ pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
                 let Some(Value::Array(hooks)) = list else { continue };
                 for (i, h) in hooks.iter().enumerate() {
                     let name = h.get("hook").and_then(Value::as_str).unwrap_or("");
+                    // Kratos runs `verify_new_address` (a pre-persist hook) from the profile
+                    // method's own list only.
+                    if name == "verify_new_address"
+                        && flow == "settings"
+                        && position == "after"
+                        && path != "selfservice.flows.settings.after.profile.hooks"
+                    {
+                        warnings.push(format!(
+                            "hook \"{name}\" at \"{path}[{i}]\" is NOT run: it only runs from \
+                             selfservice.flows.settings.after.profile.hooks (as in Kratos)"
+                        ));
+                        continue;
+                    }
                     if !IMPLEMENTED_HOOKS.contains(&(flow.as_str(), position, name)) {
                         warnings.push(format!(
                             "hook \"{name}\" at \"{path}[{i}]\" is accepted for Kratos compatibility but not implemented \
@@ -221,21 +226,21 @@ mod tests {
                                 "code": {"hooks": [{"hook": "require_verified_address"}, {"hook": "verification"}]}},
                       "before": {"hooks": [{"hook": "web_hook"}]}},
             "settings": {"after": {"hooks": [{"hook": "verify_new_address"}],
-                                   "profile": {"hooks": [{"hook": "notify_previous_addresses"}]}}}
+                                   "profile": {"hooks": [{"hook": "verify_new_address"}, {"hook": "notify_previous_addresses"}]}}}
         }, "methods": {"password": {"config": {"migrate_hook": {"config": {"body": "base64://e30="}}}}}}});
         let mut w = hook_warnings(&doc);
         w.sort();
-        assert_eq!(w.len(), 5, "{w:#?}");
+        assert_eq!(w.len(), 3, "{w:#?}");
         let joined = w.join("\n");
-        assert!(joined.contains("migrate_hook.config.body"), "{joined}");
+        assert!(
+            !joined.contains("migrate_hook"),
+            "the Jsonnet body is implemented: {joined}"
+        );
+        assert!(!joined.contains("notify_previous_addresses"), "{joined}");
         for (hook, path) in [
             ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
             ("web_hook", "selfservice.flows.login.before.hooks[0]"),
             ("verify_new_address", "selfservice.flows.settings.after.hooks[0]"),
-            (
-                "notify_previous_addresses",
-                "selfservice.flows.settings.after.profile.hooks[0]",
-            ),
         ] {
             assert!(
                 joined.contains(&format!("hook \"{hook}\" at \"{path}\"")),

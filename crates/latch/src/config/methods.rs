@@ -111,8 +111,8 @@ pub struct MigrateHookConfig {
     pub auth: Option<HookAuth>,
     /// Kratos emits a tracing event per call; accepted, Latch logs each call instead.
     pub emit_analytics_event: Option<bool>,
-    /// A Jsonnet body template (not implemented yet: Latch sends Kratos' default body
-    /// `{"identifier", "password"}` and warns at startup).
+    /// A Jsonnet body program (`file://`, `base64://`, `https://`) called with `ctx`; without
+    /// it the body is Kratos' default `{"identifier", "password"}`.
     pub body: Option<String>,
 }
 

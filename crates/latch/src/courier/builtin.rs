@@ -57,6 +57,11 @@ pub(super) fn builtin(kind: TemplateType) -> Builtin {
             plaintext: VERIFICATION_UNKNOWN_TEXT,
             html: VERIFICATION_UNKNOWN_HTML,
         },
+        TemplateType::VerifiableAddressChanged => Builtin {
+            subject: "An address of your account was changed",
+            plaintext: ADDRESS_CHANGED_TEXT,
+            html: ADDRESS_CHANGED_HTML,
+        },
     }
 }
 
@@ -234,4 +239,26 @@ const VERIFICATION_UNKNOWN_HTML: &str = r#"<!doctype html>
 <p>someone asked to confirm this email address ({{ to }}), but no account uses it.</p>
 <p>If that was not you, ignore this email.</p>
 </body></html>
+"#;
+
+const ADDRESS_CHANGED_TEXT: &str = "Hello,
+
+an email address or phone number of your account was just changed{% if changed_at %} ({{ changed_at }}){% endif %}.
+We are writing to {{ to }} because it was an address of the account before the change.
+
+If you made this change, there is nothing to do.
+If you did not, contact support right away: someone else may have access to your account.
+{% if identity and identity.id %}
+Account: {{ identity.id }}
+{% endif %}";
+
+const ADDRESS_CHANGED_HTML: &str = r#"<!doctype html>
+<html><body style="font-family: sans-serif; line-height: 1.5">
+<p>Hello,</p>
+<p>an email address or phone number of your account was just changed{% if changed_at %} ({{ changed_at }}){% endif %}.
+We are writing to {{ to }} because it was an address of the account before the change.</p>
+<p>If you made this change, there is nothing to do.<br>
+If you did not, contact support right away: someone else may have access to your account.</p>
+{% if identity and identity.id %}<p>Account: {{ identity.id }}</p>
+{% endif %}</body></html>
 "#;

@@ -28,11 +28,14 @@ pub enum TemplateType {
     VerificationValid,
     /// Verification was asked for an unknown address (`link` method).
     VerificationInvalid,
+    /// A notice to a previous address that the account's addresses changed
+    /// (`notify_previous_addresses` settings hook).
+    VerifiableAddressChanged,
 }
 
 impl TemplateType {
     /// Every template type Latch renders.
-    pub const ALL: [TemplateType; 8] = [
+    pub const ALL: [TemplateType; 9] = [
         TemplateType::RegistrationCodeValid,
         TemplateType::LoginCodeValid,
         TemplateType::VerificationCodeValid,
@@ -41,6 +44,7 @@ impl TemplateType {
         TemplateType::RecoveryInvalid,
         TemplateType::VerificationValid,
         TemplateType::VerificationInvalid,
+        TemplateType::VerifiableAddressChanged,
     ];
 
     /// The wire name (`login_code_valid`, …).
@@ -54,6 +58,7 @@ impl TemplateType {
             TemplateType::RecoveryInvalid => "recovery_invalid",
             TemplateType::VerificationValid => "verification_valid",
             TemplateType::VerificationInvalid => "verification_invalid",
+            TemplateType::VerifiableAddressChanged => "verifiable_address_changed",
         }
     }
 
@@ -72,14 +77,17 @@ impl TemplateType {
             TemplateType::RecoveryCodeValid => "recovery_code",
             TemplateType::RecoveryValid | TemplateType::RecoveryInvalid => "recovery",
             TemplateType::VerificationValid | TemplateType::VerificationInvalid => "verification",
+            TemplateType::VerifiableAddressChanged => "verifiable_address_changed",
         }
     }
 
     /// `valid` or `invalid`: the key below [`TemplateType::config_key`] (Kratos'
-    /// `courier.templates.recovery.invalid.email`).
+    /// `courier.templates.recovery.invalid.email`); empty for notices, which Kratos keys
+    /// directly (`courier.templates.verifiable_address_changed.email`).
     pub fn state(self) -> &'static str {
         match self {
             TemplateType::RecoveryInvalid | TemplateType::VerificationInvalid => "invalid",
+            TemplateType::VerifiableAddressChanged => "",
             _ => "valid",
         }
     }

@@ -1,10 +1,12 @@
 //! Mail templates: built-in wording, overridable per template type from configuration.
 //!
 //! Sources, first match wins for each part (subject, plain-text body, HTML body):
-//! 1. `courier.templates.<login_code|registration_code|verification_code|recovery_code>.valid.email`
-//!    and `courier.templates.<recovery|verification>.<valid|invalid>.email` (the `link` method)
+//! 1. `courier.templates.<login_code|registration_code|verification_code|recovery_code>.valid.email`,
+//!    `courier.templates.<recovery|verification>.<valid|invalid>.email` (the `link` method)
+//!    and `courier.templates.verifiable_address_changed.email`
 //!    `.subject` / `.body.plaintext` / `.body.html`: a `file://` or `base64://` URI;
-//! 2. `courier.template_override_path`: `<dir>/<type>/<valid|invalid>/email.subject.gotmpl`,
+//! 2. `courier.template_override_path`: `<dir>/<type>/<valid|invalid>/email.subject.gotmpl`
+//!    (`<dir>/verifiable_address_changed/email.subject.gotmpl`),
 //!    `email.body.plaintext.gotmpl` and `email.body.gotmpl` (the HTML body), as Kratos lays them out;
 //! 3. Latch's built-in templates (`builtin.rs`).
 //!
@@ -186,7 +188,10 @@ fn source(config: &Config, kind: TemplateType, part: Part) -> Result<(String, St
         location: location.to_string(),
         reason,
     };
-    let pointer = format!("/{}/{}/email{}", kind.config_key(), kind.state(), part.pointer());
+    let pointer = match kind.state() {
+        "" => format!("/{}/email{}", kind.config_key(), part.pointer()),
+        state => format!("/{}/{state}/email{}", kind.config_key(), part.pointer()),
+    };
     if let Some(uri) = config.courier.templates.pointer(&pointer).and_then(Value::as_str) {
         let location = format!("courier.templates{} ({})", pointer.replace('/', "."), short(uri));
         let text = load_uri(uri).map_err(|e| fail(&location, e))?;

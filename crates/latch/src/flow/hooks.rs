@@ -3,7 +3,8 @@
 //! `verification` and `show_verification_ui` after login; `verification` (whenever the
 //! verification flow is enabled) and `show_verification_ui` after registration and settings. `session`
 //! after registration is read by `registration.rs`; `revoke_active_sessions` after settings
-//! and recovery lives in `revoke.rs`. `web_hook` is not run yet (a startup warning says so).
+//! and recovery lives in `revoke.rs`; `verify_new_address` and `notify_previous_addresses`
+//! after settings in `address_change.rs`. `web_hook` is not run yet (a startup warning says so).
 //!
 //! Which list applies is Kratos' precedence ([`crate::config::After::hooks_running`]): the
 //! method's own list when it holds a hook that runs there, else the flow-wide list; never both.
@@ -33,15 +34,9 @@ pub const LOGIN_AFTER: &[&str] = &[
 /// (`registration.PostHookPostPersistExecutor` implementations).
 pub const REGISTRATION_AFTER: &[&str] = &["session", "show_verification_ui", "verification", "web_hook"];
 
-/// Hooks Kratos runs after settings (`settings.PostHook*Executor` implementations).
-pub const SETTINGS_AFTER: &[&str] = &[
-    "revoke_active_sessions",
-    "show_verification_ui",
-    "verification",
-    "web_hook",
-    "verify_new_address",
-    "notify_previous_addresses",
-];
+/// Hooks Kratos runs after settings saved the identity (defined next to the hooks that run
+/// after a deferred address change, which must not depend on this file).
+pub use super::after_settings::SETTINGS_AFTER;
 
 /// Whether `hooks` lists `name`.
 pub fn has(hooks: &[Hook], name: &str) -> bool {

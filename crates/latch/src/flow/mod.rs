@@ -1,6 +1,8 @@
 //! Self-service flows (login, registration, …): the object a client creates, fetches and
 //! submits. Kratos: `selfservice/flow/*`.
 
+mod address_change;
+mod after_settings;
 pub mod body;
 pub mod common;
 mod continuity;

@@ -73,6 +73,15 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         client: &sub.client,
     };
     let identity = strategy.submit(&cx, flow, &sub.body, &cur.identity).await?;
+    if super::address_change::defers(deps, strategy.id())
+        && super::address_change::adds_address(&cur.identity, &identity)
+    {
+        // The form shows what was submitted (Kratos hydrates it before its hooks run).
+        populate(deps, flow, &identity);
+        if let Some(answer) = super::address_change::verify_new_address(deps, flow, sub, cur, &identity).await? {
+            return Ok(answer);
+        }
+    }
     match deps.store.update_identity(&identity).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
@@ -111,6 +120,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         .hooks_running(method, super::hooks::SETTINGS_AFTER);
     super::revoke::revoke_active_sessions(deps, hooks, identity.id, cur.session.id).await?;
     let next = super::hooks::after_settings(deps, flow, sub, &identity, hooks).await;
+    super::after_settings::notify_previous_addresses(deps, hooks, &cur.identity, &identity).await;
     populate(deps, flow, &identity);
     if flow.flow_type == super::FlowType::Api {
         flow.ui.strip_js();

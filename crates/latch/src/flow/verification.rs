@@ -28,15 +28,13 @@ pub fn populate(deps: &Service, flow: &mut Flow) {
     }
 }
 
-/// Creates a verification flow for an address and sends the proof (after-registration and
-/// after-login hooks). A browser flow is bound to the CSRF cookie `csrf` the browser will
-/// hold after the answer.
-pub async fn start_for_address(
+/// Creates and stores a verification flow (in `sent_email` once [`send_proof`] ran). A
+/// browser flow is bound to the CSRF cookie `csrf` the browser will hold after the answer.
+pub async fn create_for_address(
     deps: &Service,
     flow_type: FlowType,
     request_path: &str,
     return_to: Option<String>,
-    address: &str,
     req: &super::request::Request,
     csrf: Option<[u8; 32]>,
 ) -> Result<Flow, FlowError> {
@@ -52,9 +50,31 @@ pub async fn start_for_address(
     }
     populate(deps, &mut flow);
     deps.store.insert_flow(&flow).await?;
-    strategy(deps)?.send(deps, &mut flow, address).await?;
+    Ok(flow)
+}
+
+/// Sends the proof for `address` in a flow made by [`create_for_address`] and stores it.
+pub async fn send_proof(deps: &Service, flow: &mut Flow, address: &str) -> Result<(), FlowError> {
+    strategy(deps)?.send(deps, flow, address).await?;
     flow.updated_at = deps.clock.now();
-    deps.store.update_flow(&flow).await?;
+    deps.store.update_flow(flow).await?;
+    Ok(())
+}
+
+/// Creates a verification flow for an address and sends the proof (after-registration and
+/// after-login hooks). A browser flow is bound to the CSRF cookie `csrf` the browser will
+/// hold after the answer.
+pub async fn start_for_address(
+    deps: &Service,
+    flow_type: FlowType,
+    request_path: &str,
+    return_to: Option<String>,
+    address: &str,
+    req: &super::request::Request,
+    csrf: Option<[u8; 32]>,
+) -> Result<Flow, FlowError> {
+    let mut flow = create_for_address(deps, flow_type, request_path, return_to, req, csrf).await?;
+    send_proof(deps, &mut flow, address).await?;
     Ok(flow)
 }
 
@@ -91,7 +111,16 @@ pub async fn submit(
         Err(FlowError::Invalid { messages, .. }) if link_token => return retry(deps, sub, messages).await,
         other => other?,
     };
-    if outcome == VerificationOutcome::Verified {
+    let changed = match outcome {
+        VerificationOutcome::Continue => None,
+        VerificationOutcome::Verified => Some(None),
+        VerificationOutcome::AddressChanged(applied) => Some(Some(applied)),
+        VerificationOutcome::Refused(message) => {
+            flow.ui.add_message(message);
+            None
+        }
+    };
+    if let Some(applied) = changed {
         flow.ui.nodes.retain(|n| n.group == Group::Default);
         let to = flow
             .return_to
@@ -106,6 +135,11 @@ pub async fn submit(
             .append(Node::anchor("continue", to, text::label_continue(), group));
         flow.ui.add_message(text::verification_successful());
         flow.state = crate::model::flow::FlowState::PassedChallenge;
+        if let Some(applied) = applied {
+            // The change is stored: what follows a settings change runs now (Kratos runs
+            // the profile method's post-persist hooks here). Their failures do not undo it.
+            super::after_settings::after_applied(deps, &applied).await;
+        }
     }
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;

@@ -328,6 +328,85 @@ impl Store {
         Ok(())
     }
 
+    /// Applies a pending address change in ONE transaction: the change is consumed, the
+    /// session that asked must still be active (not revoked, not expired, same identity, identity
+    /// active), the identity must be unchanged since `previous` was read (same `updated_at`,
+    /// traits matching the change's hash), and `updated` (the proposed traits with the new
+    /// address verified) replaces it. A refusal writes nothing. A new address that another
+    /// identity took meanwhile is [`StoreError::Conflict`].
+    pub async fn apply_pending_change(
+        &self,
+        change: &super::pending::PendingChange,
+        previous: &Identity,
+        updated: &Identity,
+        now: time::OffsetDateTime,
+    ) -> Result<Result<(), super::pending::Refusal>, StoreError> {
+        use super::pending::Refusal;
+        let lock = match self.dialect() {
+            super::Dialect::Postgres => " FOR UPDATE",
+            super::Dialect::Sqlite => "",
+        };
+        let outcome = crate::with_tx!(self, tx => {
+            // Reads first (locking the rows on PostgreSQL; SQLite's IMMEDIATE transaction holds
+            // the write lock already), then writes only if everything holds.
+            let pending: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM identity_pending_address_changes WHERE id = $1{lock}"
+            )))
+            .bind(change.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if pending.is_none() {
+                return Ok::<_, StoreError>(Err(Refusal::Gone));
+            }
+            let session: Option<(Uuid, bool, Ts)> =
+                sqlx::query_as("SELECT identity_id, active, expires_at FROM sessions WHERE id = $1")
+                    .bind(change.session_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match session {
+                Some((owner, true, expires)) if owner == change.identity_id && expires.0 > now => {}
+                _ => return Ok(Err(Refusal::SessionInvalid)),
+            }
+            let current: Option<(Json<Value>, String, Ts)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT traits, state, updated_at FROM identities WHERE id = $1{lock}"
+            )))
+            .bind(change.identity_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((traits, state, updated_at)) = current else {
+                return Ok(Err(Refusal::Gone));
+            };
+            if state != State::Active.as_str() {
+                return Ok(Err(Refusal::SessionInvalid));
+            }
+            if super::pending::traits_hash(&traits.0) != change.original_traits_hash
+                || updated_at.0 != previous.updated_at
+            {
+                return Ok(Err(Refusal::Modified));
+            }
+            sqlx::query("DELETE FROM identity_pending_address_changes WHERE id = $1")
+                .bind(change.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE identities SET traits = $2, updated_at = $3 WHERE id = $1",
+            )
+            .bind(updated.id)
+            .bind(Json(&updated.traits))
+            .bind(Ts(updated.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, CONFLICT))?;
+            delete_children!(tx, updated.id);
+            insert_children!(tx, updated);
+            Ok::<_, StoreError>(Ok(()))
+        })?;
+        if outcome.is_ok() {
+            self.invalidate_sessions(updated.id).await;
+        }
+        Ok(outcome)
+    }
+
     /// Marks a still-`pending` verifiable address `sent` once a verification code went out
     /// (Kratos' `hook.Verifier`), so a later settings save does not mail it again.
     pub async fn mark_address_sent(

@@ -12,6 +12,7 @@ pub mod flow;
 pub mod identity;
 pub mod limits;
 pub mod migrate;
+pub mod pending;
 pub mod plans;
 pub mod session;
 pub mod sql;

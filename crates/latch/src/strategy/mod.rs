@@ -2,6 +2,7 @@
 //! and judges submissions; the flow engine owns HTTP, CSRF, sessions and responses.
 //! Adding a method touches its folder and [`all`].
 
+pub mod address_change;
 pub mod code;
 #[cfg(test)]
 mod example;
@@ -313,12 +314,18 @@ pub trait RecoveryStrategy: Send + Sync + std::fmt::Debug {
 }
 
 /// Result of a verification submission.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum VerificationOutcome {
     /// The flow changed and is shown again (a code was sent).
     Continue,
     /// The address is verified.
     Verified,
+    /// The address is verified and the settings change that waited for it (`verify_new_address`)
+    /// is stored; the settings hooks that follow a change run next.
+    AddressChanged(Box<address_change::Applied>),
+    /// The proof was used up, but the change that waited for it was refused: the flow shows
+    /// why.
+    Refused(crate::text::UiText),
 }
 
 /// A method that proves control of an address. Kratos: `verification.Strategy`.

@@ -287,7 +287,9 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
         &format!(
             "{hibp_off}  flows:\n    registration:\n      after:\n        \
              password:\n          hooks:\n            - hook: session\n            - hook: show_verification_ui\n    \
-             settings:\n      after:\n        password:\n          hooks:\n            - hook: revoke_active_sessions\n    \
+             settings:\n      after:\n        password:\n          hooks:\n            - hook: revoke_active_sessions\n        \
+             profile:\n          hooks:\n            - hook: verify_new_address\n            \
+             - hook: notify_previous_addresses\n    \
              recovery:\n      after:\n        hooks:\n          - hook: revoke_active_sessions\n    \
              login:\n      after:\n        hooks:\n          - hook: revoke_active_sessions\n        \
              code:\n          hooks:\n            - hook: require_verified_address\n"
@@ -302,7 +304,7 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
         "hooks.yml",
         &format!(
             "{hibp_off}  flows:\n    settings:\n      after:\n        profile:\n          hooks:\n            \
-             - hook: notify_previous_addresses\n    \
+             - hook: b2b_sso\n    \
              registration:\n      after:\n        password:\n          hooks:\n            - hook: session\n            \
              - hook: web_hook\n              config:\n                url: http://hooks.test/\n                method: POST\n"
         ),
@@ -310,10 +312,7 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
     let (success, stderr) = validate(&hooks, false);
     assert!(success, "without --strict the config loads: {stderr}");
     for (hook, path) in [
-        (
-            "notify_previous_addresses",
-            "selfservice.flows.settings.after.profile.hooks[0]",
-        ),
+        ("b2b_sso", "selfservice.flows.settings.after.profile.hooks[0]"),
         ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
     ] {
         assert!(
@@ -324,7 +323,7 @@ fn cli_validate_config_refuses_hooks_latch_does_not_run_under_strict() {
     assert!(!stderr.contains("hook \"session\""), "{stderr}");
     let (success, stderr) = validate(&hooks, true);
     assert!(!success, "--strict fails on hooks Latch does not run: {stderr}");
-    assert!(stderr.contains("notify_previous_addresses"), "{stderr}");
+    assert!(stderr.contains("b2b_sso"), "{stderr}");
 }
 
 #[test]

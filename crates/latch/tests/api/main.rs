@@ -35,6 +35,7 @@ mod refusals;
 mod sdk;
 mod sessions;
 mod settings;
+mod settings_hooks;
 mod snapshots;
 mod totp;
 mod webauthn;

@@ -10,7 +10,7 @@ use crate::deps::Env;
 use crate::identity::State;
 use crate::model::flow::Flow;
 use crate::strategy::{
-    Cx, FlowError, RecoveryOutcome, RecoveryStrategy, VerificationOutcome, VerificationStrategy, field,
+    Cx, FlowError, RecoveryOutcome, RecoveryStrategy, VerificationOutcome, VerificationStrategy, address_change, field,
 };
 use crate::text;
 use crate::ui::{Autocomplete, Group, InputType, Node};
@@ -135,7 +135,7 @@ impl VerificationStrategy for Code {
 
     async fn send(&self, env: &Env, flow: &mut Flow, address: &str) -> Result<(), FlowError> {
         let address = crate::identity::schema::normalize_identifier(address);
-        let owner = env.store.find_identity_by_address(true, "email", &address).await?;
+        let (address, owner) = address_change::recipient(env, flow.id, &address).await?;
         let url_base = env.public_url(&format!("self-service/verification?flow={}", flow.id));
         match owner {
             Some(i) => {
@@ -157,11 +157,21 @@ impl VerificationStrategy for Code {
         if let Some(code) = submitted(body, "code") {
             let address = address_of(flow);
             let row = verify(env, flow, Purpose::Verification, &address, code).await?;
+            if let Some(change) = address_change::for_flow(env, flow.id).await? {
+                let invalid = text::verification_code_invalid();
+                return address_change::outcome(env, &change, row.identity_id, &row.address, invalid).await;
+            }
             if let Some(id) = row.identity_id
                 && let Some(mut identity) = env.store.get_identity(id).await?
-                && identity.mark_address_verified(&row.address, env.clock.now())
             {
-                env.store.update_identity(&identity).await?;
+                if !identity.verifiable_addresses.iter().any(|a| a.value == row.address) {
+                    // The address left the identity (or was a change that is gone now): nothing
+                    // to verify (Kratos: "invalid or already used").
+                    return Ok(VerificationOutcome::Refused(text::verification_code_invalid()));
+                }
+                if identity.mark_address_verified(&row.address, env.clock.now()) {
+                    env.store.update_identity(&identity).await?;
+                }
             }
             return Ok(VerificationOutcome::Verified);
         }

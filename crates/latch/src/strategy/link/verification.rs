@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Link, Purpose, Redeemed, address_nodes, issue, redeem, submitted};
 use crate::deps::Env;
 use crate::model::flow::{Flow, FlowState};
-use crate::strategy::{Cx, FlowError, VerificationOutcome, VerificationStrategy};
+use crate::strategy::{Cx, FlowError, VerificationOutcome, VerificationStrategy, address_change};
 use crate::text;
 
 #[async_trait]
@@ -20,9 +20,15 @@ impl VerificationStrategy for Link {
     }
 
     async fn send(&self, env: &Env, flow: &mut Flow, address: &str) -> Result<(), FlowError> {
-        let shown = address.to_string();
-        let address = crate::identity::schema::normalize_identifier(address);
-        let owner = env.store.find_identity_by_address(true, "email", &address).await?;
+        let normalized = crate::identity::schema::normalize_identifier(address);
+        let (resolved, owner) = address_change::recipient(env, flow.id, &normalized).await?;
+        // A pending change sends to its own address, whatever was typed.
+        let shown = if resolved == normalized {
+            address.to_string()
+        } else {
+            resolved.clone()
+        };
+        let address = resolved;
         let notify = env.config.selfservice.flows.verification.notify_unknown_recipients;
         issue(env, flow, Purpose::Verification, owner.as_ref(), &address, notify).await?;
         flow.internal_set("link_address", json!(address));
@@ -43,11 +49,21 @@ impl VerificationStrategy for Link {
                     return Err(FlowError::message(text::verification_flow_expired(at, env.clock.now())));
                 }
             };
+            if let Some(change) = address_change::for_flow(env, flow.id).await? {
+                let invalid = text::verification_token_invalid();
+                return address_change::outcome(env, &change, row.identity_id, &row.address, invalid).await;
+            }
             if let Some(id) = row.identity_id
                 && let Some(mut identity) = env.store.get_identity(id).await?
-                && identity.mark_address_verified(&row.address, env.clock.now())
             {
-                env.store.update_identity(&identity).await?;
+                if !identity.verifiable_addresses.iter().any(|a| a.value == row.address) {
+                    // The address left the identity (or was a change that is gone now): nothing
+                    // to verify (Kratos: "invalid or already used").
+                    return Ok(VerificationOutcome::Refused(text::verification_token_invalid()));
+                }
+                if identity.mark_address_verified(&row.address, env.clock.now()) {
+                    env.store.update_identity(&identity).await?;
+                }
             }
             return Ok(VerificationOutcome::Verified);
         }

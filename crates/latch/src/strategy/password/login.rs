@@ -73,7 +73,14 @@ impl LoginStrategy for Password {
         // counted, so it cannot be used as an oracle faster than the password budget allows).
         let migrating = super::migrate::wanted(&config);
         let ok = if migrating {
-            super::migrate::ask(env, identifier, password).await? == super::migrate::Verdict::Match
+            let attempt = super::migrate::Attempt {
+                flow,
+                identity: &identity,
+                identifier,
+                password,
+                user_agent: cx.client.user_agent.as_deref(),
+            };
+            super::migrate::ask(env, attempt).await? == super::migrate::Verdict::Match
         } else if hash.is_empty() {
             dummy_verify(&env.hasher, password).await.map_err(busy)?;
             false
