@@ -37,3 +37,4 @@ mod settings;
 mod snapshots;
 mod totp;
 mod webauthn;
+mod webhook_outbox;
