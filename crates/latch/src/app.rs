@@ -350,6 +350,7 @@ async fn janitor(
                 sessions = r.sessions,
                 rate_limit_counters = r.rate_limit_counters,
                 mail_bodies = r.mail_bodies,
+                web_hook_bodies = r.web_hook_bodies,
                 "cleanup janitor: run finished"
             ),
             Err(e) => tracing::error!(error = %e, "cleanup janitor: run failed; trying again at the next interval"),

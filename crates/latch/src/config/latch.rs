@@ -150,7 +150,7 @@ pub struct Cleanup {
     /// Pause between batches.
     #[serde(deserialize_with = "de_duration")]
     pub sleep_between_batches: Duration,
-    /// Blank the bodies of sent mail this long after sending.
+    /// Blank the bodies of sent mail (and of delivered web hooks) this long after sending.
     #[serde(deserialize_with = "de_duration")]
     pub mail_body_retention: Duration,
 }
