@@ -151,6 +151,7 @@ impl App {
             .map_err(|e| AppError::Config(e.to_string()))?;
 
         let mailer = crate::courier::setup(&config).map_err(|e| AppError::Config(e.to_string()))?;
+        crate::webhook::outbox::check_config(&config).map_err(AppError::Config)?;
 
         let public_addr = format!("{}:{}", bind_host(&config.serve.public.host), config.serve.public.port);
         let admin_addr = format!("{}:{}", bind_host(&config.serve.admin.host), config.serve.admin.port);
@@ -292,6 +293,9 @@ impl App {
                 stop_rx.clone(),
             ))
         });
+        let web_hooks =
+            crate::webhook::dispatcher::Dispatcher::new(&self.deps.config, store.clone(), self.deps.clock.clone());
+        let web_hooks = tokio::spawn(web_hooks.run(stop_rx.clone()));
         let courier = tokio::spawn(dispatcher.run(stop_rx));
         tokio::spawn(async move {
             shutdown.await;
@@ -300,9 +304,12 @@ impl App {
         });
         tokio::join!(public, admin);
         listener.abort();
-        // Requests may enqueue mail until the end; the worker then finishes its current message.
+        // Requests may enqueue mail and web hooks until the end; the workers then finish their
+        // current round.
         let _ = stop_courier.send(true);
         let _ = courier.await;
+        // The web hook round in flight finishes (each attempt has its timeout) and is recorded.
+        let _ = web_hooks.await;
         if let Some(j) = janitor {
             let _ = j.await;
         }
@@ -343,6 +350,7 @@ async fn janitor(
                 sessions = r.sessions,
                 rate_limit_counters = r.rate_limit_counters,
                 mail_bodies = r.mail_bodies,
+                web_hook_bodies = r.web_hook_bodies,
                 "cleanup janitor: run finished"
             ),
             Err(e) => tracing::error!(error = %e, "cleanup janitor: run failed; trying again at the next interval"),

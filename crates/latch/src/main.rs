@@ -150,8 +150,8 @@ enum CleanupCommand {
         /// Pause between batches (default `latch.cleanup.sleep_between_batches`, 1s).
         #[arg(long = "sleep-between-batches")]
         sleep_between_batches: Option<String>,
-        /// Blank sent mail bodies this long after sending (default
-        /// `latch.cleanup.mail_body_retention`, 24h).
+        /// Blank sent mail bodies (and delivered web hook bodies) this long after sending
+        /// (default `latch.cleanup.mail_body_retention`, 24h).
         #[arg(long = "mail-body-retention")]
         mail_body_retention: Option<String>,
     },

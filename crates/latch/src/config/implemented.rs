@@ -156,7 +156,9 @@ pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
                         ));
                         continue;
                     }
-                    if !IMPLEMENTED_HOOKS.contains(&(flow.as_str(), position, name)) {
+                    if !IMPLEMENTED_HOOKS.contains(&(flow.as_str(), position, name))
+                        && !queued_web_hook(flow, position, h)
+                    {
                         warnings.push(format!(
                             "hook \"{name}\" at \"{path}[{i}]\" is accepted for Kratos compatibility but not implemented \
                              by Latch yet: it is NOT run"
@@ -167,6 +169,15 @@ pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// A `web_hook` with `response.ignore: true` after registration or login: Latch queues it in
+/// the durable outbox (`crate::webhook::outbox`).
+fn queued_web_hook(flow: &str, position: &str, hook: &Value) -> bool {
+    position == "after"
+        && matches!(flow, "registration" | "login")
+        && hook.get("hook").and_then(Value::as_str) == Some("web_hook")
+        && hook.pointer("/config/response/ignore").and_then(Value::as_bool) == Some(true)
 }
 
 fn is_at_or_below(path: &str, prefix: &str) -> bool {
@@ -220,7 +231,8 @@ mod tests {
         let doc = json!({"selfservice": {"flows": {
             "registration": {"after": {
                 "hooks": [{"hook": "session"}, {"hook": "show_verification_ui"}],
-                "password": {"hooks": [{"hook": "session"}, {"hook": "web_hook", "config": {}}]}
+                "password": {"hooks": [{"hook": "session"}, {"hook": "web_hook", "config": {}},
+                    {"hook": "web_hook", "config": {"url": "https://h", "method": "POST", "response": {"ignore": true}}}]}
             }, "before": {"hooks": [{"hook": "two_step_registration"}]}},
             "login": {"after": {"hooks": [{"hook": "revoke_active_sessions"}, {"hook": "show_verification_ui"}],
                                 "code": {"hooks": [{"hook": "require_verified_address"}, {"hook": "verification"}]}},

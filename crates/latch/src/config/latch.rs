@@ -1,5 +1,6 @@
 //! Latch-only settings: the top-level `latch:` key, which Kratos does not have. Rate limits,
-//! the password-hashing queue, the cleanup janitor and the whoami cache live here. A Kratos
+//! the password-hashing queue, the cleanup janitor, the whoami cache and the web hook outbox
+//! live here. A Kratos
 //! file without the key loads unchanged; unknown keys under it fail with their path like every
 //! other key. Documented in `docs/configuration.md` and `docs/security.md`.
 
@@ -22,6 +23,8 @@ pub struct Latch {
     pub cleanup: Cleanup,
     /// `latch.cache`.
     pub cache: Cache,
+    /// `latch.webhooks`.
+    pub webhooks: Webhooks,
     /// `latch.client_ip_headers`: single-value client-IP headers (`CF-Connecting-IP`,
     /// `True-Client-IP`, `X-Real-IP`) believed from `serve.public.trusted_proxies`; by
     /// default only `X-Forwarded-For` is.
@@ -147,7 +150,7 @@ pub struct Cleanup {
     /// Pause between batches.
     #[serde(deserialize_with = "de_duration")]
     pub sleep_between_batches: Duration,
-    /// Blank the bodies of sent mail this long after sending.
+    /// Blank the bodies of sent mail (and of delivered web hooks) this long after sending.
     #[serde(deserialize_with = "de_duration")]
     pub mail_body_retention: Duration,
 }
@@ -193,6 +196,41 @@ impl Default for WhoamiCache {
             enabled: true,
             max_bytes: 16 * 1024 * 1024,
             ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `latch.webhooks`: the durable outbox that delivers `response.ignore: true` web hooks.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Webhooks {
+    /// Attempts per delivery (the retry budget) before it is dead-lettered.
+    pub max_attempts: u32,
+    /// The pause after the first failed attempt; it doubles after each further one.
+    #[serde(deserialize_with = "de_duration")]
+    pub initial_backoff: Duration,
+    /// The longest pause between two attempts.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_backoff: Duration,
+    /// Deadline of one attempt: connect, send and read the answer.
+    #[serde(deserialize_with = "de_duration")]
+    pub attempt_timeout: Duration,
+    /// Deliveries in flight at once on each node.
+    pub concurrency: u32,
+    /// How often each node looks for due deliveries when nothing woke it.
+    #[serde(deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Webhooks {
+            max_attempts: 15,
+            initial_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(3600),
+            attempt_timeout: Duration::from_secs(30),
+            concurrency: 8,
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -245,6 +283,14 @@ pub(super) fn schema() -> Value {
             "mail_body_retention": duration(),
         })),
         "client_ip_headers": {"type": "array", "items": {"type": "string"}},
+        "webhooks": strict(json!({
+            "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
+            "initial_backoff": duration(),
+            "max_backoff": duration(),
+            "attempt_timeout": duration(),
+            "concurrency": {"type": "integer", "minimum": 1, "maximum": 256},
+            "poll_interval": duration(),
+        })),
         "cache": strict(json!({
             "whoami": strict(json!({
                 "enabled": {"type": "boolean"},

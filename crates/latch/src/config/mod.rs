@@ -28,7 +28,9 @@ use serde_json::Value;
 pub use self::dsn::{Dsn, parse_dsn};
 pub use self::duration::{parse_byte_size, parse_duration};
 pub use self::implemented::IMPLEMENTED;
-pub use self::latch::{Budget, Cache as LatchCache, Cleanup, Hashing, Latch, PasswordLimits, RateLimits, WhoamiCache};
+pub use self::latch::{
+    Budget, Cache as LatchCache, Cleanup, Hashing, Latch, PasswordLimits, RateLimits, Webhooks, WhoamiCache,
+};
 pub use self::methods::{
     ClaimsSource, CodeConfig, CodeMethod, Methods, OidcConfig, OidcMethod, OidcProvider, PasskeyConfig, PasskeyMethod,
     PasswordConfig, PasswordMethod, Pkce, RelyingParty, Toggle, UpdateOnLogin, WebauthnConfig, WebauthnMethod,

@@ -147,7 +147,7 @@ async fn success(
     if identity.mark_address_verified(address, now) {
         deps.store.update_identity(&identity).await?;
     }
-    let issued = super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1).await?;
+    let issued = super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1, &[]).await?;
     let hooks = &deps.config.selfservice.flows.recovery.after.hooks;
     super::revoke::revoke_active_sessions(deps, hooks, identity.id, issued.session.id).await?;
     // Continue to a settings flow owned by the new session.

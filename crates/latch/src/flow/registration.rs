@@ -129,11 +129,6 @@ pub(super) async fn create(
     identity: Identity,
     method: &str,
 ) -> Result<Answer, FlowError> {
-    match deps.store.insert_identity(&identity).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),
-        Err(e) => return Err(e.into()),
-    }
     let hooks = deps
         .config
         .selfservice
@@ -141,11 +136,19 @@ pub(super) async fn create(
         .registration
         .after
         .hooks_running(method, super::hooks::REGISTRATION_AFTER);
+    // `response.ignore` web hooks commit with the identity (rendered before the transaction).
+    let event = super::hooks::EVENT_REGISTRATION_AFTER;
+    let outbox = super::hooks::async_web_hooks(deps, flow, sub, hooks, event, &identity, None).await;
+    match deps.store.insert_identity_with(&identity, &outbox).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),
+        Err(e) => return Err(e.into()),
+    }
     // Without the `session` hook the identity is created and nobody is signed in (Kratos
     // answers `{identity, continue_with}`, browsers go to the return URL).
     let with_session = super::hooks::has(hooks, "session");
     let issued = if with_session {
-        Some(super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1).await?)
+        Some(super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1, &[]).await?)
     } else {
         None
     };

@@ -21,7 +21,7 @@ pub(super) async fn success(
     if let Some(stop) = super::hooks::require_verified_address(deps, flow, sub, identity, method, hooks).await? {
         return Ok(stop);
     }
-    let issued = super::success::sign_in(deps, flow, sub, identity, method, aal).await?;
+    let issued = super::success::sign_in(deps, flow, sub, identity, method, aal, hooks).await?;
     let next = super::hooks::after_login(deps, flow, sub, identity, issued.session.id, hooks).await?;
     // Kratos' `PostLoginHook` checks the new session against `session.whoami.required_aal`:
     // a first factor of an identity that has a second one must go on to the `aal2` login.

@@ -17,7 +17,8 @@ use crate::strategy::FlowError;
 
 /// Signs `identity` in with `method` at `aal`: a login that refreshes or steps up the
 /// request's own session adds the method to it (same token); everything else issues a new
-/// session.
+/// session. The `response.ignore` web hooks of `web_hooks` (the after-login hooks; empty
+/// for registration and recovery) are queued in the transaction that writes the session.
 pub async fn sign_in(
     deps: &Service,
     flow: &Flow,
@@ -25,7 +26,9 @@ pub async fn sign_in(
     identity: &Identity,
     method: &str,
     aal: Aal,
+    web_hooks: &[crate::config::Hook],
 ) -> Result<Issued, FlowError> {
+    let event = super::hooks::EVENT_LOGIN_AFTER;
     let now = deps.clock.now();
     let am = AuthMethod {
         method: method.to_string(),
@@ -44,7 +47,8 @@ pub async fn sign_in(
             s.aal = crate::session::compute_aal(&s.methods);
             s.authenticated_at = now;
             s.expires_at = now + deps.config.session.lifespan;
-            deps.store.update_session_auth(&s, now).await?;
+            let outbox = super::hooks::async_web_hooks(deps, flow, sub, web_hooks, event, identity, Some(&s)).await;
+            deps.store.update_session_auth_with(&s, now, &outbox).await?;
             Ok(Issued {
                 session: s,
                 token: cur.token.clone(),
@@ -53,7 +57,13 @@ pub async fn sign_in(
         // A step-up never issues a fresh session (the login engine refuses such submissions
         // before a strategy runs; this keeps it so if that check is ever bypassed).
         _ if flow.requested_aal == Aal::Aal2 => Err(FlowError::Aal1Required),
-        _ => Ok(manager::issue(deps, identity, vec![am], &sub.client).await?),
+        _ => {
+            let issued = manager::prepare(deps, identity, vec![am], &sub.client);
+            let outbox =
+                super::hooks::async_web_hooks(deps, flow, sub, web_hooks, event, identity, Some(&issued.session)).await;
+            manager::store_issued(deps, &issued, &outbox).await?;
+            Ok(issued)
+        }
     }
 }
 

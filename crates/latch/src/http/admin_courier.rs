@@ -131,11 +131,11 @@ async fn retry_message(State(state): State<AppState>, Path(id): Path<String>) ->
 }
 
 /// Opaque page token: base64url of `<created_at>/<id>` of the last message seen.
-fn encode_token(created_at: OffsetDateTime, id: Uuid) -> String {
+pub(super) fn encode_token(created_at: OffsetDateTime, id: Uuid) -> String {
     crate::crypto::b64url(format!("{}/{id}", rfc3339(created_at)).as_bytes())
 }
 
-fn decode_token(t: &str) -> ApiResult<(OffsetDateTime, Uuid)> {
+pub(super) fn decode_token(t: &str) -> ApiResult<(OffsetDateTime, Uuid)> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(t)
         .ok()

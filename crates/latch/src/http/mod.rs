@@ -3,6 +3,7 @@
 pub mod admin_courier;
 pub mod admin_identities;
 pub mod admin_recovery;
+pub mod admin_webhooks;
 pub mod client;
 pub mod cors;
 pub mod error;
@@ -81,6 +82,7 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/admin/metrics/prometheus", get(prometheus))
         .merge(admin_identities::routes())
         .merge(admin_courier::routes())
+        .merge(admin_webhooks::routes())
         .merge(sessions::admin_routes())
         .merge(admin_recovery::routes())
         .fallback(admin_fallback)

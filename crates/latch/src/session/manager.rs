@@ -83,6 +83,30 @@ pub async fn issue(
     methods: Vec<AuthMethod>,
     client: &ClientInfo,
 ) -> Result<Issued, StoreError> {
+    let issued = prepare(deps, identity, methods, client);
+    store_issued(deps, &issued, &[]).await?;
+    Ok(issued)
+}
+
+/// Stores a session made by [`prepare`], with web hook deliveries in the same transaction.
+pub async fn store_issued(
+    deps: &Deps,
+    issued: &Issued,
+    deliveries: &[crate::webhook::outbox::NewDelivery],
+) -> Result<(), StoreError> {
+    let logout = logout_token_for(&issued.token);
+    deps.store
+        .insert_session_with(
+            &issued.session,
+            &sha256_hex(issued.token.as_bytes()),
+            &sha256_hex(logout.as_bytes()),
+            deliveries,
+        )
+        .await
+}
+
+/// A new session for an identity that just authenticated, not stored yet ([`store_issued`]).
+pub fn prepare(deps: &Deps, identity: &Identity, methods: Vec<AuthMethod>, client: &ClientInfo) -> Issued {
     let now = deps.clock.now();
     let token = new_session_token();
     let aal = compute_aal(&methods);
@@ -103,11 +127,7 @@ pub async fn issue(
         created_at: now,
         updated_at: now,
     };
-    let logout = logout_token_for(&token);
-    deps.store
-        .insert_session(&session, &sha256_hex(token.as_bytes()), &sha256_hex(logout.as_bytes()))
-        .await?;
-    Ok(Issued { session, token })
+    Issued { session, token }
 }
 
 /// The active session of the credentials a request presents, if any.

@@ -42,7 +42,8 @@ pub struct CleanupOptions {
     pub batch_size: u32,
     /// Pause between two batches of one kind.
     pub sleep_between_batches: Duration,
-    /// Blank subjects and bodies of sent mail this long after sending.
+    /// Blank subjects and bodies of sent mail (and bodies and headers of delivered web hooks)
+    /// this long after sending.
     pub mail_body_retention: Duration,
 }
 
@@ -74,11 +75,13 @@ pub struct CleanupReport {
     pub rate_limit_counters: u64,
     /// Sent mail whose subject and body were blanked.
     pub mail_bodies: u64,
+    /// Delivered web hooks whose body and headers were blanked.
+    pub web_hook_bodies: u64,
 }
 
 impl CleanupReport {
     /// `(name, count)` pairs in a stable order, for printing.
-    pub fn rows(&self) -> [(&'static str, u64); 7] {
+    pub fn rows(&self) -> [(&'static str, u64); 8] {
         [
             ("codes", self.codes),
             ("flows", self.flows),
@@ -87,6 +90,7 @@ impl CleanupReport {
             ("sessions", self.sessions),
             ("rate_limit_counters", self.rate_limit_counters),
             ("mail_bodies", self.mail_bodies),
+            ("web_hook_bodies", self.web_hook_bodies),
         ]
     }
 
@@ -121,6 +125,7 @@ impl Store {
             sessions: self.cleanup_sessions(now, o).await?,
             rate_limit_counters: self.cleanup_rate_limit_counters(now, o).await?,
             mail_bodies: self.cleanup_mail_bodies(now, o).await?,
+            web_hook_bodies: self.cleanup_web_hook_bodies(now, o).await?,
         })
     }
 
@@ -207,6 +212,19 @@ impl Store {
             "UPDATE courier_messages SET subject = '', body = '', body_html = NULL, template_data = '{}' \
              WHERE id IN (SELECT id FROM courier_messages WHERE status = 'sent' AND updated_at < $1 \
              AND (body <> '' OR subject <> '' OR body_html IS NOT NULL) LIMIT {n}{lock})",
+            &[Bind::At(before(now, o.mail_body_retention))],
+            o,
+        )
+        .await
+    }
+
+    /// Blanks the body and headers (personal data, keys in headers) of web hooks delivered
+    /// more than `mail_body_retention` ago; the row stays for the admin listing.
+    pub async fn cleanup_web_hook_bodies(&self, now: OffsetDateTime, o: &CleanupOptions) -> Result<u64, StoreError> {
+        self.in_batches(
+            "UPDATE webhook_deliveries SET body = NULL, headers = '[]' \
+             WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'delivered' AND updated_at < $1 \
+             AND body IS NOT NULL LIMIT {n}{lock})",
             &[Bind::At(before(now, o.mail_body_retention))],
             o,
         )

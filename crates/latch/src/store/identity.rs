@@ -257,11 +257,29 @@ pub(crate) fn hydrate_sql(list: &str) -> [String; 4] {
 impl Store {
     /// Creates an identity with its credentials and addresses in one transaction.
     pub async fn insert_identity(&self, ident: &Identity) -> Result<(), StoreError> {
+        self.insert_identity_with(ident, &[]).await
+    }
+
+    /// [`Store::insert_identity`] that also queues web hook deliveries in the same transaction
+    /// (a registration and its `response.ignore` web hooks commit together), then wakes this
+    /// node's web hook worker.
+    pub async fn insert_identity_with(
+        &self,
+        ident: &Identity,
+        deliveries: &[crate::webhook::outbox::NewDelivery],
+    ) -> Result<(), StoreError> {
         crate::with_tx!(self, tx => {
             insert_identity_row!(tx, ident);
             insert_children!(tx, ident);
+            for d in deliveries {
+                crate::store::webhook::insert_webhook_delivery!(tx, d);
+            }
             Ok::<(), StoreError>(())
-        })
+        })?;
+        if !deliveries.is_empty() {
+            self.wake_web_hooks();
+        }
+        Ok(())
     }
 
     /// Creates many identities in one transaction (the admin batch endpoint and the import

@@ -53,6 +53,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_drop_code_failures"),
     migration!(8, "0008_perf"),
     migration!(9, "0009_pending_address_changes"),
+    migration!(10, "0010_webhook_deliveries"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latch_migrations (\

@@ -17,6 +17,7 @@ pub mod plans;
 pub mod session;
 pub mod sql;
 pub mod stats;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -126,6 +127,8 @@ pub struct Store {
     pub cache: std::sync::Arc<cache::SessionCache>,
     /// Wakes this node's courier worker when mail is enqueued; counts its attempts.
     pub outbox: std::sync::Arc<courier::OutboxSignals>,
+    /// Wakes this node's web hook worker when deliveries are enqueued; counts its attempts.
+    pub hooks: std::sync::Arc<webhook::HookSignals>,
     /// Counts this node's finished cleanup janitor runs (tests wait on it).
     pub cleanups: std::sync::Arc<cleanup::CleanupSignals>,
     /// SQLite: write transactions of this process take turns here (see [`with_tx!`]).
@@ -170,6 +173,7 @@ impl Store {
                     pool: Pool::Sqlite(pool),
                     cache: Default::default(),
                     outbox: Default::default(),
+                    hooks: Default::default(),
                     cleanups: Default::default(),
                     sqlite_writer: Default::default(),
                 })
@@ -198,6 +202,7 @@ impl Store {
                     pool: Pool::Postgres(pool),
                     cache: Default::default(),
                     outbox: Default::default(),
+                    hooks: Default::default(),
                     cleanups: Default::default(),
                     sqlite_writer: Default::default(),
                 })
@@ -235,9 +240,11 @@ impl Store {
     }
 
     /// On PostgreSQL, listens for other nodes' session changes and drops the affected cache
-    /// entries, and for queued mail (`latch_courier`, sent by a trigger on
-    /// `courier_messages`) and wakes this node's courier worker; runs until the pool closes. Clears the whole cache whenever the listening
-    /// connection is re-established, since notifications may have been missed.
+    /// entries, for queued mail (`latch_courier`, sent by a trigger on `courier_messages`) and
+    /// wakes this node's courier worker, and for queued web hooks (`latch_webhooks`, a trigger
+    /// on `webhook_deliveries`) and wakes this node's web hook worker; runs until the pool
+    /// closes. Clears the whole cache whenever the listening connection is re-established,
+    /// since notifications may have been missed.
     pub async fn listen_for_invalidations(self) {
         let Pool::Postgres(pool) = &self.pool else { return };
         loop {
@@ -252,18 +259,24 @@ impl Store {
                     continue;
                 }
             };
-            if let Err(e) = listener.listen_all(["latch_sessions", "latch_courier"]).await {
+            if let Err(e) = listener
+                .listen_all(["latch_sessions", "latch_courier", "latch_webhooks"])
+                .await
+            {
                 tracing::warn!(error = %e, "session cache listener cannot LISTEN; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             self.cache.clear();
-            // Mail may have been queued while nobody listened.
+            // Mail and web hooks may have been queued while nobody listened.
             self.wake_courier();
+            self.wake_web_hooks();
             loop {
                 match listener.recv().await {
                     // Another node (or this one) queued mail: migration 0008's trigger.
                     Ok(n) if n.channel() == "latch_courier" => self.wake_courier(),
+                    // Another node (or this one) queued a web hook: migration 0010's trigger.
+                    Ok(n) if n.channel() == "latch_webhooks" => self.wake_web_hooks(),
                     Ok(n) => match uuid::Uuid::parse_str(n.payload()) {
                         Ok(id) => self.cache.invalidate_identity(id),
                         Err(_) => self.cache.clear(),

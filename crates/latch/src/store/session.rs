@@ -55,6 +55,19 @@ pub struct SessionFilter {
 impl Store {
     /// Stores a new session with its hashed tokens and first device.
     pub async fn insert_session(&self, s: &Session, token_hash: &str, logout_hash: &str) -> Result<(), StoreError> {
+        self.insert_session_with(s, token_hash, logout_hash, &[]).await
+    }
+
+    /// [`Store::insert_session`] that also queues web hook deliveries in the same transaction
+    /// (a login and its `response.ignore` web hooks commit together), then wakes this node's
+    /// web hook worker.
+    pub async fn insert_session_with(
+        &self,
+        s: &Session,
+        token_hash: &str,
+        logout_hash: &str,
+        deliveries: &[crate::webhook::outbox::NewDelivery],
+    ) -> Result<(), StoreError> {
         crate::with_tx!(self, tx => {
             sqlx::query(
                 "INSERT INTO sessions (id, identity_id, token_hash, logout_token_hash, active, aal, authentication_methods, \
@@ -91,8 +104,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            for d in deliveries {
+                crate::store::webhook::insert_webhook_delivery!(tx, d);
+            }
             Ok::<(), StoreError>(())
-        })
+        })?;
+        if !deliveries.is_empty() {
+            self.wake_web_hooks();
+        }
+        Ok(())
     }
 
     /// Finds a session by the hash of its session token.
@@ -287,7 +307,18 @@ impl Store {
 
     /// Records a re-authentication (refresh login): methods, AAL, authenticated and expiry times.
     pub async fn update_session_auth(&self, s: &Session, now: OffsetDateTime) -> Result<(), StoreError> {
-        crate::with_pool!(self, p => {
+        self.update_session_auth_with(s, now, &[]).await
+    }
+
+    /// [`Store::update_session_auth`] that also queues web hook deliveries in the same
+    /// transaction (a refresh or step-up login and its `response.ignore` web hooks).
+    pub async fn update_session_auth_with(
+        &self,
+        s: &Session,
+        now: OffsetDateTime,
+        deliveries: &[crate::webhook::outbox::NewDelivery],
+    ) -> Result<(), StoreError> {
+        crate::with_tx!(self, tx => {
             sqlx::query(
                 "UPDATE sessions SET authentication_methods = $2, aal = $3, authenticated_at = $4, expires_at = $5, \
                  updated_at = $6 WHERE id = $1",
@@ -298,9 +329,16 @@ impl Store {
             .bind(Ts(s.authenticated_at))
             .bind(Ts(s.expires_at))
             .bind(Ts(now))
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
-        });
+            for d in deliveries {
+                crate::store::webhook::insert_webhook_delivery!(tx, d);
+            }
+            Ok::<(), StoreError>(())
+        })?;
+        if !deliveries.is_empty() {
+            self.wake_web_hooks();
+        }
         self.invalidate_sessions(s.identity_id).await;
         Ok(())
     }

@@ -36,11 +36,17 @@
 //! there), a `null` in the answer's identity fields means "unchanged", `Retry-After` is capped, and
 //! `response.ignore` does not spawn anything here: the caller decides how to run it detached.
 //!
+//! `response.ignore: true` hooks go through the durable outbox ([`outbox`], [`dispatcher`]): the
+//! body is [`render`]ed when the event happens, the row is written in the event's transaction,
+//! and a worker on every node sends it with [`send_once`], retrying with backoff.
+//!
 //! Secrets: API keys, passwords, bodies and answers are never logged or put in errors; URLs in
 //! errors and logs lose their credentials, query and fragment.
 
 mod config;
 mod context;
+pub mod dispatcher;
+pub mod outbox;
 mod response;
 
 #[cfg(test)]
@@ -170,6 +176,72 @@ pub async fn deliver_with(
     }
     let (status, attempts, answer) = result?;
     response::interpret(cfg, status, attempts, &answer, &url)
+}
+
+/// A body rendered ahead of sending (the outbox renders when the event happens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendered {
+    /// The body program raised `error "cancel"`: nothing is to be sent.
+    Cancelled,
+    /// Send this body (`None` for `TRACE`, which never has one).
+    Ready(Option<Vec<u8>>),
+}
+
+/// Renders the request body for `ctx` without sending anything.
+pub async fn render(cfg: &WebHookConfig, ctx: &Context) -> Result<Rendered, WebHookError> {
+    let url = shown_url(&cfg.url);
+    match render_body(cfg, ctx, &url).await? {
+        Some(body) => Ok(Rendered::Ready(Some(body))),
+        None if cfg.method == http::Method::TRACE => Ok(Rendered::Ready(None)),
+        None => Ok(Rendered::Cancelled),
+    }
+}
+
+/// Sends an already rendered body with `transport` (the outbox passes no retries: it retries
+/// itself) and returns the receiver's status. Any status `>= 400` is [`WebHookError::Status`];
+/// the answer is not interpreted (`response.ignore`).
+pub async fn send_once(
+    cfg: &WebHookConfig,
+    body: Option<Vec<u8>>,
+    transport: &Transport,
+    trigger_id: uuid::Uuid,
+) -> Result<u16, WebHookError> {
+    let url = shown_url(&cfg.url);
+    let (status, attempts, _) = send(cfg, body, transport, trigger_id, &url).await?;
+    if status >= 400 {
+        return Err(WebHookError::Status { url, status, attempts });
+    }
+    Ok(status)
+}
+
+/// A fingerprint of the hook's `auth` that holds no secret: SHA-256 over the URL, method, `id`,
+/// auth type and key name (or user). The outbox stores it instead of the credentials and looks
+/// the current credentials up by it when it sends, so a rotated key is picked up and no secret
+/// sits in the database. `None` without `auth`.
+pub fn auth_ref(cfg: &WebHookConfig) -> Option<String> {
+    let auth = cfg.auth.as_ref()?;
+    let (kind, name) = match auth {
+        Auth::ApiKey {
+            name, in_cookie: true, ..
+        } => ("api_key/cookie", name.as_str()),
+        Auth::ApiKey { name, .. } => ("api_key/header", name.as_str()),
+        Auth::BasicAuth { user, .. } => ("basic_auth", user.as_str()),
+    };
+    let text = format!(
+        "latch web hook auth v1\0{}\0{}\0{}\0{kind}\0{name}",
+        cfg.url,
+        cfg.method,
+        cfg.id.as_deref().unwrap_or("")
+    );
+    Some(crate::crypto::sha256_hex(text.as_bytes()))
+}
+
+/// What the outbox shows of a stored URL: no credentials, query or fragment.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => shown_url(&u),
+        Err(_) => String::new(),
+    }
 }
 
 /// Renders the body: `Ok(None)` for `TRACE` (never a body) or when the program cancels.

@@ -264,6 +264,19 @@ impl TestServer {
         res.json().await.unwrap()
     }
 
+    /// Stops this server (gracefully, as `stop`) and starts a new one on the same database with
+    /// `overrides`: a restart of the node. The new server has its own clock and signals.
+    pub async fn restart(mut self, overrides: Value) -> TestServer {
+        let placeholder = TestDb {
+            dsn: String::new(),
+            _dir: None,
+            pg_schema: None,
+        };
+        let db = std::mem::replace(&mut self._db, placeholder);
+        self.stop().await;
+        TestServer::on_db(db, overrides).await
+    }
+
     /// Stops the server and waits for in-flight requests.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

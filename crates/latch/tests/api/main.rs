@@ -39,3 +39,4 @@ mod settings_hooks;
 mod snapshots;
 mod totp;
 mod webauthn;
+mod webhook_outbox;
