@@ -15,8 +15,8 @@ use crate::client::{ALL, Client, Kind, message_ids};
 use crate::harness::{Backend, TestServer};
 
 /// A running provider; killed when dropped.
-struct Idp {
-    issuer: String,
+pub(crate) struct Idp {
+    pub(crate) issuer: String,
     _child: tokio::process::Child,
     /// Kept open: the provider must never write to a closed pipe.
     _stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
@@ -50,7 +50,7 @@ fn installed() -> Result<(), String> {
 
 impl Idp {
     /// Starts the provider, or `None` (with a message) when node is not installed.
-    async fn start() -> Option<Idp> {
+    pub(crate) async fn start() -> Option<Idp> {
         if std::process::Command::new("node").arg("--version").output().is_err() {
             assert!(
                 std::env::var_os("LATCH_TEST_REQUIRE_NODE").is_none(),
@@ -82,7 +82,7 @@ impl Idp {
     }
 
     /// The account the next sign-in at the provider logs in.
-    async fn next_login(&self, sub: &str) {
+    pub(crate) async fn next_login(&self, sub: &str) {
         let res = reqwest::Client::new()
             .post(format!("{}/test/next-login", self.issuer))
             .json(&json!({"sub": sub}))
@@ -127,7 +127,7 @@ fn docs_mapper(mut p: Value) -> Value {
 /// A mapper that fails, to see how its error is reported.
 const FAILING_MAPPER: &str = "error 'the mapper refuses on purpose'";
 
-fn config(issuer: &str) -> Value {
+pub(crate) fn config(issuer: &str) -> Value {
     use base64::Engine;
     let mut failing = provider("other", issuer, "auto");
     failing["mapper_url"] = json!(format!(
@@ -144,7 +144,7 @@ fn config(issuer: &str) -> Value {
     }})
 }
 
-async fn setup(backend: Backend) -> Option<(Idp, TestServer)> {
+pub(crate) async fn setup(backend: Backend) -> Option<(Idp, TestServer)> {
     let idp = Idp::start().await?;
     let srv = TestServer::with_config(backend, config(&idp.issuer)).await;
     Some((idp, srv))
@@ -152,7 +152,7 @@ async fn setup(backend: Backend) -> Option<(Idp, TestServer)> {
 
 /// Where a submission sends the browser: the `Location` of a 303 (browser) or
 /// `redirect_browser_to` of Kratos' 422 (SPA, native).
-async fn leaves_for(c: &Client<'_>, res: reqwest::Response) -> String {
+pub(crate) async fn leaves_for(c: &Client<'_>, res: reqwest::Response) -> String {
     match c.kind {
         Kind::Browser => {
             assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -169,7 +169,7 @@ async fn leaves_for(c: &Client<'_>, res: reqwest::Response) -> String {
 
 /// The browser at the provider: follows its redirects (with the provider's cookies) until it
 /// is sent back to Latch; returns that callback URL.
-async fn through_provider(srv: &TestServer, url: &str) -> String {
+pub(crate) async fn through_provider(srv: &TestServer, url: &str) -> String {
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
@@ -199,7 +199,7 @@ async fn through_provider(srv: &TestServer, url: &str) -> String {
 
 /// The browser arrives on the callback: a top-level navigation with Latch's cookies (none
 /// for a native app's system browser).
-async fn callback(srv: &TestServer, c: &Client<'_>, url: &str) -> reqwest::Response {
+pub(crate) async fn callback(srv: &TestServer, c: &Client<'_>, url: &str) -> reqwest::Response {
     if c.kind == Kind::Spa {
         // A navigation, not a fetch: the SPA's browser does not ask for JSON here.
         let mut nav = Client::new(srv, Kind::Browser);
@@ -209,7 +209,7 @@ async fn callback(srv: &TestServer, c: &Client<'_>, url: &str) -> reqwest::Respo
     c.send(c.req(Method::GET, url)).await
 }
 
-fn query_param(url: &str, name: &str) -> String {
+pub(crate) fn query_param(url: &str, name: &str) -> String {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -218,7 +218,7 @@ fn query_param(url: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn import_linked(srv: &TestServer, email: &str, subject: &str) -> String {
+pub(crate) async fn import_linked(srv: &TestServer, email: &str, subject: &str) -> String {
     let created = srv
         .create_identity(json!({
             "schema_id": "default",
@@ -230,7 +230,7 @@ async fn import_linked(srv: &TestServer, email: &str, subject: &str) -> String {
 }
 
 /// Signs in at the provider as `sub` through the flow `flow` and returns the callback answer.
-async fn sign_in_via(
+pub(crate) async fn sign_in_via(
     c: &Client<'_>,
     srv: &TestServer,
     idp: &Idp,
@@ -254,7 +254,7 @@ async fn sign_in_via(
 }
 
 /// The session the callback answer gave the client, checked with whoami.
-async fn session_after(c: &mut Client<'_>, res: reqwest::Response) -> Value {
+pub(crate) async fn session_after(c: &mut Client<'_>, res: reqwest::Response) -> Value {
     match c.kind {
         Kind::Native => {
             let status = res.status();
@@ -434,7 +434,7 @@ both!(oidc_provider_down_is_a_clear_flow_error);
 
 /// The flow a failed callback shows: the JSON answer (native), or the flow the browser is
 /// redirected to (browser, SPA).
-async fn shown_after(c: &Client<'_>, kind: &str, res: reqwest::Response) -> Value {
+pub(crate) async fn shown_after(c: &Client<'_>, kind: &str, res: reqwest::Response) -> Value {
     if c.kind == Kind::Native {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         return res.json().await.unwrap();
@@ -539,41 +539,6 @@ async fn oidc_mapper_error_is_reported_and_nothing_is_written(backend: Backend) 
     srv.stop().await;
 }
 both!(oidc_mapper_error_is_reported_and_nothing_is_written);
-
-async fn oidc_email_of_another_identity_is_never_linked(backend: Backend) {
-    let Some((idp, srv)) = setup(backend).await else { return };
-    for kind in ALL {
-        let sub = format!("taken-{kind:?}").to_lowercase();
-        let owner = srv
-            .create_identity(json!({
-                "schema_id": "default",
-                "traits": {"email": format!("{sub}@example.com")},
-                "credentials": {"password": {"config": {"password": "a long enough password"}}}
-            }))
-            .await;
-        let c = Client::new(&srv, kind);
-        let flow = c.init("login", "").await;
-        let res = sign_in_via(&c, &srv, &idp, &flow, "local", &sub).await;
-        let shown = shown_after(&c, "login", res).await;
-        assert_eq!(message_ids(&shown), vec![4000007], "{kind:?}: {shown}");
-        assert_eq!(c.whoami().await.status(), StatusCode::UNAUTHORIZED);
-        let kept: Value = srv
-            .client()
-            .get(srv.admin_url(&format!(
-                "/admin/identities/{}?include_credential=oidc",
-                owner["id"].as_str().unwrap()
-            )))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(kept["credentials"].get("oidc").is_none(), "not linked: {kept}");
-    }
-    srv.stop().await;
-}
-both!(oidc_email_of_another_identity_is_never_linked);
 
 async fn oidc_kratos_docs_mapper_registers(backend: Backend) {
     let Some((idp, srv)) = setup(backend).await else { return };

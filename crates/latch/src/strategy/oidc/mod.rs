@@ -8,8 +8,10 @@
 mod callback;
 mod claims;
 mod client;
+mod link;
 mod login;
 mod registration;
+mod settings;
 
 use std::sync::Arc;
 
@@ -121,6 +123,9 @@ impl Strategy for Oidc {
         Some(self)
     }
     fn registration(&self) -> Option<&dyn RegistrationStrategy> {
+        Some(self)
+    }
+    fn settings(&self) -> Option<&dyn super::SettingsStrategy> {
         Some(self)
     }
     fn routes(&self) -> Vec<StrategyRoute> {
