@@ -1,7 +1,8 @@
 // Social sign-in (the `oidc` method) through the built-in UI against a real OpenID provider
 // (npm oidc-provider, crates/latch/tests/oidc-provider/server.mjs, which signs in the account
 // set with POST /test/next-login without a login page): sign up with the provider, sign out,
-// sign in with it again; axe on the pages with provider buttons.
+// sign in with it again; link a provider to a password account by proving the password
+// (Kratos' account linking); link and unlink it in settings; axe on every page involved.
 'use strict';
 
 const { spawn } = require('node:child_process');
@@ -13,7 +14,7 @@ const assert = require('node:assert/strict');
 const { startLatch, REPO } = require('../lib/latch');
 const { openBrowser, screenshot } = require('../lib/browser');
 const { seriousViolations } = require('../lib/a11y');
-const { signOut } = require('../lib/flows');
+const { signOut, signUpWithPassword, uniqueEmail, PASSWORD } = require('../lib/flows');
 
 const MAPPER = `local claims = std.extVar('claims');
 { identity: { traits: { email: claims.email }, verified_addresses: [{ via: 'email', value: claims.email }] } }`;
@@ -105,6 +106,94 @@ test('sign up with an OpenID provider, sign out, sign in with it again', async (
       who.authentication_methods.map((m) => [m.method, m.provider]),
       [['oidc', 'local']],
     );
+  } finally {
+    await b.close();
+  }
+});
+
+async function whoami(b, base) {
+  const res = await b.context.request.get(`${base}/sessions/whoami`, { headers: { Accept: 'application/json' } });
+  assert.equal(res.status(), 200);
+  return res.json();
+}
+
+test('a provider whose email has a password account links after the password', async () => {
+  const base = latch.publicUrl;
+  const sub = `e2e-link-${Date.now().toString(36)}`;
+  const email = `${sub}@example.com`;
+  const b = await openBrowser();
+  try {
+    const { page } = b;
+    await signUpWithPassword(page, base, email);
+    const owner = (await whoami(b, base)).identity.id;
+    await signOut(page, base);
+
+    await nextLogin(sub);
+    await page.goto(`${base}/ui/login`);
+    await page.locator('button[name="provider"][value="local"]').click();
+    // Kratos' linking sign-in: the email is fixed, the password proves the account.
+    await page.waitForURL(/\/ui\/login\?flow=.*no_org_ui=true/);
+    await page.getByText('but that email is already used by another account').waitFor();
+    assert.equal(await page.locator('input[name="identifier"]').getAttribute('type'), 'hidden');
+    assert.equal(await page.locator('button[name="provider"][value="local"]').count(), 0);
+    await assertAccessible(b, 'oidc-link-login');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in and link' }).click();
+    await page.waitForURL(`${base}/ui/welcome`);
+    const who = await whoami(b, base);
+    assert.equal(who.identity.id, owner);
+    assert.deepEqual(
+      who.authentication_methods.map((m) => [m.method, m.provider || '']),
+      [['password', ''], ['oidc', 'local']],
+    );
+    await signOut(page, base);
+
+    // Linked: the provider signs straight in.
+    await nextLogin(sub);
+    await page.goto(`${base}/ui/login`);
+    await page.locator('button[name="provider"][value="local"]').click();
+    await page.waitForURL(`${base}/ui/welcome`);
+    assert.equal((await whoami(b, base)).identity.id, owner);
+  } finally {
+    await b.close();
+  }
+});
+
+test('link a provider in settings, sign in with it, unlink it', async () => {
+  const base = latch.publicUrl;
+  const sub = `e2e-settings-${Date.now().toString(36)}`;
+  const email = uniqueEmail('oidc-settings');
+  const b = await openBrowser();
+  try {
+    const { page } = b;
+    await signUpWithPassword(page, base, email);
+    const owner = (await whoami(b, base)).identity.id;
+    await page.goto(`${base}/ui/settings`);
+    await page.waitForURL(/\/ui\/settings\?flow=/);
+    const link = page.getByRole('button', { name: 'Link Local ID' });
+    await link.waitFor();
+    await assertAccessible(b, 'oidc-settings-link');
+    await nextLogin(sub);
+    await link.click();
+    await page.waitForURL(/\/ui\/settings\?flow=/);
+    const unlink = page.getByRole('button', { name: 'Unlink Local ID' });
+    await unlink.waitFor();
+    await assertAccessible(b, 'oidc-settings-linked');
+    await page.goto(`${base}/ui/welcome`);
+    await signOut(page, base);
+
+    await nextLogin(sub);
+    await page.goto(`${base}/ui/login`);
+    await page.locator('button[name="provider"][value="local"]').click();
+    await page.waitForURL(`${base}/ui/welcome`);
+    assert.equal((await whoami(b, base)).identity.id, owner);
+
+    await page.goto(`${base}/ui/settings`);
+    await page.waitForURL(/\/ui\/settings\?flow=/);
+    await page.getByRole('button', { name: 'Unlink Local ID' }).click();
+    await page.waitForURL(/\/ui\/settings\?flow=/);
+    await page.getByRole('button', { name: 'Link Local ID' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Unlink Local ID' }).count(), 0);
   } finally {
     await b.close();
   }

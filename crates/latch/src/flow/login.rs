@@ -74,5 +74,6 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
             let mut reg = super::common::switched(deps, flow, super::FlowKind::Registration, sub).await?;
             super::registration::create(deps, &mut reg, sub, *identity, method).await
         }
+        LoginOutcome::LinkExisting(link) => super::linking::start(deps, flow, sub, &link).await,
     }
 }

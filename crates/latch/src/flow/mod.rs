@@ -12,6 +12,7 @@ mod fetch;
 mod guard;
 mod hooks;
 mod init;
+mod linking;
 pub mod login;
 pub mod recovery;
 pub mod registration;

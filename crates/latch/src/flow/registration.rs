@@ -117,6 +117,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
             let mut login = super::common::switched(deps, flow, super::FlowKind::Login, sub).await?;
             super::signin::success(deps, &mut login, sub, &identity, method, crate::model::Aal::Aal1).await
         }
+        RegistrationOutcome::LinkExisting(link) => super::linking::start(deps, flow, sub, &link).await,
     }
 }
 

@@ -72,6 +72,11 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         env: deps,
         client: &sub.client,
     };
+    if let Some(to) = strategy.leaves_for(&cx, flow, &sub.body, &cur.identity).await? {
+        flow.updated_at = deps.clock.now();
+        deps.store.update_flow(flow).await?;
+        return Ok(respond::external(&to, sub.style));
+    }
     let identity = strategy.submit(&cx, flow, &sub.body, &cur.identity).await?;
     if super::address_change::defers(deps, strategy.id())
         && super::address_change::adds_address(&cur.identity, &identity)

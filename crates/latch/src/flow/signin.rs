@@ -21,7 +21,17 @@ pub(super) async fn success(
     if let Some(stop) = super::hooks::require_verified_address(deps, flow, sub, identity, method, hooks).await? {
         return Ok(stop);
     }
-    let issued = super::success::sign_in(deps, flow, sub, identity, method, aal, hooks).await?;
+    // A login on an account-linking flow links the credential waiting on it first.
+    let linked = super::linking::complete(deps, flow, identity, aal).await?;
+    let identity = linked.as_ref().map(|(i, _)| i).unwrap_or(identity);
+    let mut issued = super::success::sign_in(deps, flow, sub, identity, method, aal, hooks).await?;
+    if let Some((_, am)) = &linked {
+        issued.session.methods.push(am.clone());
+        issued.session.aal = crate::session::compute_aal(&issued.session.methods);
+        deps.store
+            .update_session_auth(&issued.session, deps.clock.now())
+            .await?;
+    }
     let next = super::hooks::after_login(deps, flow, sub, identity, issued.session.id, hooks).await?;
     // Kratos' `PostLoginHook` checks the new session against `session.whoami.required_aal`:
     // a first factor of an identity that has a second one must go on to the `aal2` login.

@@ -132,6 +132,31 @@ pub enum LoginOutcome {
         /// Which method proved it.
         method: &'static str,
     },
+    /// The proven external account is new, but an identifier it brings (its email) belongs
+    /// to another identity: the engine starts a login flow that links it once that
+    /// identity's owner signs in (Kratos' account linking, message 1010016).
+    LinkExisting(Box<LinkExisting>),
+}
+
+/// A credential waiting to be linked to the identity that holds `duplicate_identifier`,
+/// once its owner proves an existing credential in a login flow. Never linked by the
+/// identifier alone. Kratos: `flow.DuplicateCredentialsData`, `populateAccountLinkingUI`.
+#[derive(Debug, Clone)]
+pub struct LinkExisting {
+    /// The credential type to link (`oidc`); its login strategy does the linking.
+    pub credentials_type: &'static str,
+    /// The credential's config to link (`{"providers": [{"provider", "subject"}]}`).
+    pub credentials_config: Value,
+    /// The identifier (an email) another identity holds.
+    pub duplicate_identifier: String,
+    /// The provider id that was used, whose button is hidden on the linking login.
+    pub provider_id: String,
+    /// Its label, for the message.
+    pub provider_label: String,
+    /// First-factor credential types the existing identity has (login hints only).
+    pub available_credential_types: Vec<String>,
+    /// Providers the existing identity has linked (login hints only).
+    pub available_providers: Vec<String>,
 }
 
 /// Result of a registration submission.
@@ -163,6 +188,8 @@ pub enum RegistrationOutcome {
         /// Which method proved it.
         method: &'static str,
     },
+    /// See [`LoginOutcome::LinkExisting`].
+    LinkExisting(Box<LinkExisting>),
 }
 
 /// What a request to a strategy's own route carries.
@@ -234,6 +261,15 @@ pub trait LoginStrategy: Send + Sync + std::fmt::Debug {
     async fn on_aal2_created(&self, _env: &Env, _flow: &mut Flow, _identity: &Identity) -> Result<bool, FlowError> {
         Ok(false)
     }
+    /// Account linking: adds the credential `config` (from [`LinkExisting`]) to `identity`,
+    /// after its owner signed in on the linking login flow. Returns the provider to name in
+    /// the session's method entry. Kratos: `LinkableStrategy.Link`.
+    fn link(&self, _env: &Env, _identity: &mut Identity, _config: &Value) -> Result<Option<String>, FlowError> {
+        Err(FlowError::Internal(format!(
+            "the {} method cannot link credentials",
+            self.id()
+        )))
+    }
 }
 
 /// A method that can sign people up. Kratos: `registration.Strategy`.
@@ -284,6 +320,20 @@ pub trait SettingsStrategy: Send + Sync + std::fmt::Debug {
         body: &Value,
         identity: &Identity,
     ) -> Result<Identity, FlowError>;
+    /// Runs before [`SettingsStrategy::submit`] (after the privileged-session check): a
+    /// change that first sends the browser elsewhere (the OIDC `link`) returns that URL; the
+    /// engine stores the flow and answers with a redirect (Kratos' 422
+    /// `browser_location_change_required` for JSON clients). The change completes on a
+    /// strategy route that submits the flow again.
+    async fn leaves_for(
+        &self,
+        _cx: &Cx<'_>,
+        _flow: &mut Flow,
+        _body: &Value,
+        _identity: &Identity,
+    ) -> Result<Option<String>, FlowError> {
+        Ok(None)
+    }
 }
 
 /// Result of a recovery submission.

@@ -25,6 +25,7 @@ mod link;
 mod lookup_secret;
 mod migrations;
 mod oidc;
+mod oidc_link;
 mod oidc_presets;
 mod pages;
 mod passkey;

@@ -130,7 +130,7 @@ fn docs_mapper(mut p: Value) -> Value {
 /// A mapper that fails, to see how its error is reported.
 const FAILING_MAPPER: &str = "error 'the mapper refuses on purpose'";
 
-fn config(issuer: &str) -> Value {
+pub(crate) fn config(issuer: &str) -> Value {
     use base64::Engine;
     let mut failing = provider("other", issuer, "auto");
     failing["mapper_url"] = json!(format!(
@@ -147,7 +147,7 @@ fn config(issuer: &str) -> Value {
     }})
 }
 
-async fn setup(backend: Backend) -> Option<(Idp, TestServer)> {
+pub(crate) async fn setup(backend: Backend) -> Option<(Idp, TestServer)> {
     let idp = Idp::start().await?;
     let srv = TestServer::with_config(backend, config(&idp.issuer)).await;
     Some((idp, srv))
@@ -542,41 +542,6 @@ async fn oidc_mapper_error_is_reported_and_nothing_is_written(backend: Backend) 
     srv.stop().await;
 }
 both!(oidc_mapper_error_is_reported_and_nothing_is_written);
-
-async fn oidc_email_of_another_identity_is_never_linked(backend: Backend) {
-    let Some((idp, srv)) = setup(backend).await else { return };
-    for kind in ALL {
-        let sub = format!("taken-{kind:?}").to_lowercase();
-        let owner = srv
-            .create_identity(json!({
-                "schema_id": "default",
-                "traits": {"email": format!("{sub}@example.com")},
-                "credentials": {"password": {"config": {"password": "a long enough password"}}}
-            }))
-            .await;
-        let c = Client::new(&srv, kind);
-        let flow = c.init("login", "").await;
-        let res = sign_in_via(&c, &srv, &idp, &flow, "local", &sub).await;
-        let shown = shown_after(&c, "login", res).await;
-        assert_eq!(message_ids(&shown), vec![4000007], "{kind:?}: {shown}");
-        assert_eq!(c.whoami().await.status(), StatusCode::UNAUTHORIZED);
-        let kept: Value = srv
-            .client()
-            .get(srv.admin_url(&format!(
-                "/admin/identities/{}?include_credential=oidc",
-                owner["id"].as_str().unwrap()
-            )))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(kept["credentials"].get("oidc").is_none(), "not linked: {kept}");
-    }
-    srv.stop().await;
-}
-both!(oidc_email_of_another_identity_is_never_linked);
 
 async fn oidc_kratos_docs_mapper_registers(backend: Backend) {
     let Some((idp, srv)) = setup(backend).await else { return };

@@ -49,16 +49,25 @@ impl LoginStrategy for Oidc {
                 aal: crate::model::Aal::Aal1,
             });
         }
-        // Kratos: an unknown subject on a login flow becomes a registration.
+        // Kratos: an unknown subject on a login flow becomes a registration; with
+        // registration disabled only an account to link to lets it go on.
+        let identity = super::registration::new_identity(cx.env, &p, &claims, None).await?;
+        let subject = super::registration::subject_of(&claims);
+        if let Some(pending) = super::link::pending(cx.env, &p, subject, &identity).await? {
+            return Ok(LoginOutcome::LinkExisting(Box::new(pending)));
+        }
         if !cx.env.config.selfservice.flows.registration.enabled {
             return Err(FlowError::message(text::validation_generic(
                 "Registration is not allowed because it was disabled.",
             )));
         }
-        let identity = super::registration::new_identity(cx.env, &p, &claims, None).await?;
         Ok(LoginOutcome::Register {
             identity: Box::new(identity),
             method: ID,
         })
+    }
+
+    fn link(&self, env: &Env, identity: &mut Identity, config: &Value) -> Result<Option<String>, FlowError> {
+        super::link::link(env, identity, config)
     }
 }

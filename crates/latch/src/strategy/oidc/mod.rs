@@ -8,10 +8,12 @@
 mod callback;
 mod claims;
 mod client;
+mod link;
 mod login;
 mod oauth2;
 mod presets;
 mod registration;
+mod settings;
 mod update;
 
 use std::sync::Arc;
@@ -134,6 +136,9 @@ impl Strategy for Oidc {
         Some(self)
     }
     fn registration(&self) -> Option<&dyn RegistrationStrategy> {
+        Some(self)
+    }
+    fn settings(&self) -> Option<&dyn super::SettingsStrategy> {
         Some(self)
     }
     fn routes(&self) -> Vec<StrategyRoute> {

@@ -61,11 +61,19 @@ impl RegistrationStrategy for Oidc {
         }
         let form = flow.internal_get(TRAITS_KEY).filter(|t| t.is_object()).cloned();
         let identity = new_identity(cx.env, &p, &claims, form.as_ref()).await?;
+        if let Some(pending) = super::link::pending(cx.env, &p, subject_of(&claims), &identity).await? {
+            return Ok(RegistrationOutcome::LinkExisting(Box::new(pending)));
+        }
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),
             method: ID,
         })
     }
+}
+
+/// The `sub` claim.
+pub(super) fn subject_of(claims: &Value) -> &str {
+    claims.get("sub").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Lets values in `a` win over `b`, recursively for objects. Kratos: `merge` in `form.go`.
