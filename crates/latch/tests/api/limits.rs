@@ -396,7 +396,11 @@ async fn password_user(srv: &TestServer, email: &str, password: &str) {
 /// 200 passwords at once for one account from one client (the right one among them): at most
 /// `free_failures` (5) are checked; the owner still signs in from another client.
 async fn password_attempts_hold_under_concurrency(b: Backend) {
-    let srv = TestServer::with_config(b, password_config()).await;
+    // A first delay far longer than the test, so that a slow machine (200 requests can take
+    // over a second) does not legitimately open a sixth attempt after the 1 s default.
+    let mut config = password_config();
+    config["latch"] = json!({"rate_limits": {"password": {"first_delay": "1h"}}});
+    let srv = TestServer::with_config(b, config).await;
     let email = "owner@example.com";
     let password = "correct horse battery staple";
     password_user(&srv, email, password).await;
