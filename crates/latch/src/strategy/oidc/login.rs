@@ -54,7 +54,12 @@ impl LoginStrategy for Oidc {
                 "Registration is not allowed because it was disabled.",
             )));
         }
-        let identity = super::registration::new_identity(cx.env, &p, &claims, None).await?;
+        // Traits sent along with an ID token fill what the token lacks (Apple's name).
+        let form = super::id_token::submitted(body)
+            .then(|| body.get("traits").filter(|t| t.is_object()).cloned())
+            .flatten()
+            .map(crate::strategy::shared::trim_traits);
+        let identity = super::registration::new_identity(cx.env, &p, &claims, form.as_ref()).await?;
         Ok(LoginOutcome::Register {
             identity: Box::new(identity),
             method: ID,

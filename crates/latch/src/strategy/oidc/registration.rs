@@ -58,7 +58,15 @@ impl RegistrationStrategy for Oidc {
                 method: ID,
             });
         }
-        let form = flow.internal_get(TRAITS_KEY).filter(|t| t.is_object()).cloned();
+        let form = if super::id_token::submitted(body) {
+            // No round trip: the traits come with the token (Kratos' `p.Traits`).
+            body.get("traits")
+                .filter(|t| t.is_object())
+                .cloned()
+                .map(crate::strategy::shared::trim_traits)
+        } else {
+            flow.internal_get(TRAITS_KEY).filter(|t| t.is_object()).cloned()
+        };
         let identity = new_identity(cx.env, &p, &claims, form.as_ref()).await?;
         Ok(RegistrationOutcome::Create {
             identity: Box::new(identity),
