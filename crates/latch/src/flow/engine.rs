@@ -99,7 +99,10 @@ pub async fn route(
             return respond::error(deps, ApiError::internal(), guess).await;
         }
     };
-    let crate::strategy::RouteOutcome::Submit { flow_id, body } = outcome;
+    let (flow_id, body) = match outcome {
+        crate::strategy::RouteOutcome::Submit { flow_id, body } => (flow_id, body),
+        crate::strategy::RouteOutcome::Redirect(to) => return respond::redirect(&to, StatusCode::FOUND),
+    };
     let mut flow = match deps.store.get_flow(flow_id).await {
         Ok(Some(f)) => f,
         Ok(None) => return respond::error(deps, ApiError::not_found("Unable to locate the resource"), guess).await,

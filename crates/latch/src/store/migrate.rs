@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_cleanup_indexes"),
     migration!(7, "0007_drop_code_failures"),
     migration!(8, "0008_perf"),
+    migration!(9, "0009_session_token_exchanges"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latch_migrations (\

@@ -16,6 +16,7 @@ pub mod plans;
 pub mod session;
 pub mod sql;
 pub mod stats;
+pub mod token_exchange;
 
 use std::time::Duration;
 
