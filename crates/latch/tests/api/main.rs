@@ -25,6 +25,7 @@ mod link;
 mod lookup_secret;
 mod migrations;
 mod oidc;
+mod oidc_native;
 mod pages;
 mod passkey;
 mod password_settings;

@@ -15,8 +15,8 @@ use crate::client::{ALL, Client, Kind, message_ids};
 use crate::harness::{Backend, TestServer};
 
 /// A running provider; killed when dropped.
-struct Idp {
-    issuer: String,
+pub(crate) struct Idp {
+    pub(crate) issuer: String,
     _child: tokio::process::Child,
     /// Kept open: the provider must never write to a closed pipe.
     _stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
@@ -50,7 +50,7 @@ fn installed() -> Result<(), String> {
 
 impl Idp {
     /// Starts the provider, or `None` (with a message) when node is not installed.
-    async fn start() -> Option<Idp> {
+    pub(crate) async fn start() -> Option<Idp> {
         if std::process::Command::new("node").arg("--version").output().is_err() {
             assert!(
                 std::env::var_os("LATCH_TEST_REQUIRE_NODE").is_none(),
@@ -82,7 +82,7 @@ impl Idp {
     }
 
     /// The account the next sign-in at the provider logs in.
-    async fn next_login(&self, sub: &str) {
+    pub(crate) async fn next_login(&self, sub: &str) {
         let res = reqwest::Client::new()
             .post(format!("{}/test/next-login", self.issuer))
             .json(&json!({"sub": sub}))
@@ -93,7 +93,7 @@ impl Idp {
     }
 }
 
-const MAPPER: &str = r#"local claims = std.extVar('claims');
+pub(crate) const MAPPER: &str = r#"local claims = std.extVar('claims');
 {
   identity: {
     traits: { email: claims.email },
@@ -103,7 +103,7 @@ const MAPPER: &str = r#"local claims = std.extVar('claims');
 }
 "#;
 
-fn provider(id: &str, issuer: &str, pkce: &str) -> Value {
+pub(crate) fn provider(id: &str, issuer: &str, pkce: &str) -> Value {
     use base64::Engine;
     json!({
         "id": id,
@@ -152,7 +152,7 @@ async fn setup(backend: Backend) -> Option<(Idp, TestServer)> {
 
 /// Where a submission sends the browser: the `Location` of a 303 (browser) or
 /// `redirect_browser_to` of Kratos' 422 (SPA, native).
-async fn leaves_for(c: &Client<'_>, res: reqwest::Response) -> String {
+pub(crate) async fn leaves_for(c: &Client<'_>, res: reqwest::Response) -> String {
     match c.kind {
         Kind::Browser => {
             assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -169,7 +169,7 @@ async fn leaves_for(c: &Client<'_>, res: reqwest::Response) -> String {
 
 /// The browser at the provider: follows its redirects (with the provider's cookies) until it
 /// is sent back to Latch; returns that callback URL.
-async fn through_provider(srv: &TestServer, url: &str) -> String {
+pub(crate) async fn through_provider(srv: &TestServer, url: &str) -> String {
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
@@ -199,7 +199,7 @@ async fn through_provider(srv: &TestServer, url: &str) -> String {
 
 /// The browser arrives on the callback: a top-level navigation with Latch's cookies (none
 /// for a native app's system browser).
-async fn callback(srv: &TestServer, c: &Client<'_>, url: &str) -> reqwest::Response {
+pub(crate) async fn callback(srv: &TestServer, c: &Client<'_>, url: &str) -> reqwest::Response {
     if c.kind == Kind::Spa {
         // A navigation, not a fetch: the SPA's browser does not ask for JSON here.
         let mut nav = Client::new(srv, Kind::Browser);
@@ -209,7 +209,7 @@ async fn callback(srv: &TestServer, c: &Client<'_>, url: &str) -> reqwest::Respo
     c.send(c.req(Method::GET, url)).await
 }
 
-fn query_param(url: &str, name: &str) -> String {
+pub(crate) fn query_param(url: &str, name: &str) -> String {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -218,7 +218,7 @@ fn query_param(url: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn import_linked(srv: &TestServer, email: &str, subject: &str) -> String {
+pub(crate) async fn import_linked(srv: &TestServer, email: &str, subject: &str) -> String {
     let created = srv
         .create_identity(json!({
             "schema_id": "default",
@@ -254,7 +254,7 @@ async fn sign_in_via(
 }
 
 /// The session the callback answer gave the client, checked with whoami.
-async fn session_after(c: &mut Client<'_>, res: reqwest::Response) -> Value {
+pub(crate) async fn session_after(c: &mut Client<'_>, res: reqwest::Response) -> Value {
     match c.kind {
         Kind::Native => {
             let status = res.status();
