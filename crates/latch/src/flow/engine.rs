@@ -244,6 +244,17 @@ async fn submit_inner(
             apply_invalid(flow, messages, node_messages);
             flow.updated_at = deps.clock.now();
             deps.store.update_flow(flow).await?;
+            // A native app's failed social sign-in in the browser goes back to the app.
+            if from_route
+                && let Some(exchange) =
+                    super::token_exchange::pending(flow, style, &sub.body, crate::strategy::method_of(&sub.body))
+            {
+                let to = flow
+                    .return_to
+                    .clone()
+                    .unwrap_or_else(|| default_return_url(deps, flow.kind, Some("oidc")));
+                return super::token_exchange::hand_off_failure(deps, exchange, flow, &to).await;
+            }
             Ok(rerender(deps, flow, style, sub.csrf.as_ref()))
         }
         Err(FlowError::Limited(l)) => limited(deps, flow, style, sub.csrf.as_ref(), l).await,

@@ -107,21 +107,54 @@ pub async fn hand_off(deps: &Service, id: Uuid, issued: &Issued, to: &str) -> Re
     let until = deps.clock.now() + EXCHANGE_WINDOW;
     if !deps
         .store
-        .complete_token_exchange(id, &sha256_hex(code.as_bytes()), issued.session.id, &sealed, until)
+        .complete_token_exchange(
+            id,
+            &sha256_hex(code.as_bytes()),
+            Some((issued.session.id, &sealed)),
+            until,
+        )
         .await?
     {
         return Err(FlowError::Internal(
             "the session token exchange was completed before".into(),
         ));
     }
-    let mut url = url::Url::parse(to).map_err(|e| FlowError::Internal(format!("return_to {to:?}: {e}")))?;
-    url.query_pairs_mut().append_pair("code", &code);
+    with_code(to, &code, None).map_err(FlowError::Internal)
+}
+
+/// `to` with `code` (and `flow`) added, as a 303.
+fn with_code(to: &str, code: &str, flow: Option<Uuid>) -> Result<Answer, String> {
+    let mut url = url::Url::parse(to).map_err(|e| format!("return_to {to:?}: {e}"))?;
+    url.query_pairs_mut().append_pair("code", code);
+    if let Some(f) = flow {
+        url.query_pairs_mut().append_pair("flow", &f.to_string());
+    }
     Ok(respond::redirect(url.as_str(), StatusCode::SEE_OTHER))
 }
 
+/// A callback of a native flow with an exchange failed (the flow now shows why): as Kratos,
+/// the browser still goes to `to` (its `return_to`) with a code (and, for registration, the flow id), and
+/// the exchange answers 422 with the flow, so the app learns what happened.
+pub async fn hand_off_failure(deps: &Service, id: Uuid, flow: &Flow, to: &str) -> Result<Answer, ApiError> {
+    let code = random_alnum(CODE_LEN);
+    if !deps
+        .store
+        .complete_token_exchange(id, &sha256_hex(code.as_bytes()), None, flow.expires_at)
+        .await?
+    {
+        return Err(ApiError::internal());
+    }
+    let flow_param = (flow.kind == FlowKind::Registration).then_some(flow.id);
+    with_code(to, &code, flow_param).map_err(|e| {
+        tracing::error!(error = %e, "a failed sign-in could not be handed back");
+        ApiError::internal()
+    })
+}
+
 /// `GET /sessions/token-exchange?init_code=&return_to_code=`: `{session, session_token}`
-/// once; 400 without both codes, 404 for unknown, used, expired or not yet completed ones.
-pub async fn exchange(deps: &Deps, init_code: &str, return_to_code: &str) -> Result<Value, ApiError> {
+/// once; 400 without both codes, 422 with the flow when its sign-in failed, 404 for unknown,
+/// used, expired or not yet completed ones.
+pub async fn exchange(deps: &Deps, init_code: &str, return_to_code: &str) -> Result<(StatusCode, Value), ApiError> {
     if init_code.is_empty() || return_to_code.is_empty() {
         return Err(ApiError::bad_request(
             "\"init_code\" and \"return_to_code\" query params must be set",
@@ -133,11 +166,21 @@ pub async fn exchange(deps: &Deps, init_code: &str, return_to_code: &str) -> Res
     }
     let init_code_hash = sha256_hex(init_code.as_bytes());
     let now = deps.clock.now();
+    let return_to_code_hash = sha256_hex(return_to_code.as_bytes());
     let Some(taken) = deps
         .store
-        .take_token_exchange(&init_code_hash, &sha256_hex(return_to_code.as_bytes()), now)
+        .take_token_exchange(&init_code_hash, &return_to_code_hash, now)
         .await?
     else {
+        // A sign-in that failed: the flow with its messages (Kratos answers 422 with it).
+        if let Some(flow_id) = deps
+            .store
+            .failed_token_exchange_flow(&init_code_hash, &return_to_code_hash, now)
+            .await?
+            && let Some(flow) = deps.store.get_flow(flow_id).await?
+        {
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, respond::flow_json(&flow, None)));
+        }
         return Err(none());
     };
     let token = sealer(return_to_code, &init_code_hash)
@@ -156,8 +199,11 @@ pub async fn exchange(deps: &Deps, init_code: &str, return_to_code: &str) -> Res
         return Err(ApiError::internal());
     }
     let schema_url = deps.schema_url(&cur.identity.schema_id);
-    Ok(json!({
-        "session": cur.session.to_json(now, Some(&cur.identity), &schema_url, false),
-        "session_token": token,
-    }))
+    Ok((
+        StatusCode::OK,
+        json!({
+            "session": cur.session.to_json(now, Some(&cur.identity), &schema_url, false),
+            "session_token": token,
+        }),
+    ))
 }

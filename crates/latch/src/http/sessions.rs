@@ -179,13 +179,15 @@ async fn render_list(
 
 /// `GET /sessions/token-exchange?init_code=&return_to_code=`: a native app's session token
 /// after social sign-in in a browser. Kratos: exchangeSessionToken.
-async fn token_exchange(State(s): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<axum::Json<Value>> {
+async fn token_exchange(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let q = q.as_deref();
     let init = query_one(q, "init_code").unwrap_or_default();
     let ret = query_one(q, "return_to_code").unwrap_or_default();
-    crate::flow::token_exchange::exchange(&s, &init, &ret)
-        .await
-        .map(axum::Json)
+    let (status, body) = crate::flow::token_exchange::exchange(&s, &init, &ret).await?;
+    Ok((status, axum::Json(body)))
 }
 
 /// `GET /sessions`: the caller's other active sessions. Kratos: listMySessions.

@@ -51,31 +51,51 @@ impl Store {
         Ok(())
     }
 
-    /// Records the session an exchange hands out; `false` when it was completed already or
-    /// is gone.
+    /// Records the outcome of the sign-in an exchange waits for: the session it hands out,
+    /// or (`None`) a failure whose flow the exchange shows. `false` when it already handed
+    /// out a session or is gone; a failure may be followed by a success (the flow retried).
     pub async fn complete_token_exchange(
         &self,
         id: Uuid,
         return_to_code_hash: &str,
-        session_id: Uuid,
-        sealed_token: &str,
+        session: Option<(Uuid, &str)>,
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let n = crate::with_pool!(self, p => {
             sqlx::query(
                 "UPDATE session_token_exchanges SET return_to_code_hash = $2, session_id = $3, \
-                 sealed_token = $4, expires_at = $5 WHERE id = $1 AND return_to_code_hash IS NULL",
+                 sealed_token = $4, expires_at = $5 WHERE id = $1 AND session_id IS NULL",
             )
             .bind(id)
             .bind(return_to_code_hash)
-            .bind(session_id)
-            .bind(sealed_token)
+            .bind(session.map(|s| s.0))
+            .bind(session.map(|s| s.1))
             .bind(Ts(expires_at))
             .execute(p)
             .await?
             .rows_affected()
         });
         Ok(n == 1)
+    }
+
+    /// The flow of an unexpired exchange with these codes whose sign-in failed.
+    pub async fn failed_token_exchange_flow(
+        &self,
+        init_code_hash: &str,
+        return_to_code_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(crate::with_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT flow_id FROM session_token_exchanges WHERE init_code_hash = $1 \
+                 AND return_to_code_hash = $2 AND session_id IS NULL AND expires_at > $3",
+            )
+            .bind(init_code_hash)
+            .bind(return_to_code_hash)
+            .bind(Ts(now))
+            .fetch_optional(p)
+            .await?
+        }))
     }
 
     /// The init code hash of exchange `id` (the key of its sealed token), if it still exists.

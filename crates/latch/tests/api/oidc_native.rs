@@ -489,3 +489,63 @@ async fn oidc_form_post_callback_goes_on_as_get(backend: Backend) {
     srv.stop().await;
 }
 both!(oidc_form_post_callback_goes_on_as_get);
+
+/// A native flow's sign-in that fails in the browser still goes back to the app, whose
+/// exchange answers 422 with the flow and its message (Kratos); the flow may be retried.
+async fn oidc_token_exchange_reports_a_failed_sign_in(backend: Backend) {
+    let Some((idp, srv)) = setup(backend).await else { return };
+    let http = srv.client();
+    let c = Client::new(&srv, Kind::Native);
+    let flow = c
+        .init(
+            "login",
+            "?return_session_token_exchange_code=true&return_to=myapp%3A%2F%2Fcallback",
+        )
+        .await;
+    let init = flow["session_token_exchange_code"].as_str().unwrap().to_string();
+    let to = leaves_for(
+        &c,
+        c.submit(&flow, json!({"method": "oidc", "provider": "local"})).await,
+    )
+    .await;
+    // The person refuses at the provider.
+    let mut denied = url::Url::parse(&srv.public_url("/self-service/methods/oidc/callback/local")).unwrap();
+    denied
+        .query_pairs_mut()
+        .append_pair("state", &query_param(&to, "state"))
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "the person said no");
+    let browser = Client::new(&srv, Kind::Browser);
+    let res = callback(&srv, &browser, denied.as_str()).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with("myapp://callback?code="), "{back}");
+    let failed = query_param(&back, "code");
+    let res = http.get(exchange_url(&srv, &init, &failed)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let shown: Value = res.json().await.unwrap();
+    assert_eq!(shown["id"], flow["id"]);
+    assert_eq!(crate::client::message_ids(&shown), vec![4000001], "{shown}");
+    assert!(shown.to_string().contains("access_denied"), "{shown}");
+    assert!(shown.get("session_token").is_none());
+
+    // The app retries the same flow and succeeds; the failure's code is spent.
+    idp.next_login("retried").await;
+    let to = leaves_for(
+        &c,
+        c.submit(&flow, json!({"method": "oidc", "provider": "local"})).await,
+    )
+    .await;
+    let res = callback(&srv, &browser, &through_provider(&srv, &to).await).await;
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    let res = http
+        .get(exchange_url(&srv, &init, &query_param(&back, "code")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = http.get(exchange_url(&srv, &init, &failed)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    srv.stop().await;
+}
+both!(oidc_token_exchange_reports_a_failed_sign_in);
