@@ -17,6 +17,8 @@ use crate::harness::{Backend, TestServer};
 /// A running provider; killed when dropped.
 pub(crate) struct Idp {
     pub(crate) issuer: String,
+    /// The GitHub-shaped OAuth 2.0 server beside it.
+    pub(crate) github: String,
     _child: tokio::process::Child,
     /// Kept open: the provider must never write to a closed pipe.
     _stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
@@ -76,6 +78,7 @@ impl Idp {
         let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("provider said {line:?}: {e}"));
         Some(Idp {
             issuer: v["issuer"].as_str().unwrap().to_string(),
+            github: v["github"].as_str().unwrap().to_string(),
             _child: child,
             _stdout: stdout,
         })
@@ -230,7 +233,7 @@ pub(crate) async fn import_linked(srv: &TestServer, email: &str, subject: &str) 
 }
 
 /// Signs in at the provider as `sub` through the flow `flow` and returns the callback answer.
-async fn sign_in_via(
+pub(crate) async fn sign_in_via(
     c: &Client<'_>,
     srv: &TestServer,
     idp: &Idp,
@@ -434,7 +437,7 @@ both!(oidc_provider_down_is_a_clear_flow_error);
 
 /// The flow a failed callback shows: the JSON answer (native), or the flow the browser is
 /// redirected to (browser, SPA).
-async fn shown_after(c: &Client<'_>, kind: &str, res: reqwest::Response) -> Value {
+pub(crate) async fn shown_after(c: &Client<'_>, kind: &str, res: reqwest::Response) -> Value {
     if c.kind == Kind::Native {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         return res.json().await.unwrap();

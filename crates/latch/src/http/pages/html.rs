@@ -136,12 +136,12 @@ pub fn csp(deps: &Deps, nonces: &[String]) -> String {
         urls.push(deps.config.flow_ui_url(flow));
     }
     // Social sign-in buttons post to Latch, which redirects to the provider's authorization
-    // endpoint: its origin (the issuer's, or `auth_url`'s where set) must be allowed too.
+    // endpoint: its origin (the issuer's, `auth_url`'s, or a preset's) must be allowed too.
     let oidc = &c.methods.oidc;
     if oidc.enabled {
         for p in &oidc.config.providers {
-            for u in [&p.issuer_url, &p.auth_url].into_iter().flatten() {
-                if let Ok(u) = url::Url::parse(u) {
+            for u in crate::strategy::oidc::authorization_urls(p) {
+                if let Ok(u) = url::Url::parse(&u) {
                     urls.push(u);
                 }
             }

@@ -98,6 +98,8 @@ impl RouteHandler for Callback {
             "code": code,
             "error": param(input, "error").unwrap_or(""),
             "error_description": param(input, "error_description").unwrap_or(""),
+            // Apple's name fields, posted on the first sign-in only.
+            "user": param(input, "user").unwrap_or(""),
         });
         // The shared route names no provider: the flow's state does.
         if !self.shared {

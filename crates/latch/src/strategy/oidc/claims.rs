@@ -92,7 +92,18 @@ pub struct Mapped {
 
 /// Runs the provider's Jsonnet mapper on `claims`. Errors name the mapper and say why.
 pub async fn map(p: &OidcProvider, claims: &Value) -> Result<Mapped, FlowError> {
-    let out = evaluate(&p.mapper_url, claims).await.map_err(|reason| {
+    map_for(
+        p,
+        claims,
+        json!({"traits": {}, "metadata_public": {}, "metadata_admin": {}}),
+    )
+    .await
+}
+
+/// [`map`] with `std.extVar('identity')` set to `identity` (`{traits, metadata_public,
+/// metadata_admin}` of the stored identity when re-mapping at login).
+pub async fn map_for(p: &OidcProvider, claims: &Value, identity: Value) -> Result<Mapped, FlowError> {
+    let out = evaluate(&p.mapper_url, claims, identity).await.map_err(|reason| {
         FlowError::message(text::validation_generic(&format!(
             "The claims mapper of provider {:?} failed: {reason}",
             p.id
@@ -131,10 +142,9 @@ pub async fn map(p: &OidcProvider, claims: &Value) -> Result<Mapped, FlowError> 
 }
 
 /// Evaluates the Jsonnet at `url` in the sandbox (no imports, time and size limits) with
-/// `std.extVar('claims')` and, as Kratos at registration, an empty `std.extVar('identity')`.
-async fn evaluate(url: &str, claims: &Value) -> Result<Value, String> {
+/// `std.extVar('claims')` and `std.extVar('identity')`.
+async fn evaluate(url: &str, claims: &Value, identity: Value) -> Result<Value, String> {
     let program = crate::jsonnet::load(url).await.map_err(|e| e.to_string())?;
-    let identity = json!({"traits": {}, "metadata_public": {}, "metadata_admin": {}});
     crate::jsonnet::evaluate_limited(
         &program,
         vec![("claims".into(), claims.clone()), ("identity".into(), identity)],

@@ -37,6 +37,9 @@ pub enum ProviderError {
     /// The provider refused the code, or its tokens did not validate.
     #[error("the provider's answer was refused: {0}")]
     Refused(String),
+    /// The person did not grant what is needed; the text is shown as is.
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// `openidconnect`'s async HTTP client over reqwest 0.13 (redirects off, bounded bodies).
@@ -53,6 +56,11 @@ impl Http {
             .build()
             .map(Http)
             .map_err(|e| e.to_string())
+    }
+
+    /// The underlying client (the plain OAuth 2.0 presets call provider APIs with it).
+    pub(super) fn reqwest(&self) -> &reqwest::Client {
+        &self.0
     }
 
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
@@ -150,6 +158,47 @@ impl Client {
             http: Http::new()?,
             cache: tokio::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The HTTP client for provider requests.
+    pub(super) fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// Checks an ID token obtained outside discovery's token endpoint (Microsoft, Apple)
+    /// against the keys of `issuer` (discovered, cached): signature, issuer, audience
+    /// (`client_id` or `additional_id_token_audiences`), expiry at `now`, and `nonce` when
+    /// given. Returns its claims.
+    pub(super) async fn verify_id_token(
+        &self,
+        p: &OidcProvider,
+        issuer: &str,
+        redirect_uri: &str,
+        raw: &str,
+        nonce: Option<&str>,
+        now: time::OffsetDateTime,
+    ) -> Result<serde_json::Map<String, Value>, ProviderError> {
+        let mut at = p.clone();
+        at.issuer_url = Some(issuer.to_string());
+        let d = self.discover(&at, false).await?;
+        let client = Self::oidc_client(&d, &at, redirect_uri)?;
+        let token: openidconnect::core::CoreIdToken = raw
+            .parse()
+            .map_err(|e| ProviderError::Refused(format!("malformed id_token: {e}")))?;
+        let extra: Vec<String> = p.additional_id_token_audiences.clone();
+        let now_utc = chrono_free_now(now);
+        let verifier = client
+            .id_token_verifier()
+            .set_other_audience_verifier_fn(move |aud| extra.iter().any(|a| a == aud.as_str()))
+            .set_time_fn(move || now_utc);
+        let checked = match nonce {
+            Some(n) => token.claims(&verifier, &Nonce::new(n.to_string())).map(|_| ()),
+            None => token
+                .claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(()))
+                .map(|_| ()),
+        };
+        checked.map_err(|e| ProviderError::Refused(format!("id_token: {e}")))?;
+        payload_of(raw)
     }
 
     /// The discovery document and keys of `p` (cached for [`DISCOVERY_TTL`]).

@@ -42,6 +42,7 @@ impl LoginStrategy for Oidc {
             Ok(done) => done,
         };
         if let Some(identity) = Self::find(cx.env, &p, &claims).await? {
+            let identity = super::update::on_login(cx.env, &p, &claims, identity).await?;
             return Ok(LoginOutcome::Authenticated {
                 identity: Box::new(identity),
                 method: ID,

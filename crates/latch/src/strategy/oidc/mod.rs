@@ -10,7 +10,10 @@ mod claims;
 mod client;
 mod id_token;
 mod login;
+mod oauth2;
+mod presets;
 mod registration;
+mod update;
 
 use std::sync::Arc;
 
@@ -57,6 +60,11 @@ pub fn register(r: &mut Registry<'_>) {
     if !cfg.enabled {
         return;
     }
+    for p in &cfg.config.providers {
+        if !p.provider.is_empty() && !presets::SUPPORTED.contains(&p.provider.as_str()) {
+            tracing::warn!(provider = %p.id, kind = %p.provider, "this oidc provider type is not supported; its button fails");
+        }
+    }
     match client::Client::new() {
         Ok(client) => r.strategy(Arc::new(Oidc {
             providers: cfg.config.providers.clone(),
@@ -81,6 +89,11 @@ fn linked(config: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Where a provider's button sends the browser (see [`presets::authorization_urls`]).
+pub fn authorization_urls(p: &OidcProvider) -> Vec<String> {
+    presets::authorization_urls(p)
 }
 
 /// The credential identifier of a subject at a provider. Kratos: `OIDCUniqueID`.
@@ -195,19 +208,30 @@ impl Oidc {
         let state = format!("{}.{secret}", flow.id.simple());
         let nonce = crate::crypto::b64url(&crate::crypto::random_bytes(32));
         let upstream = upstream_parameters(body);
-        let auth = self
-            .client
-            .authorize(p, &Self::redirect_uri(env, p), &state, &nonce, &upstream)
-            .await
-            .map_err(|e| provider_failed(p, &e))?;
+        let redirect = Self::redirect_uri(env, p);
+        let (url, pkce_verifier) = match presets::route(p, env.clock.now()).map_err(|e| provider_failed(p, &e))? {
+            presets::Route::Discovery { provider, mut params } => {
+                params.retain(|(k, _)| !upstream.iter().any(|(u, _)| u == k));
+                params.extend(upstream);
+                let auth = self
+                    .client
+                    .authorize(&provider, &redirect, &state, &nonce, &params)
+                    .await
+                    .map_err(|e| provider_failed(p, &e))?;
+                (auth.url, auth.pkce_verifier)
+            }
+            presets::Route::OAuth2(plan) => {
+                oauth2::authorize(&plan, p, &redirect, &state, &nonce, &upstream).map_err(|e| provider_failed(p, &e))?
+            }
+        };
         let started = Started {
             provider: p.id.clone(),
             state_hash: sha256_hex(secret.as_bytes()),
             nonce,
-            pkce_verifier: auth.pkce_verifier,
+            pkce_verifier,
         };
         flow.internal_set(STATE_KEY, json!(started));
-        Ok(auth.url)
+        Ok(url)
     }
 
     /// The callback's submission: checks and consumes the state, exchanges the code and
@@ -252,21 +276,40 @@ impl Oidc {
                 "Unable to complete OpenID Connect flow because the OpenID Provider did not return the code query parameter.",
             ))
         })?;
-        let verified = self
-            .client
-            .finish(
-                p,
-                &Self::redirect_uri(env, p),
-                code,
-                started.pkce_verifier.as_deref(),
-                &started.nonce,
-                env.clock.now(),
-            )
-            .await
-            .map_err(|e| provider_failed(p, &e))?;
+        let redirect = Self::redirect_uri(env, p);
+        let now = env.clock.now();
+        let raw = match presets::route(p, now).map_err(|e| provider_failed(p, &e))? {
+            presets::Route::Discovery { provider, .. } => {
+                self.client
+                    .finish(
+                        &provider,
+                        &redirect,
+                        code,
+                        started.pkce_verifier.as_deref(),
+                        &started.nonce,
+                        now,
+                    )
+                    .await
+                    .map_err(|e| provider_failed(p, &e))?
+                    .raw_claims
+            }
+            presets::Route::OAuth2(plan) => {
+                let f = oauth2::Finish {
+                    redirect_uri: &redirect,
+                    code,
+                    pkce_verifier: started.pkce_verifier.as_deref(),
+                    nonce: &started.nonce,
+                    apple_user: field(body, "user").filter(|u| !u.is_empty()),
+                    now,
+                };
+                oauth2::finish(&self.client, &plan, p, f)
+                    .await
+                    .map_err(|e| provider_failed(p, &e))?
+            }
+        };
         flow.internal_set(crate::model::flow::AMR_PROVIDER, json!(p.id));
-        let claims = claims::kratos_claims(verified.raw_claims)
-            .map_err(|reason| FlowError::message(text::validation_generic(&reason)))?;
+        let claims =
+            claims::kratos_claims(raw).map_err(|reason| FlowError::message(text::validation_generic(&reason)))?;
         Ok((p.clone(), claims))
     }
 
@@ -312,6 +355,7 @@ fn provider_failed(p: &OidcProvider, e: &client::ProviderError) -> FlowError {
             "Unable to complete OpenID Connect flow because the answer of the provider {:?} could not be verified.",
             p.id
         ),
+        client::ProviderError::Denied(text) => text.clone(),
     };
     FlowError::message(text::validation_generic(&reason))
 }

@@ -53,6 +53,7 @@ impl RegistrationStrategy for Oidc {
             Ok(done) => done,
         };
         if let Some(identity) = Self::find(cx.env, &p, &claims).await? {
+            let identity = super::update::on_login(cx.env, &p, &claims, identity).await?;
             return Ok(RegistrationOutcome::SignIn {
                 identity: Box::new(identity),
                 method: ID,
@@ -78,7 +79,7 @@ impl RegistrationStrategy for Oidc {
 /// Lets values in `a` win over `b`, recursively for objects. Kratos: `merge` in `form.go`.
 /// A field left empty on the form (`""`, `null`: the email input beside the provider button)
 /// does not wipe out what the provider supplied.
-fn merge(a: &Value, b: &Value) -> Value {
+pub(super) fn merge(a: &Value, b: &Value) -> Value {
     match (a, b) {
         (Value::Null, b) => b.clone(),
         (Value::String(s), b) if s.is_empty() && !b.is_null() => b.clone(),
