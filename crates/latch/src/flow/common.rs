@@ -152,8 +152,10 @@ pub(super) async fn switched(
 ) -> Result<Flow, crate::strategy::FlowError> {
     let mut f = new_flow(deps, kind, from.flow_type, sub.req, from.return_to.clone());
     f.csrf_hash = from.csrf_hash.clone();
-    if let Some(p) = from.internal_get(crate::model::flow::AMR_PROVIDER) {
-        f.internal_set(crate::model::flow::AMR_PROVIDER, p.clone());
+    for key in [crate::model::flow::AMR_PROVIDER, super::token_exchange::KEY] {
+        if let Some(v) = from.internal_get(key) {
+            f.internal_set(key, v.clone());
+        }
     }
     deps.store.insert_flow(&f).await?;
     Ok(f)

@@ -99,7 +99,10 @@ pub async fn route(
             return respond::error(deps, ApiError::internal(), guess).await;
         }
     };
-    let crate::strategy::RouteOutcome::Submit { flow_id, body } = outcome;
+    let (flow_id, body) = match outcome {
+        crate::strategy::RouteOutcome::Submit { flow_id, body } => (flow_id, body),
+        crate::strategy::RouteOutcome::Redirect(to) => return respond::redirect(&to, StatusCode::FOUND),
+    };
     let mut flow = match deps.store.get_flow(flow_id).await {
         Ok(Some(f)) => f,
         Ok(None) => return respond::error(deps, ApiError::not_found("Unable to locate the resource"), guess).await,
@@ -241,6 +244,17 @@ async fn submit_inner(
             apply_invalid(flow, messages, node_messages);
             flow.updated_at = deps.clock.now();
             deps.store.update_flow(flow).await?;
+            // A native app's failed social sign-in in the browser goes back to the app.
+            if from_route
+                && let Some(exchange) =
+                    super::token_exchange::pending(flow, style, &sub.body, crate::strategy::method_of(&sub.body))
+            {
+                let to = flow
+                    .return_to
+                    .clone()
+                    .unwrap_or_else(|| default_return_url(deps, flow.kind, Some("oidc")));
+                return super::token_exchange::hand_off_failure(deps, exchange, flow, &to).await;
+            }
             Ok(rerender(deps, flow, style, sub.csrf.as_ref()))
         }
         Err(FlowError::Limited(l)) => limited(deps, flow, style, sub.csrf.as_ref(), l).await,

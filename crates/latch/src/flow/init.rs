@@ -114,6 +114,12 @@ async fn init_inner(
         None
     };
     populate_new(deps, &mut flow, current.as_ref());
+    let exchange_code =
+        if super::token_exchange::requested(kind, flow_type, req.q("return_session_token_exchange_code").as_deref()) {
+            Some(super::token_exchange::create(deps, &mut flow).await?)
+        } else {
+            None
+        };
     deps.store.insert_flow(&flow).await?;
     if kind == FlowKind::Login
         && aal == crate::model::Aal::Aal2
@@ -123,7 +129,14 @@ async fn init_inner(
     }
     let res = match style {
         Style::Browser => respond::redirect(&respond::ui_url_for(deps, &flow), StatusCode::SEE_OTHER),
-        _ => respond::json(StatusCode::OK, flow_json(&flow, csrf_token.as_ref())),
+        _ => {
+            let mut body = flow_json(&flow, csrf_token.as_ref());
+            // Shown on creation only (Kratos).
+            if let (Some(code), Some(o)) = (exchange_code, body.as_object_mut()) {
+                o.insert("session_token_exchange_code".into(), serde_json::json!(code));
+            }
+            respond::json(StatusCode::OK, body)
+        }
     };
     Ok(cookies.apply(res))
 }

@@ -24,6 +24,7 @@ pub mod service;
 pub mod settings;
 mod signin;
 mod success;
+pub mod token_exchange;
 pub mod verification;
 
 pub use crate::model::flow::{Flow, FlowKind, FlowType};

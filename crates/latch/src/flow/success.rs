@@ -147,6 +147,14 @@ async fn answer_with(
         .return_to
         .clone()
         .unwrap_or_else(|| default_return_url(deps, kind, Some(done.method)));
+    // A native app's social sign-in that asked for the token exchange: the browser goes to
+    // `return_to` with the code; the app fetches the token with it.
+    if let (Some(i), Some(exchange)) = (
+        &done.issued,
+        super::token_exchange::pending(flow, sub.style, &sub.body, done.method),
+    ) {
+        return super::token_exchange::hand_off(deps, exchange, i, &to).await;
+    }
     let mut body = match kind {
         FlowKind::Recovery => match respond::flow_json(flow, sub.csrf.as_ref()) {
             Value::Object(m) => m,

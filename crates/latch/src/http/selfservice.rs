@@ -338,6 +338,7 @@ pub fn strategy_routes(state: &AppState) -> Router<AppState> {
         let serve = move |State(s): State<AppState>,
                           ConnectInfo(peer): ConnectInfo<SocketAddr>,
                           params: axum::extract::RawPathParams,
+                          method: axum::http::Method,
                           headers: HeaderMap,
                           uri: Uri,
                           body: Bytes| {
@@ -359,6 +360,7 @@ pub fn strategy_routes(state: &AppState) -> Router<AppState> {
                         q
                     },
                     body: decoded,
+                    post: method == axum::http::Method::POST,
                 };
                 engine::route(&s, handler.as_ref(), req, input).await.into_response()
             }

@@ -22,6 +22,7 @@ use crate::store::session::SessionFilter;
 pub fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/sessions/whoami", any(whoami))
+        .route("/sessions/token-exchange", get(token_exchange))
         .route("/sessions", get(my_sessions).delete(delete_my_other_sessions))
         .route("/sessions/{id}", delete(delete_my_session))
 }
@@ -174,6 +175,19 @@ async fn render_list(
         res.headers_mut().insert(header::LINK, v);
     }
     Ok(res)
+}
+
+/// `GET /sessions/token-exchange?init_code=&return_to_code=`: a native app's session token
+/// after social sign-in in a browser. Kratos: exchangeSessionToken.
+async fn token_exchange(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    let q = q.as_deref();
+    let init = query_one(q, "init_code").unwrap_or_default();
+    let ret = query_one(q, "return_to_code").unwrap_or_default();
+    let (status, body) = crate::flow::token_exchange::exchange(&s, &init, &ret).await?;
+    Ok((status, axum::Json(body)))
 }
 
 /// `GET /sessions`: the caller's other active sessions. Kratos: listMySessions.

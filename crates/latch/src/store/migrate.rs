@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_perf"),
     migration!(9, "0009_pending_address_changes"),
     migration!(10, "0010_webhook_deliveries"),
+    migration!(11, "0011_session_token_exchanges"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latch_migrations (\

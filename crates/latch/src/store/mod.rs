@@ -18,6 +18,7 @@ pub mod session;
 pub mod sql;
 pub mod stats;
 pub mod webhook;
+pub mod token_exchange;
 
 use std::time::Duration;
 

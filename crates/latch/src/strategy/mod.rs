@@ -201,6 +201,8 @@ pub struct RouteInput {
     pub query: std::collections::BTreeMap<String, String>,
     /// The decoded body (form or JSON), or `Null`.
     pub body: Value,
+    /// The request is a `POST`.
+    pub post: bool,
 }
 
 /// What the engine does with a request to a strategy route.
@@ -215,6 +217,9 @@ pub enum RouteOutcome {
         /// The submission (with `method` set to the strategy).
         body: Value,
     },
+    /// Send the browser elsewhere with `302 Found` (a form-POSTed callback goes on as a GET,
+    /// which carries the browser's `SameSite=Lax` cookies).
+    Redirect(String),
 }
 
 /// A handler for a route a strategy owns (an OAuth callback, …). It never writes HTTP.

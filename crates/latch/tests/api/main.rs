@@ -26,6 +26,7 @@ mod lookup_secret;
 mod migrations;
 mod oidc;
 mod oidc_link;
+mod oidc_native;
 mod oidc_presets;
 mod pages;
 mod passkey;

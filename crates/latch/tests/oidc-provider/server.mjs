@@ -72,6 +72,13 @@ const CLIENTS = ['local', 'nopkce', 'other', 'update'].map((id) => ({
   grant_types: ['authorization_code'],
   response_types: ['code'],
 }));
+// `pkce: force` providers come back on Latch's shared callback (no provider in the path).
+CLIENTS.push({
+  ...CLIENTS[0],
+  client_id: 'latch-forced',
+  client_secret: 'secret-forced',
+  redirect_uris: ['http://127.0.0.1/self-service/methods/oidc/callback'],
+});
 
 let next = { sub: 'alice', claims: {} };
 

@@ -208,6 +208,16 @@ impl Client {
             .as_deref()
             .filter(|u| !u.is_empty())
             .ok_or_else(|| ProviderError::Config(format!("provider {:?} has no issuer_url", p.id)))?;
+        self.discover_issuer(issuer, fresh).await
+    }
+
+    /// The signing keys of `issuer` (from its discovery document; cached like it, fetched
+    /// again when `fresh`, e.g. after a key rotation).
+    pub async fn issuer_keys(&self, issuer: &str, fresh: bool) -> Result<CoreJsonWebKeySet, ProviderError> {
+        Ok(self.discover_issuer(issuer, fresh).await?.metadata.jwks().clone())
+    }
+
+    async fn discover_issuer(&self, issuer: &str, fresh: bool) -> Result<Arc<Discovered>, ProviderError> {
         if !fresh
             && let Some(d) = self.cache.lock().await.get(issuer)
             && d.fetched.elapsed() < DISCOVERY_TTL
@@ -383,7 +393,7 @@ fn chrono_free_now(now: time::OffsetDateTime) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// The payload of a compact JWS whose signature was already verified.
-fn payload_of(jwt: &str) -> Result<serde_json::Map<String, Value>, ProviderError> {
+pub(super) fn payload_of(jwt: &str) -> Result<serde_json::Map<String, Value>, ProviderError> {
     use base64::Engine;
     let part = jwt
         .split('.')

@@ -51,7 +51,12 @@ impl LoginStrategy for Oidc {
         }
         // Kratos: an unknown subject on a login flow becomes a registration; with
         // registration disabled only an account to link to lets it go on.
-        let identity = super::registration::new_identity(cx.env, &p, &claims, None).await?;
+        // Traits sent along with an ID token fill what the token lacks (Apple's name).
+        let form = super::id_token::submitted(body)
+            .then(|| body.get("traits").filter(|t| t.is_object()).cloned())
+            .flatten()
+            .map(crate::strategy::shared::trim_traits);
+        let identity = super::registration::new_identity(cx.env, &p, &claims, form.as_ref()).await?;
         let subject = super::registration::subject_of(&claims);
         if let Some(pending) = super::link::pending(cx.env, &p, subject, &identity).await? {
             return Ok(LoginOutcome::LinkExisting(Box::new(pending)));

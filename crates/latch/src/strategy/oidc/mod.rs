@@ -9,6 +9,7 @@ mod callback;
 mod claims;
 mod client;
 mod link;
+mod id_token;
 mod login;
 mod oauth2;
 mod presets;
@@ -38,6 +39,8 @@ pub const ID: &str = "oidc";
 const STATE_KEY: &str = "oidc";
 /// Callback path, with the provider id.
 const CALLBACK: &str = "/self-service/methods/oidc/callback/{provider}";
+/// The callback path of providers with `pkce: force` (Kratos' `RouteCallbackGeneric`).
+const SHARED_CALLBACK: &str = "/self-service/methods/oidc/callback";
 
 /// The enabled method: its providers and the shared provider client.
 #[derive(Debug)]
@@ -142,10 +145,16 @@ impl Strategy for Oidc {
         Some(self)
     }
     fn routes(&self) -> Vec<StrategyRoute> {
-        vec![StrategyRoute {
-            path: CALLBACK,
-            handler: Arc::new(callback::Callback),
-        }]
+        vec![
+            StrategyRoute {
+                path: CALLBACK,
+                handler: Arc::new(callback::Callback { shared: false }),
+            },
+            StrategyRoute {
+                path: SHARED_CALLBACK,
+                handler: Arc::new(callback::Callback { shared: true }),
+            },
+        ]
     }
 }
 
@@ -168,9 +177,13 @@ impl Oidc {
     }
 
     /// The callback URL given to providers: `base_redirect_uri` (or the public base URL)
-    /// plus the callback path.
+    /// plus the callback path (the shared one with `pkce: force`, as Kratos' `Redir`).
     fn redirect_uri(env: &Env, p: &OidcProvider) -> String {
-        let path = CALLBACK.replace("{provider}", &p.id);
+        let path = if p.pkce == crate::config::Pkce::Force {
+            SHARED_CALLBACK.to_string()
+        } else {
+            CALLBACK.replace("{provider}", &p.id)
+        };
         match env
             .config
             .selfservice
@@ -248,7 +261,8 @@ impl Oidc {
                 "Unable to complete OpenID Connect flow because the state parameter is invalid.",
             )));
         }
-        if field(body, "provider") != Some(started.provider.as_str()) {
+        // The shared callback leaves the provider out: the state names it.
+        if field(body, "provider").is_some_and(|p| p != started.provider) {
             return Err(FlowError::message(text::validation_generic(
                 "Unable to complete OpenID Connect flow: provider mismatch between internal state and URL.",
             )));
@@ -351,14 +365,17 @@ fn provider_failed(p: &OidcProvider, e: &client::ProviderError) -> FlowError {
     FlowError::message(text::validation_generic(&reason))
 }
 
-/// Runs a submission's first half or second half.
+/// Runs a submission's first half (a button: off to the provider) or its second half (the
+/// callback, or an ID token the app got itself).
 async fn submit_common(
     s: &Oidc,
     cx: &Cx<'_>,
     flow: &mut Flow,
     body: &Value,
 ) -> Result<Result<(OidcProvider, Value), String>, FlowError> {
-    if is_callback(body) {
+    if id_token::submitted(body) {
+        s.with_id_token(cx.env, flow, body).await.map(Ok)
+    } else if is_callback(body) {
         s.finish(cx.env, flow, body).await.map(Ok)
     } else {
         s.start(cx.env, flow, body).await.map(Err)

@@ -59,7 +59,15 @@ impl RegistrationStrategy for Oidc {
                 method: ID,
             });
         }
-        let form = flow.internal_get(TRAITS_KEY).filter(|t| t.is_object()).cloned();
+        let form = if super::id_token::submitted(body) {
+            // No round trip: the traits come with the token (Kratos' `p.Traits`).
+            body.get("traits")
+                .filter(|t| t.is_object())
+                .cloned()
+                .map(crate::strategy::shared::trim_traits)
+        } else {
+            flow.internal_get(TRAITS_KEY).filter(|t| t.is_object()).cloned()
+        };
         let identity = new_identity(cx.env, &p, &claims, form.as_ref()).await?;
         if let Some(pending) = super::link::pending(cx.env, &p, subject_of(&claims), &identity).await? {
             return Ok(RegistrationOutcome::LinkExisting(Box::new(pending)));
