@@ -279,7 +279,7 @@ $(if [[ -s "$COUNT_ROWS" ]]; then printf '\nSQL statements per returning user'"'
 targets="| database | concurrent users | measure | now | target | |
 |---|---:|---|---:|---|---|
 $(awk -F'|' 'NF > 10 && $3 ~ /returning/ {
-  db = $2; c = $4; rate = $6; gsub(/[ *]/, "", rate); gsub(/ /, "", c)
+  db = $2; c = $4; rate = $6; gsub(/[ *]/, "", rate); rate += 0; gsub(/ /, "", c)
   split($12, m, "/"); p99 = m[2] + 0
   cpu = $14; gsub(/[ %]/, "", cpu)
   per = (rate > 0 && cpu != "") ? cpu / 100 * 1000 / rate : -1

@@ -140,7 +140,7 @@ run_size() {
   public_port="$(free_port)"; admin_port="$(free_port)"; smtp_port="$(free_port)"
   public="http://127.0.0.1:$public_port"; admin="http://127.0.0.1:$admin_port"
   if [[ "$db" == postgres ]]; then
-    "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
+    "${PSQL[@]}" -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
     "${PSQL[@]}" -d postgres -c "CREATE DATABASE $PG_DB" >/dev/null
     PG_CREATED=1
     dsn="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB?sslmode=disable"
@@ -220,7 +220,7 @@ YAML
     die "seeding failed"
   shuf -n "$SAMPLE" "$tmp/tokens.all" >"$tmp/tokens.txt"
   sed -E 's/^ory_st_seed([0-9]+)$/\/admin\/identities?credentials_identifier=s\1%40seed.test/' "$tmp/tokens.txt" >"$tmp/paths.txt"
-  sed -E 's/^ory_st_seed([0-9]+)$/s\1@seed.test/' "$tmp/tokens.txt" | head -n 512 >"$tmp/identifiers.txt"
+  head -n 512 "$tmp/tokens.txt" | sed -E 's/^ory_st_seed([0-9]+)$/s\1@seed.test/' >"$tmp/identifiers.txt"
   # Every kind of request must work on seeded rows before anything is measured.
   local t1 p1
   t1="$(head -n1 "$tmp/tokens.txt")"; p1="$(head -n1 "$tmp/paths.txt")"
