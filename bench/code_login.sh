@@ -74,9 +74,12 @@ else
   BIN="$TARGET_DIR/release/latch"
 fi
 [[ -x "$BIN" ]] || die "no latch binary at $BIN"
-log "building the load driver (release)"
-(cd "$ROOT" && cargo build --release -p latch-bench-driver --quiet) || die "cargo build -p latch-bench-driver failed"
-DRIVER="$TARGET_DIR/release/latch-bench-driver"
+# The drivers (and the floor server) build with BENCH_DRIVER_PROFILE (release; "dev" for a quick check).
+DRIVER_PROFILE="${BENCH_DRIVER_PROFILE:-release}"
+DRIVER_DIR="$TARGET_DIR/$([[ "$DRIVER_PROFILE" == dev ]] && echo debug || echo "$DRIVER_PROFILE")"
+log "building the load driver ($DRIVER_PROFILE)"
+(cd "$ROOT" && cargo build --profile "$DRIVER_PROFILE" -p latch-bench-driver --quiet) || die "cargo build -p latch-bench-driver failed"
+DRIVER="$DRIVER_DIR/latch-bench-driver"
 
 # ---------------------------------------------------------------------------- helpers
 port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -272,6 +275,19 @@ table="| database | phase | concurrent users | completed logins | logins/s | cre
 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 $(cat "$ROWS")
 $(if [[ -s "$COUNT_ROWS" ]]; then printf '\nSQL statements per returning user'"'"'s code login (server with LATCH_COUNT_SQL_STATEMENTS=1, logins one at a time; the courier share is what ran between the send-code answer and the mail):\n\n| database | logins | create flow | send code | courier (per mail) | verify | the three requests | all |\n|---|---:|---:|---:|---:|---:|---:|---:|\n'; cat "$COUNT_ROWS"; fi)"
+# Every number beside its issue-15 target (returning users' phases).
+targets="| database | concurrent users | measure | now | target | |
+|---|---:|---|---:|---|---|
+$(awk -F'|' 'NF > 10 && $3 ~ /returning/ {
+  db = $2; c = $4; rate = $6; gsub(/[ *]/, "", rate); rate += 0; gsub(/ /, "", c)
+  split($12, m, "/"); p99 = m[2] + 0
+  cpu = $14; gsub(/[ %]/, "", cpu)
+  per = (rate > 0 && cpu != "") ? cpu / 100 * 1000 / rate : -1
+  printf "|%s| %s | completed logins/s | %s | >= 1,000 | %s |\n", db, c, rate, (rate >= 1000) ? "met" : "NOT met"
+  printf "|%s| %s | mail latency p99 | %.1f ms | < 100 ms | %s |\n", db, c, p99, (p99 < 100) ? "met" : "NOT met"
+  printf "|%s| %s | server CPU per login | %.2f ms | <= 1 ms | %s |\n", db, c, per, (per >= 0 && per <= 1) ? "met" : "NOT met"
+}' "$ROWS")
+$(if [[ -s "$COUNT_ROWS" ]]; then awk -F'|' 'NF > 8 {v = $8; if (!match(v, /[0-9]+(\.[0-9]+)?/)) next; v = substr(v, RSTART, RLENGTH); printf "|%s| 1 | SQL statements, three requests | %s | <= 12 | %s |\n", $2, v, (v + 0 <= 12) ? "met" : "NOT met"}' "$COUNT_ROWS"; fi)"
 report="# Latch code-login benchmark
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $version
@@ -280,6 +296,10 @@ report="# Latch code-login benchmark
 - server RSS: $memory
 
 $table
+
+Targets (issue 15, on 2 cores, server unpinned):
+
+$targets
 
 Steps: create flow = GET /self-service/login/api; send code = POST {method: code, identifier} until its 400 sent_email answer;
 code arrives by SMTP = further wait after that answer until the mail is at the sink; verify = POST with the code until 200 with a session token.

@@ -2,8 +2,9 @@
 --
 --   wrk ... -s bench/whoami.lua URL -- MODE [FILE] [COOKIE_NAME]
 --
--- MODE is "plain" (no credentials), "token" (X-Session-Token) or "cookie" (a session cookie
--- named COOKIE_NAME). FILE holds one token or cookie value per line. Every request carries
+-- MODE is "plain" (no credentials), "token" (X-Session-Token), "cookie" (a session cookie
+-- named COOKIE_NAME) or "path" (FILE holds request paths, e.g. admin list queries for
+-- bench/scale.sh). FILE holds one token or cookie value per line. Every request carries
 -- the next value, so the load rotates over all sessions; each thread starts at a different
 -- offset. Requests are pre-formatted in init() so that the client spends as little CPU as
 -- possible (client and server share the machine).
@@ -34,14 +35,17 @@ function init(args)
       for line in fh:lines() do
          if line ~= "" then
             local headers = { ["Accept"] = "application/json" }
-            if mode == "token" then
+            local target = path
+            if mode == "path" then
+               target = line
+            elseif mode == "token" then
                headers["X-Session-Token"] = line
             elseif mode == "cookie" then
                headers["Cookie"] = cookie_name .. "=" .. line
             else
                error("unknown mode " .. mode)
             end
-            requests_cache[#requests_cache + 1] = wrk.format("GET", path, headers)
+            requests_cache[#requests_cache + 1] = wrk.format("GET", target, headers)
          end
       end
       fh:close()

@@ -12,6 +12,11 @@
 #   BENCH_SESSIONS    sessions of each kind (token, cookie) to rotate over (default 16)
 #   BENCH_OUT         output directory       (default bench/out)
 #   BENCH_KEEP=1      keep the temporary directory (config, database, server log)
+#   BENCH_WHOAMI_CACHE=false  every whoami reads the database (the cache-miss path)
+#   BENCH_PIN=1       server (and the floor server) on CPU 0, wrk on CPU 1
+#   BENCH_SEED=N      seed N identities with sessions by direct SQL (bench/seed.py) and rotate
+#                     the token run over their N tokens (e.g. 100000)
+#   FLOOR_BIN         use this latch-bench-floor binary instead of building bench/floor
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +58,15 @@ else
   BIN="$TARGET_DIR/release/latch"
 fi
 [[ -x "$BIN" ]] || die "no latch binary at $BIN"
+if [[ -n "${FLOOR_BIN:-}" ]]; then
+  FLOOR="$FLOOR_BIN"
+else
+  log "building the floor server bench/floor (release)"
+  (cd "$ROOT" && cargo build --release -p latch-bench-floor --quiet) || die "cargo build of bench/floor failed"
+  TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
+  FLOOR="$TARGET_DIR/release/latch-bench-floor"
+fi
+[[ -x "$FLOOR" ]] || die "no floor server binary at $FLOOR"
 
 # ---------------------------------------------------------------------------- server
 port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -67,8 +81,10 @@ free_port() {
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/latch-bench.XXXXXX")"
 SERVER_PID=""
+FLOOR_PID=""
 cleanup() {
   local rc=$?
+  if [[ -n "$FLOOR_PID" ]]; then kill -TERM "$FLOOR_PID" 2>/dev/null || true; wait "$FLOOR_PID" 2>/dev/null || true; fi
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -130,6 +146,13 @@ log "migrating $TMP/latch.sqlite"
 "$BIN" migrate sql --yes -c "$TMP/latch.yml" >"$TMP/migrate.log" 2>&1 ||
   { cat "$TMP/migrate.log" >&2; die "latch migrate sql failed"; }
 
+SEED="${BENCH_SEED:-0}"
+if ((SEED > 0)); then
+  log "seeding $SEED identities with sessions (bench/seed.py)"
+  python3 "$ROOT/bench/seed.py" --dsn "sqlite://$TMP/latch.sqlite" --identities "$SEED" --tokens "$TMP/seed_tokens.txt" ||
+    die "seeding failed"
+fi
+
 log "starting $BIN (public $PUBLIC, admin $ADMIN)"
 # BENCH_PIN=1: the server on CPU 0 and wrk on CPU 1 (the issue's "1 core" rows).
 PIN_SERVER=()
@@ -144,6 +167,15 @@ for i in $(seq 1 300); do
   fi
   kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; die "server exited during startup"; }
   if ((i == 300)); then cat "$TMP/server.log" >&2; die "server not ready after 30 s"; fi
+  sleep 0.1
+done
+
+FLOOR_PORT="$(free_port)"
+"${PIN_SERVER[@]}" "$FLOOR" "$FLOOR_PORT" >"$TMP/floor.log" 2>&1 &
+FLOOR_PID=$!
+for i in $(seq 1 100); do
+  curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$FLOOR_PORT/health/alive" 2>/dev/null && break
+  if ((i == 100)); then cat "$TMP/floor.log" >&2; die "floor server not ready"; fi
   sleep 0.1
 done
 
@@ -198,6 +230,13 @@ while read -r c; do
   code="$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: ory_kratos_session=$c" "$PUBLIC/sessions/whoami")"
   [[ "$code" == 200 ]] || die "whoami with a fresh session cookie answered $code"
 done <"$COOKIES"
+if ((SEED > 0)); then
+  for t in $(head -n 3 "$TMP/seed_tokens.txt") $(tail -n 3 "$TMP/seed_tokens.txt"); do
+    code="$(curl -sS -o /dev/null -w '%{http_code}' -H "X-Session-Token: $t" "$PUBLIC/sessions/whoami")"
+    [[ "$code" == 200 ]] || die "whoami with a seeded session token answered $code"
+  done
+  TOKENS="$TMP/seed_tokens.txt"
+fi
 log "$(wc -l <"$TOKENS") session tokens, $(wc -l <"$COOKIES") session cookies, all answer 200"
 
 # ---------------------------------------------------------------------------- load
@@ -209,13 +248,13 @@ non200() {
       index($0, "listener=\"public\"") && !index($0, "status=\"200\"") {n += $NF} END {print n + 0}'
 }
 
-run_wrk() { # name path mode file duration
-  "${PIN_WRK[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$5" --latency -s "$LUA" "$PUBLIC$2" -- "$3" "${4:-}" ory_kratos_session
+run_wrk() { # base path mode file duration
+  "${PIN_WRK[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$5" --latency -s "$LUA" "$1$2" -- "$3" "${4:-}" ory_kratos_session
 }
 
 if [[ "$WARMUP" != 0 && "$WARMUP" != 0s ]]; then
   log "warm-up ($WARMUP, not reported)"
-  run_wrk warmup /sessions/whoami token "$TOKENS" "$WARMUP" >/dev/null
+  run_wrk "$PUBLIC" /sessions/whoami token "$TOKENS" "$WARMUP" >/dev/null
   sleep 1
 fi
 
@@ -223,18 +262,20 @@ RSS_IDLE="$(kib VmRSS)"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$OUT"
 declare -A RPS P50 P99 P999 BEFORE AFTER HWM BAD
-NAMES=("GET /health/alive" "GET /sessions/whoami (X-Session-Token)" "GET /sessions/whoami (cookie)")
-PATHS=(/health/alive /sessions/whoami /sessions/whoami)
-MODES=(plain token cookie)
-FILES=("" "$TOKENS" "$COOKIES")
+# 0 is the floor server (bench/floor: bare axum), 1-3 are Latch.
+NAMES=("floor: bare axum /health/alive" "GET /health/alive" "GET /sessions/whoami (X-Session-Token)" "GET /sessions/whoami (cookie)")
+BASES=("http://127.0.0.1:$FLOOR_PORT" "$PUBLIC" "$PUBLIC" "$PUBLIC")
+PATHS=(/health/alive /health/alive /sessions/whoami /sessions/whoami)
+MODES=(plain plain token cookie)
+FILES=("" "" "$TOKENS" "$COOKIES")
 failed=""
 rm -f "$OUT/whoami.wrk.txt.tmp"
-for k in 0 1 2; do
+for k in 0 1 2 3; do
   name="${NAMES[$k]}"
   BEFORE[$k]="$(kib VmRSS)"
   bad_before="$(non200 "${PATHS[$k]}")"
   log "wrk -t$THREADS -c$CONNS -d$DURATION $name"
-  raw="$(run_wrk "$name" "${PATHS[$k]}" "${MODES[$k]}" "${FILES[$k]}" "$DURATION")"
+  raw="$(run_wrk "${BASES[$k]}" "${PATHS[$k]}" "${MODES[$k]}" "${FILES[$k]}" "$DURATION")"
   AFTER[$k]="$(kib VmRSS)"
   HWM[$k]="$(kib VmHWM)"
   printf '### %s\n%s\n\n' "$name" "$raw" >>"$OUT/whoami.wrk.txt.tmp"
@@ -245,13 +286,14 @@ for k in 0 1 2; do
   P99[$k]="$(field p99_us)"
   P999[$k]="$(field p999_us)"
   server_bad=$(($(non200 "${PATHS[$k]}") - bad_before))
+  if ((k == 0)); then server_bad=0; fi
   wrk_bad="$(field non2xx)"
   sock=$(($(field connect_err) + $(field read_err) + $(field write_err) + $(field timeouts)))
   BAD[$k]="$wrk_bad/$server_bad/$sock"
   if ((wrk_bad > 0 || server_bad > 0 || sock > 0)); then
     failed+="$name: $wrk_bad responses >= 400 (wrk), $server_bad non-200 answers (server), $sock socket errors/timeouts; "
   fi
-  if ((k < 2)); then sleep 1; fi
+  if ((k < 3)); then sleep 1; fi
 done
 mv "$OUT/whoami.wrk.txt.tmp" "$OUT/whoami.wrk.txt"
 sleep 5
@@ -263,44 +305,74 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f %%", 100 * a / b}'; }
 cpu="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 version="$("$BIN" version 2>/dev/null | head -n1 || true)"
+CACHE="${BENCH_WHOAMI_CACHE:-true}"
 
-table="| endpoint | requests/s | p50 | p99 | p99.9 | vs /health/alive | RSS before | RSS after | peak RSS (VmHWM) | errors wrk/server/socket |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for k in 0 1 2; do
+table="| endpoint | requests/s | p50 | p99 | p99.9 | vs floor | vs Latch /health/alive | RSS before | RSS after | peak RSS (VmHWM) | errors wrk/server/socket |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for k in 0 1 2 3; do
+  if ((k == 0)); then rss="| – | – | – |"; else rss="| $(mib "${BEFORE[$k]}") | $(mib "${AFTER[$k]}") | $(mib "${HWM[$k]}") |"; fi
   table+="
-| ${NAMES[$k]} | ${RPS[$k]} | $(ms "${P50[$k]}") | $(ms "${P99[$k]}") | $(ms "${P999[$k]}") | $(ratio "${RPS[$k]}" "${RPS[0]}") | $(mib "${BEFORE[$k]}") | $(mib "${AFTER[$k]}") | $(mib "${HWM[$k]}") | ${BAD[$k]} |"
+| ${NAMES[$k]} | ${RPS[$k]} | $(ms "${P50[$k]}") | $(ms "${P99[$k]}") | $(ms "${P999[$k]}") | $(ratio "${RPS[$k]}" "${RPS[0]}") | $(ratio "${RPS[$k]}" "${RPS[1]}") $rss ${BAD[$k]} |"
 done
 
-targets="Targets (issue 15): whoami by token >= 90 % of /health/alive; by cookie >= 90 % of the token rate (now $(ratio "${RPS[2]}" "${RPS[1]}")) with p99 < 2 ms (now $(ms "${P99[2]}")); cache off (BENCH_WHOAMI_CACHE=false, cache: ${BENCH_WHOAMI_CACHE:-true}) >= 30k/s; RSS < 40 MiB idle after load (now $(mib "$RSS_AFTER_IDLE")) and < 100 MiB under load (peak now $(mib "${HWM[2]}")). Pinned: ${BENCH_PIN:-0}."
+# Every number beside its issue-15 target: "measure | now | target | verdict".
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {ok = (op == ">=") ? (v >= t) : (v < t); print ok ? "met" : "NOT met"}'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", 100 * a / b}'; }
+TGT=()
+add() { TGT+=("| $1 | $2 | $3 | $4 |"); }
+alive_floor="$(pct "${RPS[1]}" "${RPS[0]}")"
+add "/health/alive vs bare axum floor (same run)" "$alive_floor %" ">= 90 %" "$(verdict "$alive_floor" ">=" 90)"
+if [[ "$CACHE" == true ]]; then
+  tok_alive="$(pct "${RPS[2]}" "${RPS[1]}")"
+  add "whoami by token, cached, vs /health/alive (issue: pinned, BENCH_PIN=1)" "$tok_alive %" ">= 90 %" "$(verdict "$tok_alive" ">=" 90)"
+  cookie_tok="$(pct "${RPS[3]}" "${RPS[2]}")"
+  add "whoami by cookie, cached, vs token" "$cookie_tok %" ">= 90 %" "$(verdict "$cookie_tok" ">=" 90)"
+  p99c="$(awk -v u="${P99[3]}" 'BEGIN {printf "%.2f", u / 1000}')"
+  add "whoami by cookie p99 at $CONNS connections" "$p99c ms" "< 2 ms" "$(verdict "$p99c" "<" 2)"
+else
+  add "whoami cache miss, by token, req/s ($(wc -l <"$TOKENS") sessions rotated; issue: 100k live sessions, 1 core)" "${RPS[2]}" ">= 30000" "$(verdict "${RPS[2]}" ">=" 30000)"
+  add "whoami cache miss, by cookie, req/s" "${RPS[3]}" ">= 30000" "$(verdict "${RPS[3]}" ">=" 30000)"
+fi
+idle_mib="$(awk -v k="$RSS_AFTER_IDLE" 'BEGIN {printf "%.1f", k / 1024}')"
+peak_mib="$(awk -v k="${HWM[3]}" 'BEGIN {printf "%.1f", k / 1024}')"
+add "server RSS idle 5 s after the load" "$idle_mib MiB" "< 40 MiB" "$(verdict "$idle_mib" "<" 40)"
+add "server peak RSS (VmHWM, includes argon2id while creating sessions)" "$peak_mib MiB" "< 100 MiB" "$(verdict "$peak_mib" "<" 100)"
+targets="| measure | now | target (issue 15) | |
+|---|---:|---|---|"
+for l in "${TGT[@]}"; do targets+="
+$l"; done
+
 report="# Latch whoami benchmark
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $version
 - machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $(uname -sr); wrk runs on the same machine; load average before the runs: $LOAD_BEFORE
-- load: wrk -t$THREADS -c$CONNS -d$DURATION per endpoint, rotating over $SESSIONS session tokens / $SESSIONS cookies, SQLite (WAL), log.level warning
+- load: wrk -t$THREADS -c$CONNS -d$DURATION per endpoint, rotating over $(wc -l <"$TOKENS") session tokens / $(wc -l <"$COOKIES") cookies, SQLite (WAL), log.level warning; seeded identities: $SEED
 - server RSS: $(mib "$RSS_START") after start, $(mib "$RSS_IDLE") idle after creating sessions and warm-up, $(mib "$RSS_AFTER_IDLE") idle 5 s after the load
-- whoami cache: ${BENCH_WHOAMI_CACHE:-true}; server pinned to CPU 0 and wrk to CPU 1: ${BENCH_PIN:-0}
+- whoami cache: $CACHE; server and floor pinned to CPU 0 and wrk to CPU 1: ${BENCH_PIN:-0}
 
 $table
 
 $targets
+
 Errors: responses with status >= 400 counted by wrk / non-200 answers counted by the server's metrics / socket errors and timeouts.
 "
 printf '%s\n' "$report" >"$OUT/whoami.md"
 
 echo
 echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU}; load average before the runs $LOAD_BEFORE; commit $commit"
-echo "RSS after start $(mib "$RSS_START"), idle before load $(mib "$RSS_IDLE")"
+echo "whoami cache: $CACHE; pinned: ${BENCH_PIN:-0}; seeded identities: $SEED; RSS after start $(mib "$RSS_START"), idle before load $(mib "$RSS_IDLE")"
 echo
-fmt='%-40s %10s %9s %9s %9s %11s %11s %11s %8s\n'
+fmt='%-40s %10s %9s %9s %9s %9s %11s %11s %11s %8s\n'
 # shellcheck disable=SC2059
-printf "$fmt" endpoint req/s p50 p99 "vs alive" "RSS before" "RSS after" "peak RSS" errors
-for k in 0 1 2; do
+printf "$fmt" endpoint req/s p50 p99 "vs floor" "vs alive" "RSS before" "RSS after" "peak RSS" errors
+for k in 0 1 2 3; do
   # shellcheck disable=SC2059
   printf "$fmt" "${NAMES[$k]}" "${RPS[$k]}" "$(ms "${P50[$k]}")" "$(ms "${P99[$k]}")" \
-    "$(ratio "${RPS[$k]}" "${RPS[0]}")" "$(mib "${BEFORE[$k]}")" "$(mib "${AFTER[$k]}")" "$(mib "${HWM[$k]}")" "${BAD[$k]}"
+    "$(ratio "${RPS[$k]}" "${RPS[0]}")" "$(ratio "${RPS[$k]}" "${RPS[1]}")" "$(mib "${BEFORE[$k]}")" "$(mib "${AFTER[$k]}")" "$(mib "${HWM[$k]}")" "${BAD[$k]}"
 done
 echo
-echo "$targets"
+echo "Targets:"
+printf '%s\n' "$targets"
 echo "markdown: $OUT/whoami.md, raw wrk output: $OUT/whoami.wrk.txt"
 
 [[ -z "$failed" ]] || die "non-200 answers during the load, the numbers are not valid: $failed"

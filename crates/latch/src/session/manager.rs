@@ -140,10 +140,11 @@ pub async fn current(deps: &Deps, presented: Option<&super::Presented>) -> Resul
 
 /// The active session for a plain session token.
 pub async fn by_token(deps: &Deps, token: &str, from_cookie: bool) -> Result<Option<Current>, StoreError> {
-    let Some(session) = deps.store.session_by_token_hash(&sha256_hex(token.as_bytes())).await? else {
-        return Ok(None);
-    };
-    let Some(identity) = deps.store.get_identity(session.identity_id).await? else {
+    let Some((session, identity)) = deps
+        .store
+        .session_with_identity_by_token_hash(&sha256_hex(token.as_bytes()))
+        .await?
+    else {
         return Ok(None);
     };
     if !session.is_active(deps.clock.now(), Some(&identity)) {

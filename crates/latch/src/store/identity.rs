@@ -1,19 +1,19 @@
 //! Identity persistence: one identity row plus its credentials, credential identifiers and
 //! addresses, always written together in one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::sql::placeholders;
-use super::{Store, StoreError, Ts};
+use super::sql::{JsonTs, SqlCache, json_bool, placeholders};
+use super::{Dialect, Store, StoreError, Ts};
 use crate::identity::{Credential, CredentialsType, Identity, RecoveryAddress, State, VerifiableAddress};
 
 /// One `identities` row ([`IDENTITY_COLUMNS`]).
 #[derive(sqlx::FromRow)]
-struct IdentityRow {
+pub(crate) struct IdentityRow {
     id: Uuid,
     schema_id: String,
     traits: Json<Value>,
@@ -27,53 +27,120 @@ struct IdentityRow {
     updated_at: Ts,
 }
 
-/// One `identity_credentials` row.
-#[derive(sqlx::FromRow)]
-struct CredentialRow {
+/// One credential inside an identity row's `credentials` JSON ([`identity_select`]).
+#[derive(serde::Deserialize)]
+struct CredentialJson {
     id: Uuid,
-    identity_id: Uuid,
-    #[sqlx(rename = "type")]
+    #[serde(rename = "type")]
     kind: String,
-    config: Json<Value>,
+    config: Value,
     version: i32,
-    created_at: Ts,
-    updated_at: Ts,
+    created_at: JsonTs,
+    updated_at: JsonTs,
+    identifiers: Vec<String>,
 }
 
-/// One `identity_credential_identifiers` row (the columns hydration needs).
-#[derive(sqlx::FromRow)]
-struct IdentifierRow {
-    credential_id: Uuid,
-    identifier: String,
-}
-
-/// One `identity_verifiable_addresses` row.
-#[derive(sqlx::FromRow)]
-struct VerifiableRow {
+/// One verifiable address inside an identity row's `verifiable_addresses` JSON.
+#[derive(serde::Deserialize)]
+struct VerifiableJson {
     id: Uuid,
-    identity_id: Uuid,
     via: String,
     value: String,
+    #[serde(deserialize_with = "json_bool")]
     verified: bool,
-    verified_at: Option<Ts>,
+    verified_at: Option<JsonTs>,
     status: String,
-    created_at: Ts,
-    updated_at: Ts,
+    created_at: JsonTs,
+    updated_at: JsonTs,
 }
 
-/// One `identity_recovery_addresses` row.
-#[derive(sqlx::FromRow)]
-struct RecoveryRow {
+/// One recovery address inside an identity row's `recovery_addresses` JSON.
+#[derive(serde::Deserialize)]
+struct RecoveryJson {
     id: Uuid,
-    identity_id: Uuid,
     via: String,
     value: String,
-    created_at: Ts,
-    updated_at: Ts,
+    created_at: JsonTs,
+    updated_at: JsonTs,
 }
 
-const IDENTITY_COLUMNS: &str = "id, schema_id, traits, state, state_changed_at, metadata_public, \
-    metadata_admin, external_id, organization_id, created_at, updated_at";
+/// What an identity owns, as the JSON columns of [`identity_select`] carry it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChildrenRow {
+    credentials: Json<Vec<CredentialJson>>,
+    verifiable_addresses: Json<Vec<VerifiableJson>>,
+    recovery_addresses: Json<Vec<RecoveryJson>>,
+}
+
+/// One identity with everything it owns, in one row.
+#[derive(sqlx::FromRow)]
+struct FullIdentityRow {
+    #[sqlx(flatten)]
+    identity: IdentityRow,
+    #[sqlx(flatten)]
+    children: ChildrenRow,
+}
+
+/// The `identities` columns, of the table aliased `i`.
+pub(crate) const IDENTITY_COLUMNS: &str = "i.id, i.schema_id, i.traits, i.state, i.state_changed_at, \
+    i.metadata_public, i.metadata_admin, i.external_id, i.organization_id, i.created_at, i.updated_at";
+
+/// The three JSON columns (`credentials` with their identifiers, `verifiable_addresses`,
+/// `recovery_addresses`) that carry what the identity `i` owns: correlated subqueries, each
+/// an index lookup, so that loading an identity is one statement on both databases.
+pub(crate) fn children_select(d: Dialect) -> String {
+    let creds = d.json_list(
+        &d.json_object(&[
+            ("id", d.json_uuid("c.id")),
+            ("type", "c.type".into()),
+            ("config", d.json_value("c.config")),
+            ("version", "c.version".into()),
+            ("created_at", d.json_ts("c.created_at")),
+            ("updated_at", d.json_ts("c.updated_at")),
+            (
+                "identifiers",
+                d.json_list(
+                    "x.identifier",
+                    "identity_credential_identifiers x WHERE x.credential_id = c.id",
+                    "x.identifier",
+                ),
+            ),
+        ]),
+        "identity_credentials c WHERE c.identity_id = i.id",
+        "",
+    );
+    let verifiable = d.json_list(
+        &d.json_object(&[
+            ("id", d.json_uuid("a.id")),
+            ("via", "a.via".into()),
+            ("value", "a.value".into()),
+            ("verified", "a.verified".into()),
+            ("verified_at", d.json_ts("a.verified_at")),
+            ("status", "a.status".into()),
+            ("created_at", d.json_ts("a.created_at")),
+            ("updated_at", d.json_ts("a.updated_at")),
+        ]),
+        "identity_verifiable_addresses a WHERE a.identity_id = i.id",
+        "a.created_at, a.value",
+    );
+    let recovery = d.json_list(
+        &d.json_object(&[
+            ("id", d.json_uuid("a.id")),
+            ("via", "a.via".into()),
+            ("value", "a.value".into()),
+            ("created_at", d.json_ts("a.created_at")),
+            ("updated_at", d.json_ts("a.updated_at")),
+        ]),
+        "identity_recovery_addresses a WHERE a.identity_id = i.id",
+        "a.created_at, a.value",
+    );
+    format!("{creds} AS credentials, {verifiable} AS verifiable_addresses, {recovery} AS recovery_addresses")
+}
+
+/// `SELECT` of whole identities from `identities i` (append `WHERE …`).
+pub(crate) fn identity_select(d: Dialect) -> String {
+    format!("SELECT {IDENTITY_COLUMNS}, {} FROM identities i", children_select(d))
+}
 
 /// Which identities to list. Kratos: `listIdentities` filters (one at a time).
 #[derive(Debug, Default, Clone)]
@@ -208,50 +275,38 @@ macro_rules! delete_children {
 }
 
 /// The SQL of [`Store::list_identities`] for this filter.
-pub(crate) fn list_identities_sql(f: &IdentityFilter) -> String {
-    let mut sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE 1 = 1");
+pub(crate) fn list_identities_sql(d: Dialect, f: &IdentityFilter) -> String {
+    let mut sql = format!("{} WHERE 1 = 1", identity_select(d));
     let mut n = 0;
     if !f.ids.is_empty() {
-        sql.push_str(&format!(" AND id IN ({})", placeholders(n + 1, f.ids.len())));
+        sql.push_str(&format!(" AND i.id IN ({})", placeholders(n + 1, f.ids.len())));
         n += f.ids.len();
     }
     if f.credentials_identifier.is_some() {
         n += 1;
         sql.push_str(&format!(
-            " AND id IN (SELECT identity_id FROM identity_credential_identifiers WHERE identifier = ${n})"
+            " AND i.id IN (SELECT identity_id FROM identity_credential_identifiers WHERE identifier = ${n})"
         ));
     }
     if f.after.is_some() {
         n += 1;
-        sql.push_str(&format!(" AND id > ${n}"));
+        sql.push_str(&format!(" AND i.id > ${n}"));
     }
-    sql.push_str(&format!(" ORDER BY id LIMIT {}", f.limit.max(1)));
+    sql.push_str(&format!(" ORDER BY i.id LIMIT {}", f.limit.max(1)));
     sql
 }
 
-/// Finds the identity id holding an identifier of one credential type (every login).
-pub(crate) const IDENTITY_BY_IDENTIFIER: &str =
-    "SELECT identity_id FROM identity_credential_identifiers WHERE type = $1 AND identifier = $2";
+/// One identity by id, whole.
+pub(crate) fn identity_by_id_sql(d: Dialect) -> String {
+    format!("{} WHERE i.id = $1", identity_select(d))
+}
 
-/// The four queries that load credentials and addresses for identities (`list` is the
-/// placeholder list of their ids).
-pub(crate) fn hydrate_sql(list: &str) -> [String; 4] {
-    [
-        format!(
-            "SELECT id, identity_id, type, config, version, created_at, updated_at FROM identity_credentials WHERE identity_id IN ({list})"
-        ),
-        format!(
-            "SELECT credential_id, identifier FROM identity_credential_identifiers WHERE identity_id IN ({list}) ORDER BY identifier"
-        ),
-        format!(
-            "SELECT id, identity_id, via, value, verified, verified_at, status, created_at, updated_at \
-             FROM identity_verifiable_addresses WHERE identity_id IN ({list}) ORDER BY created_at, value"
-        ),
-        format!(
-            "SELECT id, identity_id, via, value, created_at, updated_at \
-             FROM identity_recovery_addresses WHERE identity_id IN ({list}) ORDER BY created_at, value"
-        ),
-    ]
+/// The identity holding an identifier of one credential type, whole (every login).
+pub(crate) fn identity_by_identifier_sql(d: Dialect) -> String {
+    format!(
+        "{} WHERE i.id = (SELECT identity_id FROM identity_credential_identifiers WHERE type = $1 AND identifier = $2)",
+        identity_select(d)
+    )
 }
 
 impl Store {
@@ -489,40 +544,38 @@ impl Store {
 
     /// Loads one identity with everything it owns.
     pub async fn get_identity(&self, id: Uuid) -> Result<Option<Identity>, StoreError> {
-        let filter = IdentityFilter {
-            ids: vec![id],
-            limit: 1,
-            ..Default::default()
-        };
-        Ok(self.list_identities(&filter).await?.into_iter().next())
+        static SQL: SqlCache = SqlCache::new();
+        let sql = SQL.get(self.dialect(), identity_by_id_sql);
+        let rows: Vec<FullIdentityRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(p).await?
+        });
+        Ok(assemble_all(rows)?.into_iter().next())
     }
 
     /// Finds the identity with this external id.
     pub async fn find_identity_by_external_id(&self, external_id: &str) -> Result<Option<Identity>, StoreError> {
-        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE external_id = $1");
-        let rows: Vec<IdentityRow> = crate::with_pool!(self, p => {
+        static SQL: SqlCache = SqlCache::new();
+        let sql = SQL.get(self.dialect(), |d| {
+            format!("{} WHERE i.external_id = $1", identity_select(d))
+        });
+        let rows: Vec<FullIdentityRow> = crate::with_pool!(self, p => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(external_id).fetch_all(p).await?
         });
-        Ok(self.hydrate(rows).await?.into_iter().next())
+        Ok(assemble_all(rows)?.into_iter().next())
     }
 
-    /// Finds the identity holding `identifier` for credential type `kind`.
+    /// Finds the identity holding `identifier` for credential type `kind` (one statement).
     pub async fn find_identity_by_identifier(
         &self,
         kind: &str,
         identifier: &str,
     ) -> Result<Option<Identity>, StoreError> {
-        let id: Option<Uuid> = crate::with_pool!(self, p => {
-            sqlx::query_scalar(IDENTITY_BY_IDENTIFIER)
-                .bind(kind)
-                .bind(identifier)
-                .fetch_optional(p)
-                .await?
+        static SQL: SqlCache = SqlCache::new();
+        let sql = SQL.get(self.dialect(), identity_by_identifier_sql);
+        let rows: Vec<FullIdentityRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(kind).bind(identifier).fetch_all(p).await?
         });
-        match id {
-            Some(id) => self.get_identity(id).await,
-            None => Ok(None),
-        }
+        Ok(assemble_all(rows)?.into_iter().next())
     }
 
     /// Finds the identity owning a verifiable (`verifiable = true`) or recovery address.
@@ -532,25 +585,29 @@ impl Store {
         via: &str,
         value: &str,
     ) -> Result<Option<Identity>, StoreError> {
-        let table = if verifiable {
-            "identity_verifiable_addresses"
+        static VERIFIABLE: SqlCache = SqlCache::new();
+        static RECOVERY: SqlCache = SqlCache::new();
+        let (cache, table) = if verifiable {
+            (&VERIFIABLE, "identity_verifiable_addresses")
         } else {
-            "identity_recovery_addresses"
+            (&RECOVERY, "identity_recovery_addresses")
         };
-        let sql = format!("SELECT identity_id FROM {table} WHERE via = $1 AND value = $2");
-        let id: Option<Uuid> = crate::with_pool!(self, p => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(via).bind(value).fetch_optional(p).await?
+        let sql = cache.get(self.dialect(), |d| {
+            format!(
+                "{} WHERE i.id = (SELECT identity_id FROM {table} WHERE via = $1 AND value = $2)",
+                identity_select(d)
+            )
         });
-        match id {
-            Some(id) => self.get_identity(id).await,
-            None => Ok(None),
-        }
+        let rows: Vec<FullIdentityRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(via).bind(value).fetch_all(p).await?
+        });
+        Ok(assemble_all(rows)?.into_iter().next())
     }
 
-    /// Lists identities ordered by id, with keyset pagination.
+    /// Lists identities ordered by id, with keyset pagination (one statement).
     pub async fn list_identities(&self, f: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let sql = list_identities_sql(f);
-        let rows: Vec<IdentityRow> = crate::with_pool!(self, p => {
+        let sql = list_identities_sql(self.dialect(), f);
+        let rows: Vec<FullIdentityRow> = crate::with_pool!(self, p => {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for id in &f.ids {
                 q = q.bind(*id);
@@ -563,105 +620,73 @@ impl Store {
             }
             q.fetch_all(p).await?
         });
-        self.hydrate(rows).await
+        assemble_all(rows)
     }
+}
 
-    /// Loads credentials and addresses for identity rows (four queries, whatever the count).
-    async fn hydrate(&self, rows: Vec<IdentityRow>) -> Result<Vec<Identity>, StoreError> {
-        if rows.is_empty() {
-            return Ok(vec![]);
-        }
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let list = placeholders(1, ids.len());
-        let [q_creds, q_idents, q_ver, q_rec] = hydrate_sql(&list);
-        let (creds, idents, vers, recs): (
-            Vec<CredentialRow>,
-            Vec<IdentifierRow>,
-            Vec<VerifiableRow>,
-            Vec<RecoveryRow>,
-        ) = crate::with_pool!(self, p => {
-            let mut a = sqlx::query_as(sqlx::AssertSqlSafe(q_creds));
-            let mut b = sqlx::query_as(sqlx::AssertSqlSafe(q_idents));
-            let mut c = sqlx::query_as(sqlx::AssertSqlSafe(q_ver));
-            let mut d = sqlx::query_as(sqlx::AssertSqlSafe(q_rec));
-            for id in &ids {
-                a = a.bind(*id);
-                b = b.bind(*id);
-                c = c.bind(*id);
-                d = d.bind(*id);
-            }
-            (a.fetch_all(p).await?, b.fetch_all(p).await?, c.fetch_all(p).await?, d.fetch_all(p).await?)
-        });
-        let mut identifiers: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for i in idents {
-            identifiers.entry(i.credential_id).or_default().push(i.identifier);
-        }
-        let mut out: Vec<Identity> = Vec::with_capacity(rows.len());
-        let mut index: HashMap<Uuid, usize> = HashMap::new();
-        for r in rows {
-            let state =
-                State::parse(&r.state).ok_or_else(|| StoreError::Corrupt(format!("identity state {:?}", r.state)))?;
-            index.insert(r.id, out.len());
-            out.push(Identity {
-                id: r.id,
-                schema_id: r.schema_id,
-                traits: r.traits.0,
-                state,
-                state_changed_at: r.state_changed_at.map(|t| t.0),
-                metadata_public: r.metadata_public.map(|j| j.0),
-                metadata_admin: r.metadata_admin.map(|j| j.0),
-                external_id: r.external_id,
-                organization_id: r.organization_id,
-                credentials: BTreeMap::new(),
-                verifiable_addresses: vec![],
-                recovery_addresses: vec![],
-                created_at: r.created_at.0,
-                updated_at: r.updated_at.0,
-            });
-        }
-        for c in creds {
-            if let Some(i) = index.get(&c.identity_id) {
-                let kind = CredentialsType::parse(&c.kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("credential type {:?}", c.kind)))?;
-                out[*i].credentials.insert(
-                    kind.clone(),
-                    Credential {
-                        id: c.id,
-                        kind,
-                        identifiers: identifiers.remove(&c.id).unwrap_or_default(),
-                        config: c.config.0,
-                        version: c.version,
-                        created_at: c.created_at.0,
-                        updated_at: c.updated_at.0,
-                    },
-                );
-            }
-        }
-        for v in vers {
-            if let Some(i) = index.get(&v.identity_id) {
-                out[*i].verifiable_addresses.push(VerifiableAddress {
-                    id: v.id,
-                    via: v.via,
-                    value: v.value,
-                    verified: v.verified,
-                    verified_at: v.verified_at.map(|t| t.0),
-                    status: v.status,
-                    created_at: v.created_at.0,
-                    updated_at: v.updated_at.0,
-                });
-            }
-        }
-        for r in recs {
-            if let Some(i) = index.get(&r.identity_id) {
-                out[*i].recovery_addresses.push(RecoveryAddress {
-                    id: r.id,
-                    via: r.via,
-                    value: r.value,
-                    created_at: r.created_at.0,
-                    updated_at: r.updated_at.0,
-                });
-            }
-        }
-        Ok(out)
+fn assemble_all(rows: Vec<FullIdentityRow>) -> Result<Vec<Identity>, StoreError> {
+    rows.into_iter().map(|r| assemble(r.identity, r.children)).collect()
+}
+
+/// An identity from its row and the JSON of what it owns.
+pub(crate) fn assemble(r: IdentityRow, children: ChildrenRow) -> Result<Identity, StoreError> {
+    let state = State::parse(&r.state).ok_or_else(|| StoreError::Corrupt(format!("identity state {:?}", r.state)))?;
+    let mut credentials = BTreeMap::new();
+    for c in children.credentials.0 {
+        let kind = CredentialsType::parse(&c.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("credential type {:?}", c.kind)))?;
+        credentials.insert(
+            kind.clone(),
+            Credential {
+                id: c.id,
+                kind,
+                identifiers: c.identifiers,
+                config: c.config,
+                version: c.version,
+                created_at: c.created_at.0,
+                updated_at: c.updated_at.0,
+            },
+        );
     }
+    Ok(Identity {
+        id: r.id,
+        schema_id: r.schema_id,
+        traits: r.traits.0,
+        state,
+        state_changed_at: r.state_changed_at.map(|t| t.0),
+        metadata_public: r.metadata_public.map(|j| j.0),
+        metadata_admin: r.metadata_admin.map(|j| j.0),
+        external_id: r.external_id,
+        organization_id: r.organization_id,
+        credentials,
+        verifiable_addresses: children
+            .verifiable_addresses
+            .0
+            .into_iter()
+            .map(|v| VerifiableAddress {
+                id: v.id,
+                via: v.via,
+                value: v.value,
+                verified: v.verified,
+                verified_at: v.verified_at.map(|t| t.0),
+                status: v.status,
+                created_at: v.created_at.0,
+                updated_at: v.updated_at.0,
+            })
+            .collect(),
+        recovery_addresses: children
+            .recovery_addresses
+            .0
+            .into_iter()
+            .map(|a| RecoveryAddress {
+                id: a.id,
+                via: a.via,
+                value: a.value,
+                created_at: a.created_at.0,
+                updated_at: a.updated_at.0,
+            })
+            .collect(),
+        created_at: r.created_at.0,
+        updated_at: r.updated_at.0,
+    })
 }

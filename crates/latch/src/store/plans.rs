@@ -7,12 +7,15 @@ use crate::store::identity::IdentityFilter;
 
 /// `(name, SQL)` of the queries on the hot paths, as the store runs them.
 pub fn hot_queries(dialect: Dialect) -> Vec<(&'static str, String)> {
-    let [creds, idents, verifiable, recovery] = super::identity::hydrate_sql("$1");
     vec![
         (
-            "whoami: session by token hash",
+            "whoami: session, devices and identity by token hash",
+            super::session::session_with_identity_sql(dialect),
+        ),
+        (
+            "session by logout token hash",
             format!(
-                "SELECT {} FROM sessions WHERE token_hash = $1",
+                "SELECT {} FROM sessions WHERE logout_token_hash = $1",
                 super::session::SESSION_COLUMNS
             ),
         ),
@@ -24,21 +27,32 @@ pub fn hot_queries(dialect: Dialect) -> Vec<(&'static str, String)> {
         ),
         ("flow by id", super::flow::FLOW_BY_ID.to_string()),
         (
-            "login: identity by identifier",
-            super::identity::IDENTITY_BY_IDENTIFIER.to_string(),
+            "login: identity by identifier, whole",
+            super::identity::identity_by_identifier_sql(dialect),
         ),
-        ("identity credentials", creds),
-        ("identity identifiers", idents),
-        ("identity verifiable addresses", verifiable),
-        ("identity recovery addresses", recovery),
+        ("identity by id, whole", super::identity::identity_by_id_sql(dialect)),
         ("unused codes of a flow", super::code::UNUSED_CODES.to_string()),
         (
             "admin list by credentials_identifier",
-            super::identity::list_identities_sql(&IdentityFilter {
-                credentials_identifier: Some(String::new()),
-                limit: 250,
-                ..IdentityFilter::default()
-            }),
+            super::identity::list_identities_sql(
+                dialect,
+                &IdentityFilter {
+                    credentials_identifier: Some(String::new()),
+                    limit: 250,
+                    ..IdentityFilter::default()
+                },
+            ),
+        ),
+        (
+            "admin list, a page after an id",
+            super::identity::list_identities_sql(
+                dialect,
+                &IdentityFilter {
+                    after: Some(uuid::Uuid::nil()),
+                    limit: 250,
+                    ..IdentityFilter::default()
+                },
+            ),
         ),
         ("courier claim", super::courier::claim_sql(dialect, 10)),
     ]

@@ -6,8 +6,10 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::sql::placeholders;
-use super::{Store, StoreError, Ts};
+use super::identity::{ChildrenRow, IDENTITY_COLUMNS, IdentityRow, assemble, children_select};
+use super::sql::{SqlCache, placeholders};
+use super::{Dialect, Store, StoreError, Ts};
+use crate::identity::Identity;
 use crate::model::session::{AuthMethod, Device, Session};
 
 /// One `sessions` row ([`SESSION_COLUMNS`]).
@@ -33,6 +35,57 @@ struct DeviceRow {
     ip_address: Option<String>,
     user_agent: Option<String>,
     location: Option<String>,
+}
+
+/// A device inside the `devices` JSON of [`session_with_identity_sql`].
+#[derive(serde::Deserialize)]
+struct DeviceJson {
+    id: Uuid,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    location: Option<String>,
+}
+
+/// A session, its devices, its identity and everything the identity owns, in one row.
+#[derive(sqlx::FromRow)]
+struct SessionIdentityRow {
+    s_id: Uuid,
+    identity_id: Uuid,
+    active: bool,
+    aal: String,
+    authentication_methods: Json<Vec<AuthMethod>>,
+    authenticated_at: Ts,
+    issued_at: Ts,
+    expires_at: Ts,
+    s_created_at: Ts,
+    s_updated_at: Ts,
+    devices: Json<Vec<DeviceJson>>,
+    #[sqlx(flatten)]
+    identity: IdentityRow,
+    #[sqlx(flatten)]
+    children: ChildrenRow,
+}
+
+/// The session with this token hash, its devices and its whole identity: one statement
+/// (a join plus correlated JSON subqueries, each an index lookup). Every request that
+/// presents a session runs it; `whoami` on a cache miss too.
+pub(crate) fn session_with_identity_sql(d: Dialect) -> String {
+    let devices = d.json_list(
+        &d.json_object(&[
+            ("id", d.json_uuid("sd.id")),
+            ("ip_address", "sd.ip_address".into()),
+            ("user_agent", "sd.user_agent".into()),
+            ("location", "sd.location".into()),
+        ]),
+        "session_devices sd WHERE sd.session_id = s.id",
+        "sd.created_at, sd.id",
+    );
+    format!(
+        "SELECT s.id AS s_id, s.identity_id, s.active, s.aal, s.authentication_methods, s.authenticated_at, \
+         s.issued_at, s.expires_at, s.created_at AS s_created_at, s.updated_at AS s_updated_at, {devices} AS devices, \
+         {IDENTITY_COLUMNS}, {} FROM sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1",
+        children_select(d)
+    )
 }
 
 pub(crate) const SESSION_COLUMNS: &str = "id, identity_id, active, aal, authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at";
@@ -68,6 +121,38 @@ impl Store {
         logout_hash: &str,
         deliveries: &[crate::webhook::outbox::NewDelivery],
     ) -> Result<(), StoreError> {
+        // PostgreSQL: a session with its one device is one statement (a data-modifying CTE),
+        // atomic without BEGIN/COMMIT round trips. SQLite has no such CTE: a transaction.
+        // Only without web hooks to queue beside it.
+        if let (super::Pool::Postgres(p), [d], []) = (&self.pool, s.devices.as_slice(), deliveries) {
+            sqlx::query(
+                "WITH s AS (INSERT INTO sessions (id, identity_id, token_hash, logout_token_hash, active, aal, \
+                 authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id) \
+                 INSERT INTO session_devices (id, session_id, ip_address, user_agent, location, created_at, updated_at) \
+                 SELECT $13, s.id, $14, $15, $16, $11, $11 FROM s",
+            )
+            .bind(s.id)
+            .bind(s.identity_id)
+            .bind(token_hash)
+            .bind(logout_hash)
+            .bind(s.active)
+            .bind(s.aal.as_str())
+            .bind(Json(&s.methods))
+            .bind(Ts(s.authenticated_at))
+            .bind(Ts(s.issued_at))
+            .bind(Ts(s.expires_at))
+            .bind(Ts(s.created_at))
+            .bind(Ts(s.updated_at))
+            .bind(d.id)
+            .bind(&d.ip_address)
+            .bind(&d.user_agent)
+            .bind(&d.location)
+            .execute(p)
+            .await
+            .map_err(|e| StoreError::from_write(e, "session token collision"))?;
+            return Ok(());
+        }
         crate::with_tx!(self, tx => {
             sqlx::query(
                 "INSERT INTO sessions (id, identity_id, token_hash, logout_token_hash, active, aal, authentication_methods, \
@@ -118,6 +203,44 @@ impl Store {
     /// Finds a session by the hash of its session token.
     pub async fn session_by_token_hash(&self, hash: &str) -> Result<Option<Session>, StoreError> {
         self.session_where("token_hash = $1", hash).await
+    }
+
+    /// The session with this token hash and its owner, both whole, in one statement.
+    pub async fn session_with_identity_by_token_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(Session, Identity)>, StoreError> {
+        static SQL: SqlCache = SqlCache::new();
+        let sql = SQL.get(self.dialect(), session_with_identity_sql);
+        let row: Option<SessionIdentityRow> = crate::with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(p).await?
+        });
+        let Some(r) = row else { return Ok(None) };
+        let identity = assemble(r.identity, r.children)?;
+        let session = Session {
+            id: r.s_id,
+            identity_id: r.identity_id,
+            active: r.active,
+            aal: crate::model::Aal::from(r.aal.as_str()),
+            methods: r.authentication_methods.0,
+            authenticated_at: r.authenticated_at.0,
+            issued_at: r.issued_at.0,
+            expires_at: r.expires_at.0,
+            devices: r
+                .devices
+                .0
+                .into_iter()
+                .map(|d| Device {
+                    id: d.id,
+                    ip_address: d.ip_address,
+                    user_agent: d.user_agent,
+                    location: d.location,
+                })
+                .collect(),
+            created_at: r.s_created_at.0,
+            updated_at: r.s_updated_at.0,
+        };
+        Ok(Some((session, identity)))
     }
 
     /// Finds a session by the hash of its logout token.

@@ -304,3 +304,69 @@ async fn sessions_revoked_on_one_node_stop_working_on_another() {
         tokio::task::yield_now().await;
     }
 }
+
+/// whoami from the database (cache off) is one joined statement: its answer is the admin
+/// session (session and devices read row by row) with the same identity as the admin
+/// identity API, for an identity that owns something of every kind.
+async fn whoami_from_the_database_matches_the_admin_views(b: Backend) {
+    let srv = TestServer::with_config(b, json!({"latch": {"cache": {"whoami": {"enabled": false}}}})).await;
+    let email = "whole@example.com";
+    let created = srv
+        .create_identity(json!({
+            "schema_id": "default",
+            "traits": {"email": email, "name": {"first": "Whole", "last": "Person"}},
+            "metadata_public": {"plan": "gold", "n": [1, 2.5, "x\"y"]},
+            "metadata_admin": {"secret": true},
+            "external_id": "ext-whole-1",
+            "verifiable_addresses": [{"value": email, "via": "email", "verified": true, "status": "completed"}],
+            "credentials": {"password": {"config": {"password": PW}}}
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    for kind in [Kind::Native, Kind::Browser, Kind::Spa] {
+        let mut c = Client::new(&srv, kind);
+        let res = login(&mut c, email, PW).await;
+        finish(&mut c, res).await;
+        let who: Value = c.whoami().await.json().await.unwrap();
+        let again: Value = c.whoami().await.json().await.unwrap();
+        assert_eq!(who, again);
+        let sid = who["id"].as_str().unwrap();
+        let mut admin: Value = srv
+            .client()
+            .get(srv.admin_url(&format!("/admin/sessions/{sid}?expand=identity")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(admin["identity"]["metadata_admin"], json!({"secret": true}));
+        admin["identity"].as_object_mut().unwrap().remove("metadata_admin");
+        assert_eq!(who, admin, "{kind:?}");
+        let mut ident: Value = srv
+            .client()
+            .get(srv.admin_url(&format!("/admin/identities/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let o = ident.as_object_mut().unwrap();
+        assert_eq!(
+            o.remove("credentials").unwrap()["password"]["identifiers"],
+            json!([email])
+        );
+        o.remove("metadata_admin");
+        assert_eq!(who["identity"], ident);
+        assert_eq!(who["identity"]["metadata_public"], created["metadata_public"]);
+        assert_eq!(who["identity"]["external_id"], "ext-whole-1");
+        assert_eq!(who["identity"]["verifiable_addresses"][0]["verified"], true);
+        assert_eq!(who["identity"]["verifiable_addresses"], created["verifiable_addresses"]);
+        assert_eq!(who["identity"]["recovery_addresses"], created["recovery_addresses"]);
+        assert_eq!(who["identity"]["created_at"], created["created_at"]);
+        assert_eq!(who["devices"].as_array().unwrap().len(), 1);
+        assert_eq!(who["devices"][0]["ip_address"], "127.0.0.1");
+    }
+}
+both!(whoami_from_the_database_matches_the_admin_views);

@@ -5,6 +5,7 @@
 //! What cannot be written portably lives here: the timestamp column codec and the few
 //! statements that need dialect-specific syntax.
 
+use serde::Deserialize as _;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
@@ -95,6 +96,108 @@ impl Dialect {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
         }
+    }
+}
+
+impl Dialect {
+    /// A timestamp column as JSON: fixed-width UTC text (`2026-01-02T03:04:05.123456Z`) on
+    /// both databases, read back by [`JsonTs`].
+    pub fn json_ts(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => col.to_string(),
+            Dialect::Postgres => format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"),
+        }
+    }
+
+    /// A UUID column as a JSON string (SQLite keeps UUIDs as 16-byte blobs, which JSON
+    /// cannot hold: 32 hex digits, which [`uuid::Uuid`] parses).
+    pub fn json_uuid(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("lower(hex({col}))"),
+            Dialect::Postgres => col.to_string(),
+        }
+    }
+
+    /// A JSON column embedded as JSON (not as a string holding JSON).
+    pub fn json_value(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json({col})"),
+            Dialect::Postgres => col.to_string(),
+        }
+    }
+
+    /// A JSON object from `(key, SQL expression)` pairs.
+    pub fn json_object(self, pairs: &[(&str, String)]) -> String {
+        let f = match self {
+            Dialect::Sqlite => "json_object",
+            Dialect::Postgres => "json_build_object",
+        };
+        let args: Vec<String> = pairs.iter().map(|(k, v)| format!("'{k}', {v}")).collect();
+        format!("{f}({})", args.join(", "))
+    }
+
+    /// A scalar subquery: the JSON array of `expr` over the rows of `from_where`, ordered by
+    /// `order_by`; `[]` when there are none.
+    pub fn json_list(self, expr: &str, from_where: &str, order_by: &str) -> String {
+        let order = if order_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {order_by}")
+        };
+        match self {
+            // `json()` around the subquery: a JSON value nested in another JSON function
+            // through a subquery would otherwise be embedded as a string.
+            Dialect::Sqlite => format!("json((SELECT json_group_array({expr}{order}) FROM {from_where}))"),
+            Dialect::Postgres => format!("COALESCE((SELECT json_agg({expr}{order}) FROM {from_where}), '[]'::json)"),
+        }
+    }
+}
+
+/// A statement built once per dialect (the hot queries are assembled from the helpers
+/// above; this keeps them from being formatted again on every request).
+pub struct SqlCache([std::sync::OnceLock<String>; 2]);
+
+impl SqlCache {
+    /// An empty cache, for a `static`.
+    pub const fn new() -> SqlCache {
+        SqlCache([std::sync::OnceLock::new(), std::sync::OnceLock::new()])
+    }
+
+    /// The statement for `d`, built by `build` the first time.
+    pub fn get(&'static self, d: Dialect, build: impl FnOnce(Dialect) -> String) -> &'static str {
+        let i = match d {
+            Dialect::Sqlite => 0,
+            Dialect::Postgres => 1,
+        };
+        self.0[i].get_or_init(|| build(d))
+    }
+}
+
+impl Default for SqlCache {
+    fn default() -> Self {
+        SqlCache::new()
+    }
+}
+
+/// A timestamp inside JSON built by [`Dialect::json_ts`].
+#[derive(Debug, Clone, Copy)]
+pub struct JsonTs(pub OffsetDateTime);
+
+impl<'de> serde::Deserialize<'de> for JsonTs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        OffsetDateTime::parse(&s, &Rfc3339)
+            .map(JsonTs)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A boolean column inside JSON: SQLite stores booleans as 0 and 1.
+pub fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => Ok(b),
+        serde_json::Value::Number(n) => Ok(n.as_i64().is_some_and(|n| n != 0)),
+        other => Err(serde::de::Error::custom(format!("not a boolean: {other}"))),
     }
 }
 
