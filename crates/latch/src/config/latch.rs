@@ -26,6 +26,29 @@ pub struct Latch {
     /// `True-Client-IP`, `X-Real-IP`) believed from `serve.public.trusted_proxies`; by
     /// default only `X-Forwarded-For` is.
     pub client_ip_headers: Vec<String>,
+    /// `latch.web_hooks`.
+    pub web_hooks: WebHooks,
+}
+
+/// `latch.web_hooks`: how `web_hook` hooks are sent. The defaults are Kratos' HTTP client.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct WebHooks {
+    /// Deadline of one attempt: connecting, sending and reading the answer (Kratos: 30s).
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Attempts after the first one on a timeout, an unreachable receiver, `429` or a `5xx`
+    /// other than `501` (Kratos: 2).
+    pub max_retries: u32,
+}
+
+impl Default for WebHooks {
+    fn default() -> Self {
+        WebHooks {
+            timeout: Duration::from_secs(30),
+            max_retries: 2,
+        }
+    }
 }
 
 /// A fixed-window budget: at most `limit` events per `window`.
@@ -245,6 +268,10 @@ pub(super) fn schema() -> Value {
             "mail_body_retention": duration(),
         })),
         "client_ip_headers": {"type": "array", "items": {"type": "string"}},
+        "web_hooks": strict(json!({
+            "timeout": duration(),
+            "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
+        })),
         "cache": strict(json!({
             "whoami": strict(json!({
                 "enabled": {"type": "boolean"},

@@ -3,7 +3,7 @@
 //! `verification` and `show_verification_ui` after login; `verification` (whenever the
 //! verification flow is enabled) and `show_verification_ui` after registration and settings. `session`
 //! after registration is read by `registration.rs`; `revoke_active_sessions` after settings
-//! and recovery lives in `revoke.rs`. `web_hook` is not run yet (a startup warning says so).
+//! and recovery lives in `revoke.rs`; `web_hook` (everywhere, before and after) in `web_hook.rs`.
 //!
 //! Which list applies is Kratos' precedence ([`crate::config::After::hooks_running`]): the
 //! method's own list when it holds a hook that runs there, else the flow-wide list; never both.

@@ -147,8 +147,24 @@ async fn success(
     if identity.mark_address_verified(address, now) {
         deps.store.update_identity(&identity).await?;
     }
-    let issued = super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1).await?;
     let hooks = &deps.config.selfservice.flows.recovery.after.hooks;
+    // Kratos runs the after-recovery hooks before the session is written; `ctx` has the
+    // identity only.
+    let pending = super::success::prepare_sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1)?;
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::After,
+        &super::web_hook::Subject {
+            flow,
+            req: sub.req,
+            body: Some(&sub.body),
+            session: None,
+        },
+        super::web_hook::Who::Shown(&identity),
+    )
+    .await?;
+    let issued = super::success::commit_sign_in(deps, pending).await?;
     super::revoke::revoke_active_sessions(deps, hooks, identity.id, issued.session.id).await?;
     // Continue to a settings flow owned by the new session.
     let settings_req = Req {

@@ -126,14 +126,9 @@ pub(super) async fn create(
     deps: &Service,
     flow: &mut Flow,
     sub: &Submission<'_>,
-    identity: Identity,
+    mut identity: Identity,
     method: &str,
 ) -> Result<Answer, FlowError> {
-    match deps.store.insert_identity(&identity).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),
-        Err(e) => return Err(e.into()),
-    }
     let hooks = deps
         .config
         .selfservice
@@ -141,6 +136,27 @@ pub(super) async fn create(
         .registration
         .after
         .hooks_running(method, super::hooks::REGISTRATION_AFTER);
+    // `web_hook`s that parse their answer run before the identity is written (they may change
+    // or refuse it); the others after (Kratos' pre-/post-persist split).
+    let subject = super::web_hook::Subject {
+        flow,
+        req: sub.req,
+        body: Some(&sub.body),
+        session: None,
+    };
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PrePersist,
+        &subject,
+        super::web_hook::Who::Changed(&mut identity),
+    )
+    .await?;
+    match deps.store.insert_identity(&identity).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),
+        Err(e) => return Err(e.into()),
+    }
     // Without the `session` hook the identity is created and nobody is signed in (Kratos
     // answers `{identity, continue_with}`, browsers go to the return URL).
     let with_session = super::hooks::has(hooks, "session");
@@ -149,6 +165,14 @@ pub(super) async fn create(
     } else {
         None
     };
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PostPersist,
+        &subject,
+        super::web_hook::Who::Shown(&identity),
+    )
+    .await?;
     let next = super::hooks::after_registration(deps, flow, sub, &identity, hooks).await;
     let done = super::success::Done {
         identity: &identity,

@@ -72,7 +72,29 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         env: deps,
         client: &sub.client,
     };
-    let identity = strategy.submit(&cx, flow, &sub.body, &cur.identity).await?;
+    let mut identity = strategy.submit(&cx, flow, &sub.body, &cur.identity).await?;
+    let hooks = deps
+        .config
+        .selfservice
+        .flows
+        .settings
+        .after
+        .hooks_running(method, super::hooks::SETTINGS_AFTER);
+    // `web_hook`s that parse their answer see the changed identity before it is written and may
+    // change or refuse it; the others run once it is written (Kratos' pre-/post-persist split).
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PrePersist,
+        &super::web_hook::Subject {
+            flow,
+            req: sub.req,
+            body: Some(&sub.body),
+            session: Some((&cur.session, &cur.identity)),
+        },
+        super::web_hook::Who::Changed(&mut identity),
+    )
+    .await?;
     match deps.store.update_identity(&identity).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
@@ -102,14 +124,20 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         session.aal = crate::session::compute_aal(&session.methods);
         deps.store.update_session_auth(&session, now).await?;
     }
-    let hooks = deps
-        .config
-        .selfservice
-        .flows
-        .settings
-        .after
-        .hooks_running(method, super::hooks::SETTINGS_AFTER);
     super::revoke::revoke_active_sessions(deps, hooks, identity.id, cur.session.id).await?;
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PostPersist,
+        &super::web_hook::Subject {
+            flow,
+            req: sub.req,
+            body: Some(&sub.body),
+            session: Some((&cur.session, &cur.identity)),
+        },
+        super::web_hook::Who::Shown(&identity),
+    )
+    .await?;
     let next = super::hooks::after_settings(deps, flow, sub, &identity, hooks).await;
     populate(deps, flow, &identity);
     if flow.flow_type == super::FlowType::Api {

@@ -21,7 +21,24 @@ pub(super) async fn success(
     if let Some(stop) = super::hooks::require_verified_address(deps, flow, sub, identity, method, hooks).await? {
         return Ok(stop);
     }
-    let issued = super::success::sign_in(deps, flow, sub, identity, method, aal).await?;
+    // Kratos runs the after-login `web_hook`s with the session before it is written: one that
+    // fails or interrupts leaves no session behind.
+    let pending = super::success::prepare_sign_in(deps, flow, sub, identity, method, aal)?;
+    let subject = super::web_hook::Subject {
+        flow,
+        req: sub.req,
+        body: Some(&sub.body),
+        session: Some((&pending.issued.session, identity)),
+    };
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::After,
+        &subject,
+        super::web_hook::Who::Shown(identity),
+    )
+    .await?;
+    let issued = super::success::commit_sign_in(deps, pending).await?;
     let next = super::hooks::after_login(deps, flow, sub, identity, issued.session.id, hooks).await?;
     // Kratos' `PostLoginHook` checks the new session against `session.whoami.required_aal`:
     // a first factor of an identity that has a second one must go on to the `aal2` login.

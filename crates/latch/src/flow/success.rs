@@ -26,6 +26,29 @@ pub async fn sign_in(
     method: &str,
     aal: Aal,
 ) -> Result<Issued, FlowError> {
+    let pending = prepare_sign_in(deps, flow, sub, identity, method, aal)?;
+    commit_sign_in(deps, pending).await
+}
+
+/// A sign-in decided but not written: the session as it will be stored (after-login and
+/// after-recovery `web_hook`s see it first and may still refuse it).
+#[derive(Debug)]
+pub struct PendingSignIn {
+    /// The session and its token.
+    pub issued: Issued,
+    /// The request's own session gains a method (refresh, step-up) rather than a new one.
+    step_up: bool,
+}
+
+/// [`sign_in`] without writing anything.
+pub fn prepare_sign_in(
+    deps: &Service,
+    flow: &Flow,
+    sub: &Submission<'_>,
+    identity: &Identity,
+    method: &str,
+    aal: Aal,
+) -> Result<PendingSignIn, FlowError> {
     let now = deps.clock.now();
     let am = AuthMethod {
         method: method.to_string(),
@@ -44,17 +67,34 @@ pub async fn sign_in(
             s.aal = crate::session::compute_aal(&s.methods);
             s.authenticated_at = now;
             s.expires_at = now + deps.config.session.lifespan;
-            deps.store.update_session_auth(&s, now).await?;
-            Ok(Issued {
-                session: s,
-                token: cur.token.clone(),
+            Ok(PendingSignIn {
+                issued: Issued {
+                    session: s,
+                    token: cur.token.clone(),
+                },
+                step_up: true,
             })
         }
         // A step-up never issues a fresh session (the login engine refuses such submissions
         // before a strategy runs; this keeps it so if that check is ever bypassed).
         _ if flow.requested_aal == Aal::Aal2 => Err(FlowError::Aal1Required),
-        _ => Ok(manager::issue(deps, identity, vec![am], &sub.client).await?),
+        _ => Ok(PendingSignIn {
+            issued: manager::new_session(deps, identity, vec![am], &sub.client),
+            step_up: false,
+        }),
     }
+}
+
+/// Writes a [`PendingSignIn`].
+pub async fn commit_sign_in(deps: &Service, pending: PendingSignIn) -> Result<Issued, FlowError> {
+    if pending.step_up {
+        deps.store
+            .update_session_auth(&pending.issued.session, deps.clock.now())
+            .await?;
+    } else {
+        manager::store(deps, &pending.issued).await?;
+    }
+    Ok(pending.issued)
 }
 
 /// A completed flow, ready to be answered.

@@ -92,6 +92,7 @@ pub async fn submit(
         other => other?,
     };
     if outcome == VerificationOutcome::Verified {
+        after_hooks(deps, flow, sub).await?;
         flow.ui.nodes.retain(|n| n.group == Group::Default);
         let to = flow
             .return_to
@@ -141,4 +142,39 @@ async fn retry(
         cookies.push(crate::session::manager::csrf_cookie(deps, &csrf));
     }
     Ok(super::respond::Cookies(cookies).apply(res))
+}
+
+/// The after-verification hooks (Kratos' `PostVerificationHook`): `web_hook`s with the identity
+/// whose address was verified. The address stays verified if one fails; the flow answers the
+/// error, as in Kratos.
+async fn after_hooks(deps: &Service, flow: &Flow, sub: &Submission<'_>) -> Result<(), FlowError> {
+    let hooks = &deps.config.selfservice.flows.verification.after.hooks;
+    if !super::web_hook::any_at(hooks, super::web_hook::Stage::After) {
+        return Ok(());
+    }
+    let owner = flow
+        .internal_get(crate::model::flow::VERIFIED_IDENTITY)
+        .and_then(serde_json::Value::as_str)
+        .and_then(|id| uuid::Uuid::parse_str(id).ok());
+    let identity = match owner {
+        Some(id) => deps.store.get_identity(id).await?,
+        None => None,
+    };
+    let Some(identity) = identity else {
+        // An address no identity owns (any more): nothing to tell the hooks about.
+        return Ok(());
+    };
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::After,
+        &super::web_hook::Subject {
+            flow,
+            req: sub.req,
+            body: Some(&sub.body),
+            session: None,
+        },
+        super::web_hook::Who::Shown(&identity),
+    )
+    .await
 }

@@ -83,6 +83,14 @@ pub async fn issue(
     methods: Vec<AuthMethod>,
     client: &ClientInfo,
 ) -> Result<Issued, StoreError> {
+    let issued = new_session(deps, identity, methods, client);
+    store(deps, &issued).await?;
+    Ok(issued)
+}
+
+/// A new session and its token for an identity that just authenticated, not stored yet (the
+/// after-login `web_hook`s see it before it is written, as in Kratos).
+pub fn new_session(deps: &Deps, identity: &Identity, methods: Vec<AuthMethod>, client: &ClientInfo) -> Issued {
     let now = deps.clock.now();
     let token = new_session_token();
     let aal = compute_aal(&methods);
@@ -103,11 +111,19 @@ pub async fn issue(
         created_at: now,
         updated_at: now,
     };
-    let logout = logout_token_for(&token);
+    Issued { session, token }
+}
+
+/// Stores a session made by [`new_session`].
+pub async fn store(deps: &Deps, issued: &Issued) -> Result<(), StoreError> {
+    let logout = logout_token_for(&issued.token);
     deps.store
-        .insert_session(&session, &sha256_hex(token.as_bytes()), &sha256_hex(logout.as_bytes()))
-        .await?;
-    Ok(Issued { session, token })
+        .insert_session(
+            &issued.session,
+            &sha256_hex(issued.token.as_bytes()),
+            &sha256_hex(logout.as_bytes()),
+        )
+        .await
 }
 
 /// The active session of the credentials a request presents, if any.

@@ -36,4 +36,5 @@ mod sessions;
 mod settings;
 mod snapshots;
 mod totp;
+mod web_hooks;
 mod webauthn;
