@@ -37,9 +37,24 @@ impl Seen {
 }
 
 #[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<Seen>>>);
+struct Receiver(Arc<Mutex<Vec<Seen>>>, Arc<tokio::sync::Notify>);
 
 impl Receiver {
+    /// Waits (at most 10 s) until `path` got `n` requests.
+    async fn wait_for(&self, path: &str, n: usize) {
+        let wait = async {
+            loop {
+                let notified = self.1.notified();
+                if self.on(path).len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .unwrap_or_else(|_| panic!("{path} got {} of {n} requests", self.on(path).len()));
+    }
     fn all(&self) -> Vec<Seen> {
         self.0.lock().unwrap().clone()
     }
@@ -62,6 +77,7 @@ async fn receive(State(r): State<Receiver>, uri: Uri, headers: HeaderMap, body: 
         headers,
         body: body.clone(),
     });
+    r.1.notify_waiters();
     match uri.path() {
         "/interrupt" => (
             AxStatus::BAD_REQUEST,
@@ -539,3 +555,42 @@ async fn settings_parse_changes_the_identity_before_it_is_updated(b: Backend) {
     }
 }
 both!(settings_parse_changes_the_identity_before_it_is_updated);
+
+async fn ignored_hooks_never_delay_or_fail_the_flow(b: Backend) {
+    let (base, rec) = start_receiver().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    // Kratos' 30 s timeout: a blocking hook to `/hang` would hold every sign-up that long.
+    let srv = TestServer::with_config(
+        b,
+        registration_hooks(json!([
+            web_hook(&format!("{base}/hang"), json!({"response": {"ignore": true}})),
+            web_hook(&format!("http://{closed}/gone"), json!({"response": {"ignore": true}})),
+            web_hook(&format!("{base}/fail"), json!({"response": {"ignore": true}})),
+            {"hook": "session"}
+        ])),
+    )
+    .await;
+    for kind in ALL {
+        let mut c = Client::new(&srv, kind);
+        let email = format!("ignored-{kind:?}@example.com").to_lowercase();
+        let started = std::time::Instant::now();
+        let res = submit_registration(&c, &email).await;
+        finish(&mut c, res).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "not held by the hook"
+        );
+    }
+    assert_eq!(identities(&srv).await.len(), 3);
+    // Sent all the same, with the stored identity.
+    rec.wait_for("/hang", 3).await;
+    for s in rec.on("/hang") {
+        assert!(s.body["identity"]["id"].is_string(), "{:?}", s.body);
+    }
+    // `/fail` is retried (2 retries, 1 s and 2 s apart) in the background.
+    rec.wait_for("/fail", 9).await;
+}
+both!(ignored_hooks_never_delay_or_fail_the_flow);
