@@ -594,3 +594,81 @@ async fn ignored_hooks_never_delay_or_fail_the_flow(b: Backend) {
     rec.wait_for("/fail", 9).await;
 }
 both!(ignored_hooks_never_delay_or_fail_the_flow);
+
+async fn recovery_and_verification_after_hooks(b: Backend) {
+    let (base, rec) = start_receiver().await;
+    let srv = TestServer::with_config(
+        b,
+        json!({
+            // Mail stays in the outbox (the relay is unreachable); codes come from the admin API.
+            "courier": {"smtp": {"connection_uri": "smtp://127.0.0.1:1/?disable_starttls=true"}},
+            "selfservice": {"flows": {
+                "recovery": {"enabled": true, "use": "code", "after": {"hooks": [
+                    web_hook(&format!("{base}/interrupt"), json!({"can_interrupt": true}))
+                ]}},
+                "verification": {"enabled": true, "use": "code", "after": {"hooks": [
+                    web_hook(&format!("{base}/verified"), json!({}))
+                ]}}
+            }}
+        }),
+    )
+    .await;
+    for kind in ALL {
+        // Recovery: the code is right, the hook refuses, no session is issued.
+        let email = format!("recover-hook-{kind:?}@example.com").to_lowercase();
+        let created = srv
+            .create_identity(json!({"schema_id": "default", "traits": {"email": email}}))
+            .await;
+        let c = Client::new(&srv, kind);
+        let flow = c.init("recovery", "").await;
+        let res = c.submit(&flow, json!({"method": "code", "email": email})).await;
+        let (_, flow) = c.flow_after("recovery", res).await;
+        let code = crate::code::code_from_admin_api(&srv, &email).await;
+        let res = c.submit(&flow, json!({"method": "code", "code": code})).await;
+        let (status, flow) = c.flow_after("recovery", res).await;
+        if kind != Kind::Browser {
+            assert_eq!(status, StatusCode::OK, "recovery forms come back with 200: {flow}");
+        }
+        assert_eq!(
+            crate::client::node_message_ids(&flow, "traits.email"),
+            vec![4000042],
+            "{flow}"
+        );
+        assert!(message_ids(&flow).contains(&4000043), "{flow}");
+        let ctx = rec.on("/interrupt").last().unwrap().body.clone();
+        assert_eq!(ctx["identity"]["id"], created["id"], "{ctx}");
+        assert!(ctx.get("session").is_none(), "{ctx}");
+        let id = created["id"].as_str().unwrap();
+        let sessions: Value = srv
+            .client()
+            .get(srv.admin_url(&format!("/admin/identities/{id}/sessions")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(sessions, json!([]), "no session written");
+        assert!(c.jar.get("ory_kratos_session").is_none());
+
+        // Verification: the hook sees the identity with the address verified.
+        let email = format!("verify-hook-{kind:?}@example.com").to_lowercase();
+        let created = srv
+            .create_identity(json!({"schema_id": "default", "traits": {"email": email}}))
+            .await;
+        let flow = c.init("verification", "").await;
+        let res = c.submit(&flow, json!({"method": "code", "email": email})).await;
+        let (_, flow) = c.flow_after("verification", res).await;
+        let code = crate::code::code_from_admin_api(&srv, &email).await;
+        let res = c.submit(&flow, json!({"method": "code", "code": code})).await;
+        let (_, done) = c.flow_after("verification", res).await;
+        assert_eq!(done["state"], "passed_challenge", "{done}");
+        let ctx = rec.on("/verified").last().unwrap().body.clone();
+        assert_eq!(ctx["identity"]["id"], created["id"], "{ctx}");
+        assert_eq!(ctx["identity"]["verifiable_addresses"][0]["verified"], true, "{ctx}");
+        assert_eq!(ctx["flow"]["id"], done["id"], "{ctx}");
+    }
+    assert_eq!(rec.on("/interrupt").len(), 3);
+    assert_eq!(rec.on("/verified").len(), 3);
+}
+both!(recovery_and_verification_after_hooks);
