@@ -162,7 +162,7 @@ pub async fn run(
         };
         let ctx = context(deps, subject, shown);
         if cfg.response_ignore {
-            enqueue_async_web_hook(deps, cfg, ctx);
+            enqueue_async_web_hook(deps, cfg, ctx).await?;
             continue;
         }
         let outcome = webhook::deliver_with(&cfg, &ctx, &transport(deps), uuid::Uuid::new_v4())
@@ -188,13 +188,19 @@ pub async fn run(
 /// request, as Kratos does (a goroutine that outlives the request): the flow goes on at once,
 /// the answer is not read into the flow and failures are only logged (by [`webhook::deliver_with`]).
 /// Nothing is stored, so a restart loses deliveries in flight; a durable database outbox is to
-/// replace this body, with the same arguments.
-pub fn enqueue_async_web_hook(deps: &Service, cfg: WebHookConfig, ctx: Context) {
+/// replace this body, with the same signature (it is `async` and may fail with a store error for
+/// that reason; today it never fails).
+pub async fn enqueue_async_web_hook(
+    deps: &Service,
+    cfg: WebHookConfig,
+    ctx: Context,
+) -> Result<(), crate::store::StoreError> {
     let transport = transport(deps);
     tokio::spawn(async move {
         // Logged inside; nobody waits for the outcome.
         let _ = webhook::deliver_with(&cfg, &ctx, &transport, uuid::Uuid::new_v4()).await;
     });
+    Ok(())
 }
 
 /// The `before` hooks of a flow being created: `Err` refuses the flow. An interruption is
