@@ -25,6 +25,7 @@ pub mod settings;
 mod signin;
 mod success;
 pub mod verification;
+pub mod web_hook;
 
 pub use crate::model::flow::{Flow, FlowKind, FlowType};
 pub use service::{AppState, Service};
