@@ -724,7 +724,7 @@ async fn delivered(srv: &TestServer, seen: &Seen) -> Value {
         .unwrap_or_else(|_| panic!("delivery {id} never marked delivered"))
 }
 
-async fn ignored_hooks_after_settings_and_verification_go_through_the_outbox(b: Backend) {
+async fn ignored_hooks_after_settings_verification_and_recovery_go_through_the_outbox(b: Backend) {
     let (base, rec) = start_receiver().await;
     let srv = TestServer::with_config(
         b,
@@ -736,6 +736,9 @@ async fn ignored_hooks_after_settings_and_verification_go_through_the_outbox(b: 
                 ]}}},
                 "verification": {"enabled": true, "use": "code", "after": {"hooks": [
                     web_hook(&format!("{base}/verified"), json!({"response": {"ignore": true}}))
+                ]}},
+                "recovery": {"enabled": true, "use": "code", "after": {"hooks": [
+                    web_hook(&format!("{base}/recovered"), json!({"response": {"ignore": true}}))
                 ]}}
             }},
             "latch": {"web_hooks": {"poll_interval": "20ms"}}
@@ -808,8 +811,28 @@ async fn ignored_hooks_after_settings_and_verification_go_through_the_outbox(b: 
         let row = delivered(&srv, &seen).await;
         assert_eq!(row["event"], "verification.after", "{row}");
         assert_eq!(row["identity_id"], id, "{row}");
+
+        // Recovery (a fresh client): queued with the session it issues.
+        let c = Client::new(&srv, kind);
+        let flow = c.init("recovery", "").await;
+        let res = c.submit(&flow, json!({"method": "code", "email": email})).await;
+        let (_, flow) = c.flow_after("recovery", res).await;
+        let code = crate::code::code_from_admin_api(&srv, &email).await;
+        let res = c.submit(&flow, json!({"method": "code", "code": code})).await;
+        assert!(
+            res.status().is_success() || res.status().is_redirection(),
+            "{}",
+            res.status()
+        );
+        rec.wait_for("/recovered", n + 1).await;
+        let seen = rec.on("/recovered")[n].clone();
+        assert_eq!(seen.body["identity"]["id"], id, "{:?}", seen.body);
+        let row = delivered(&srv, &seen).await;
+        assert_eq!(row["event"], "recovery.after", "{row}");
+        assert_eq!(row["identity_id"], id, "{row}");
     }
     assert_eq!(rec.on("/settings").len(), 3);
     assert_eq!(rec.on("/verified").len(), 3);
+    assert_eq!(rec.on("/recovered").len(), 3);
 }
-both!(ignored_hooks_after_settings_and_verification_go_through_the_outbox);
+both!(ignored_hooks_after_settings_verification_and_recovery_go_through_the_outbox);
