@@ -255,7 +255,7 @@ impl AuthIndex {
 }
 
 /// Checks every `response.ignore: true` web hook of the configuration at startup: a hook the
-/// outbox could not render must not be skipped silently at the first registration.
+/// outbox could not render must not be skipped silently at the first event.
 pub fn check_config(config: &Config) -> Result<(), String> {
     for hook in hook_lists(config).into_iter().flatten() {
         if hook.hook != "web_hook" {
