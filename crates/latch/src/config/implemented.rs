@@ -92,7 +92,7 @@ fn visit(path: &str, value: &Value, warnings: &mut Vec<String>) {
 }
 
 /// Hooks Latch runs: `(flow, position, hook)` (`flow::hooks`, `flow::revoke`,
-/// `flow::address_change`).
+/// `flow::address_change`, `flow::web_hook`).
 /// `verification` after registration asks for what Latch does anyway when the verification
 /// flow is enabled (mail a code to the first unverified address, as Kratos);
 /// `two_step_registration` is the name Kratos gives its internal `profile_first` step, which
@@ -112,10 +112,20 @@ const IMPLEMENTED_HOOKS: &[(&str, &str, &str)] = &[
     ("settings", "after", "verify_new_address"),
     ("settings", "after", "notify_previous_addresses"),
     ("recovery", "after", "revoke_active_sessions"),
+    ("login", "before", "web_hook"),
+    ("login", "after", "web_hook"),
+    ("registration", "before", "web_hook"),
+    ("registration", "after", "web_hook"),
+    ("settings", "before", "web_hook"),
+    ("settings", "after", "web_hook"),
+    ("recovery", "before", "web_hook"),
+    ("recovery", "after", "web_hook"),
+    ("verification", "before", "web_hook"),
+    ("verification", "after", "web_hook"),
 ];
 
-/// Warnings for configured hooks Latch does not run (`revoke_active_sessions`,
-/// `require_verified_address`, `web_hook`, any `before` hook, …), naming the hook and its
+/// Warnings for configured hooks Latch does not run (`verify_new_address`, a `before` hook
+/// other than `web_hook`, …), naming the hook and its
 /// path: a config that asks for a security hook must not start silently without it.
 pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
     let mut warnings = Vec::new();
@@ -156,9 +166,7 @@ pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
                         ));
                         continue;
                     }
-                    if !IMPLEMENTED_HOOKS.contains(&(flow.as_str(), position, name))
-                        && !queued_web_hook(flow, position, h)
-                    {
+                    if !IMPLEMENTED_HOOKS.contains(&(flow.as_str(), position, name)) {
                         warnings.push(format!(
                             "hook \"{name}\" at \"{path}[{i}]\" is accepted for Kratos compatibility but not implemented \
                              by Latch yet: it is NOT run"
@@ -169,15 +177,6 @@ pub(super) fn hook_warnings(doc: &Value) -> Vec<String> {
         }
     }
     warnings
-}
-
-/// A `web_hook` with `response.ignore: true` after registration or login: Latch queues it in
-/// the durable outbox (`crate::webhook::outbox`).
-fn queued_web_hook(flow: &str, position: &str, hook: &Value) -> bool {
-    position == "after"
-        && matches!(flow, "registration" | "login")
-        && hook.get("hook").and_then(Value::as_str) == Some("web_hook")
-        && hook.pointer("/config/response/ignore").and_then(Value::as_bool) == Some(true)
 }
 
 fn is_at_or_below(path: &str, prefix: &str) -> bool {
@@ -242,22 +241,18 @@ mod tests {
         }, "methods": {"password": {"config": {"migrate_hook": {"config": {"body": "base64://e30="}}}}}}});
         let mut w = hook_warnings(&doc);
         w.sort();
-        assert_eq!(w.len(), 3, "{w:#?}");
+        assert_eq!(w.len(), 1, "{w:#?}");
         let joined = w.join("\n");
+        assert!(!joined.contains("web_hook"), "web_hook runs everywhere: {joined}");
         assert!(
             !joined.contains("migrate_hook"),
             "the Jsonnet body is implemented: {joined}"
         );
         assert!(!joined.contains("notify_previous_addresses"), "{joined}");
-        for (hook, path) in [
-            ("web_hook", "selfservice.flows.registration.after.password.hooks[1]"),
-            ("web_hook", "selfservice.flows.login.before.hooks[0]"),
-            ("verify_new_address", "selfservice.flows.settings.after.hooks[0]"),
-        ] {
-            assert!(
-                joined.contains(&format!("hook \"{hook}\" at \"{path}\"")),
-                "{hook} {path}: {joined}"
-            );
-        }
+        let (hook, path) = ("verify_new_address", "selfservice.flows.settings.after.hooks[0]");
+        assert!(
+            joined.contains(&format!("hook \"{hook}\" at \"{path}\"")),
+            "{hook} {path}: {joined}"
+        );
     }
 }

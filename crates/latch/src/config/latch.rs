@@ -23,12 +23,53 @@ pub struct Latch {
     pub cleanup: Cleanup,
     /// `latch.cache`.
     pub cache: Cache,
-    /// `latch.webhooks`.
-    pub webhooks: Webhooks,
     /// `latch.client_ip_headers`: single-value client-IP headers (`CF-Connecting-IP`,
     /// `True-Client-IP`, `X-Real-IP`) believed from `serve.public.trusted_proxies`; by
     /// default only `X-Forwarded-For` is.
     pub client_ip_headers: Vec<String>,
+    /// `latch.web_hooks`.
+    pub web_hooks: WebHooks,
+}
+
+/// `latch.web_hooks`: how `web_hook` hooks are sent. `timeout` applies to every attempt;
+/// `max_retries` to the hooks a flow waits for (Kratos' HTTP client by default); the other keys
+/// to the durable outbox that delivers `response.ignore: true` hooks.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct WebHooks {
+    /// Deadline of one attempt: connecting, sending and reading the answer (Kratos: 30s).
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Blocking hooks: attempts after the first one on a timeout, an unreachable receiver,
+    /// `429` or a `5xx` other than `501` (Kratos: 2), all within the request.
+    pub max_retries: u32,
+    /// Outbox: attempts per delivery (the retry budget) before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Outbox: the pause after the first failed attempt; it doubles after each further one.
+    #[serde(deserialize_with = "de_duration")]
+    pub initial_backoff: Duration,
+    /// Outbox: the longest pause between two attempts.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_backoff: Duration,
+    /// Outbox: deliveries in flight at once on each node.
+    pub concurrency: u32,
+    /// Outbox: how often each node looks for due deliveries when nothing woke it.
+    #[serde(deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+}
+
+impl Default for WebHooks {
+    fn default() -> Self {
+        WebHooks {
+            timeout: Duration::from_secs(30),
+            max_retries: 2,
+            max_attempts: 15,
+            initial_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(3600),
+            concurrency: 8,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// A fixed-window budget: at most `limit` events per `window`.
@@ -200,41 +241,6 @@ impl Default for WhoamiCache {
     }
 }
 
-/// `latch.webhooks`: the durable outbox that delivers `response.ignore: true` web hooks.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct Webhooks {
-    /// Attempts per delivery (the retry budget) before it is dead-lettered.
-    pub max_attempts: u32,
-    /// The pause after the first failed attempt; it doubles after each further one.
-    #[serde(deserialize_with = "de_duration")]
-    pub initial_backoff: Duration,
-    /// The longest pause between two attempts.
-    #[serde(deserialize_with = "de_duration")]
-    pub max_backoff: Duration,
-    /// Deadline of one attempt: connect, send and read the answer.
-    #[serde(deserialize_with = "de_duration")]
-    pub attempt_timeout: Duration,
-    /// Deliveries in flight at once on each node.
-    pub concurrency: u32,
-    /// How often each node looks for due deliveries when nothing woke it.
-    #[serde(deserialize_with = "de_duration")]
-    pub poll_interval: Duration,
-}
-
-impl Default for Webhooks {
-    fn default() -> Self {
-        Webhooks {
-            max_attempts: 15,
-            initial_backoff: Duration::from_secs(5),
-            max_backoff: Duration::from_secs(3600),
-            attempt_timeout: Duration::from_secs(30),
-            concurrency: 8,
-            poll_interval: Duration::from_secs(1),
-        }
-    }
-}
-
 const DURATION: &str = "^([0-9]+(ns|us|ms|s|m|h))+$|^0$";
 const BYTES: &str = "^[0-9]+(B|KB|MB|GB|KiB|MiB|GiB)?$";
 
@@ -283,11 +289,12 @@ pub(super) fn schema() -> Value {
             "mail_body_retention": duration(),
         })),
         "client_ip_headers": {"type": "array", "items": {"type": "string"}},
-        "webhooks": strict(json!({
+        "web_hooks": strict(json!({
+            "timeout": duration(),
+            "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
             "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
             "initial_backoff": duration(),
             "max_backoff": duration(),
-            "attempt_timeout": duration(),
             "concurrency": {"type": "integer", "minimum": 1, "maximum": 256},
             "poll_interval": duration(),
         })),

@@ -29,7 +29,7 @@ pub use self::dsn::{Dsn, parse_dsn};
 pub use self::duration::{parse_byte_size, parse_duration};
 pub use self::implemented::IMPLEMENTED;
 pub use self::latch::{
-    Budget, Cache as LatchCache, Cleanup, Hashing, Latch, PasswordLimits, RateLimits, Webhooks, WhoamiCache,
+    Budget, Cache as LatchCache, Cleanup, Hashing, Latch, PasswordLimits, RateLimits, WebHooks, WhoamiCache,
 };
 pub use self::methods::{
     ClaimsSource, CodeConfig, CodeMethod, Methods, OidcConfig, OidcMethod, OidcProvider, PasskeyConfig, PasskeyMethod,
@@ -276,9 +276,54 @@ fn validate(keys: &keys::Keys, doc: &Value) -> Result<(), ConfigError> {
             push(message);
         }
     }
+    // A `web_hook` that could never be sent fails at startup rather than on a user's request.
+    for message in web_hook_errors(doc) {
+        push(message);
+    }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(ConfigError::Invalid(errors))
     }
+}
+
+/// Every `web_hook` under `selfservice.flows.<flow>.(before|after)[.<method>].hooks` whose
+/// `config` [`crate::webhook::WebHookConfig::from_value`] refuses, with its path.
+fn web_hook_errors(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(Value::Object(flows)) = doc.pointer("/selfservice/flows") else {
+        return out;
+    };
+    for (flow, cfg) in flows {
+        for position in ["before", "after"] {
+            let Some(Value::Object(section)) = cfg.get(position) else {
+                continue;
+            };
+            let mut lists = vec![(
+                format!("selfservice.flows.{flow}.{position}.hooks"),
+                section.get("hooks"),
+            )];
+            for (method, m) in section {
+                if let Value::Object(m) = m {
+                    lists.push((
+                        format!("selfservice.flows.{flow}.{position}.{method}.hooks"),
+                        m.get("hooks"),
+                    ));
+                }
+            }
+            for (path, list) in lists {
+                let Some(Value::Array(hooks)) = list else { continue };
+                for (i, h) in hooks.iter().enumerate() {
+                    if h.get("hook").and_then(Value::as_str) != Some("web_hook") {
+                        continue;
+                    }
+                    let config = h.get("config").cloned().unwrap_or(Value::Null);
+                    if let Err(e) = crate::webhook::WebHookConfig::from_value(&config) {
+                        out.push(format!("invalid value for \"{path}[{i}].config\": {e}"));
+                    }
+                }
+            }
+        }
+    }
+    out
 }

@@ -595,3 +595,56 @@ fn config_base_url_from_host_and_dev() {
     assert_eq!(c.public_base_url().as_str(), "http://10.0.0.5:8000/");
     assert_eq!(c.admin_base_url().as_str(), "http://[::1]:4434/");
 }
+
+#[test]
+fn config_web_hooks_that_cannot_work_fail_with_their_path() {
+    let doc = json!({"dsn": "memory", "selfservice": {"flows": {"login": {
+        "before": {"hooks": [{"hook": "web_hook", "config": {"url": "https://h.test/", "method": "POST"}}]},
+        "after": {"password": {"hooks": [{"hook": "web_hook", "config": {
+            "url": "https://h.test/", "method": "POST", "response": {"ignore": true, "parse": true}
+        }}]}}
+    }}}});
+    let errors = errors_of(load_values(vec![doc], &no_env(), true));
+    // Kratos' schema refuses the combination too (an `anyOf`); Latch's message says why.
+    let ours: Vec<&String> = errors.iter().filter(|e| e.contains("web_hook config")).collect();
+    assert_eq!(ours.len(), 1, "{errors:#?}");
+    assert!(
+        ours[0].contains("selfservice.flows.login.after.password.hooks[0].config")
+            && ours[0].contains("response.ignore"),
+        "{errors:#?}"
+    );
+    let yaml = format!("{MINIMAL_YAML}latch:\n  web_hooks: {{timeout: 2s, max_retries: 0}}\n");
+    let c = load_str(&yaml, &no_env(), false).unwrap().config;
+    assert_eq!(c.latch.web_hooks.timeout, Duration::from_secs(2));
+    assert_eq!(c.latch.web_hooks.max_retries, 0);
+    assert_eq!(c.latch.web_hooks.max_attempts, 15, "outbox defaults");
+}
+
+#[test]
+fn config_latch_web_hooks_is_the_one_section_for_blocking_and_outbox_hooks() {
+    let yaml = format!(
+        "{MINIMAL_YAML}latch:\n  web_hooks: {{timeout: 5s, max_retries: 1, max_attempts: 3, initial_backoff: 1s, \
+         max_backoff: 1m, concurrency: 2, poll_interval: 20ms}}\n"
+    );
+    let w = load_str(&yaml, &no_env(), false).unwrap().config.latch.web_hooks;
+    assert_eq!(
+        (w.timeout, w.max_retries, w.max_attempts, w.concurrency),
+        (Duration::from_secs(5), 1, 3, 2)
+    );
+    assert_eq!(
+        (w.initial_backoff, w.max_backoff, w.poll_interval),
+        (
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Duration::from_millis(20)
+        )
+    );
+    // The outbox's former section and key are refused, not silently ignored.
+    for bad in [
+        "latch:\n  webhooks: {max_attempts: 3}\n",
+        "latch:\n  web_hooks: {attempt_timeout: 5s}\n",
+    ] {
+        let yaml = format!("{MINIMAL_YAML}{bad}");
+        assert!(load_str(&yaml, &no_env(), false).is_err(), "{bad}");
+    }
+}

@@ -1,7 +1,8 @@
 //! What runs after settings stored an identity that `hooks.rs` does not run:
 //! `notify_previous_addresses` (Kratos: `hook.NotifyPreviousAddresses`), and the post-persist
 //! hooks once a change deferred by `verify_new_address` was applied in the verification flow
-//! (`address_change.rs`). A leaf of `flow/`: the verification flow calls it.
+//! (`address_change.rs`). The verification flow calls it; it uses only `web_hook.rs` and
+//! `revoke.rs`.
 //!
 //! `notify_previous_addresses`: after an address change is stored (directly, or when a
 //! deferred one is applied), the previous addresses get a `verifiable_address_changed` mail.
@@ -12,7 +13,8 @@
 
 use serde_json::{Value, json};
 
-use super::Service;
+use super::request::Request as Req;
+use super::{Flow, Service};
 use crate::config::Hook;
 use crate::identity::Identity;
 use crate::strategy::address_change::Applied;
@@ -32,9 +34,12 @@ pub const SETTINGS_AFTER: &[&str] = &[
 const PROFILE: &str = "profile";
 
 /// The post-persist hooks of a profile change (the profile method's list, else the flow-wide
-/// one) once a deferred change was applied: `revoke_active_sessions` (every session but the
-/// one that asked) and `notify_previous_addresses`. Failures are logged: the change is stored.
-pub async fn after_applied(deps: &Service, applied: &Applied) {
+/// one) once a deferred change was applied by the verification flow `flow` on request `req`:
+/// `revoke_active_sessions` (every session but the one that asked), `web_hook` (post-persist
+/// ones; `ctx.flow` is the verification flow, `ctx.identity` the identity as stored now;
+/// `response.ignore` ones go to the outbox right after the change committed) and
+/// `notify_previous_addresses`. Failures are logged: the change is stored.
+pub async fn after_applied(deps: &Service, applied: &Applied, flow: &Flow, req: &Req) {
     let hooks = deps
         .config
         .selfservice
@@ -44,6 +49,26 @@ pub async fn after_applied(deps: &Service, applied: &Applied) {
         .hooks_running(PROFILE, SETTINGS_AFTER);
     if let Err(e) = super::revoke::revoke_active_sessions(deps, hooks, applied.updated.id, applied.session_id).await {
         tracing::warn!(error = %e, "revoke_active_sessions after an address change failed");
+    }
+    let subject = super::web_hook::Subject {
+        flow,
+        req,
+        body: None,
+        session: None,
+    };
+    let event = super::web_hook::event(super::FlowKind::Settings, "after");
+    let outbox = super::web_hook::queue(deps, hooks, &event, &subject, Some(&applied.updated)).await;
+    super::web_hook::enqueue_after_commit(deps, &event, &outbox).await;
+    if let Err(e) = super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PostPersist,
+        &subject,
+        super::web_hook::Who::Shown(&applied.updated),
+    )
+    .await
+    {
+        tracing::warn!(error = ?e, "a settings web hook after an address change failed");
     }
     notify_previous_addresses(deps, hooks, &applied.previous, &applied.updated).await;
 }

@@ -4,10 +4,8 @@
 //! verification flow is enabled) and `show_verification_ui` after registration and settings. `session`
 //! after registration is read by `registration.rs`; `revoke_active_sessions` after settings
 //! and recovery lives in `revoke.rs`; `verify_new_address` and `notify_previous_addresses`
-//! after settings in `address_change.rs`. `web_hook` with `response.ignore: true` after
-//! registration and login goes to the durable outbox ([`enqueue_async_web_hook`]) in the
-//! transaction that stores the identity or the session; other `web_hook`s are not run yet
-//! (a startup warning says so).
+//! after settings in `address_change.rs` and `after_settings.rs`; `web_hook` (everywhere,
+//! before and after, blocking or queued in the durable outbox) in `web_hook.rs`.
 //!
 //! Which list applies is Kratos' precedence ([`crate::config::After::hooks_running`]): the
 //! method's own list when it holds a hook that runs there, else the flow-wide list; never both.
@@ -23,8 +21,6 @@ use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::strategy::FlowError;
 use crate::text;
-use crate::webhook::outbox::NewDelivery;
-use crate::webhook::{self, WebHookConfig};
 
 /// Hooks Kratos runs after login (`login.PostHookExecutor` implementations).
 pub const LOGIN_AFTER: &[&str] = &[
@@ -293,103 +289,4 @@ fn show_ui(deps: &Service, wanted: bool, sent: Vec<(Flow, String)>) -> Continue 
         out.continue_with.push(item);
     }
     out
-}
-
-/// The outbox event of after-registration hooks (`webhook_deliveries.event`).
-pub const EVENT_REGISTRATION_AFTER: &str = "registration.after";
-/// The outbox event of after-login hooks.
-pub const EVENT_LOGIN_AFTER: &str = "login.after";
-
-/// Renders one `response.ignore: true` web hook for `ctx` and adds it to `outbox`, the
-/// deliveries that the event's own transaction writes (`Store::insert_identity_with`,
-/// `Store::insert_session_with`, `Store::update_session_auth_with`): the hook is queued
-/// if and only if the event commits, and a worker on some node delivers it with retries
-/// (`crate::webhook::dispatcher`). Call it **before** that transaction: rendering runs the
-/// body program, which must not hold a database lock.
-///
-/// A body program that cancels (`error "cancel"`) queues nothing. A body that cannot be
-/// rendered queues nothing and is logged: as in Kratos, an ignored hook never fails the flow.
-pub async fn enqueue_async_web_hook(
-    deps: &Service,
-    cfg: &WebHookConfig,
-    event: &str,
-    ctx: &webhook::Context,
-    identity_id: Option<uuid::Uuid>,
-    outbox: &mut Vec<NewDelivery>,
-) {
-    match webhook::render(cfg, ctx).await {
-        Ok(webhook::Rendered::Ready(body)) => {
-            outbox.push(NewDelivery::new(cfg, body, event, identity_id, deps.clock.now()));
-        }
-        Ok(webhook::Rendered::Cancelled) => {
-            tracing::info!(
-                hook = cfg.id.as_deref().unwrap_or(""),
-                event,
-                "web hook cancelled by its body program"
-            );
-        }
-        Err(e) => {
-            tracing::warn!(hook = cfg.id.as_deref().unwrap_or(""), event, error = %e, "web hook not queued: its body could not be rendered");
-        }
-    }
-}
-
-/// The `ctx` of a hook run by `sub` on `flow` (Kratos' `templateContext`). The request's
-/// headers are not kept by the flow engine, so only `Content-Type` and `User-Agent` reach
-/// `ctx.request_headers` for now.
-pub fn web_hook_context(deps: &Service, flow: &Flow, sub: &Submission<'_>) -> webhook::Context {
-    let req = sub.req;
-    let mut headers = vec![];
-    if !req.content_type.is_empty() {
-        headers.push(("Content-Type".to_owned(), req.content_type.clone()));
-    }
-    if let Some(ua) = &req.client.user_agent {
-        headers.push(("User-Agent".to_owned(), ua.clone()));
-    }
-    let request = webhook::RequestInfo {
-        method: if req.get_submission { "GET" } else { "POST" }.to_owned(),
-        url: deps.public_url(req.path_and_query.trim_start_matches('/')),
-        headers,
-    };
-    webhook::Context::new(flow.to_json(), &request)
-}
-
-/// Renders every `response.ignore: true` `web_hook` of `hooks` for the outbox, with the
-/// identity (and the session after login) in `ctx`. Hooks that parse the answer are not run
-/// here.
-pub async fn async_web_hooks(
-    deps: &Service,
-    flow: &Flow,
-    sub: &Submission<'_>,
-    hooks: &[Hook],
-    event: &str,
-    identity: &Identity,
-    session: Option<&crate::session::Session>,
-) -> Vec<NewDelivery> {
-    let mut outbox = Vec::new();
-    let configs: Vec<WebHookConfig> = hooks
-        .iter()
-        .filter(|h| h.hook == "web_hook")
-        .filter_map(|h| match WebHookConfig::from_value(&h.config) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(event, error = %e, "web hook skipped: invalid configuration");
-                None
-            }
-        })
-        .filter(|c| c.response_ignore)
-        .collect();
-    if configs.is_empty() {
-        return outbox;
-    }
-    let schema_url = deps.schema_url(&identity.schema_id);
-    let identity_json = identity.to_json(&schema_url, &Default::default());
-    let mut ctx = web_hook_context(deps, flow, sub).with_identity(identity_json);
-    if let Some(s) = session {
-        ctx = ctx.with_session(s.to_json(deps.clock.now(), Some(identity), &schema_url, false));
-    }
-    for cfg in &configs {
-        enqueue_async_web_hook(deps, cfg, event, &ctx, Some(identity.id), &mut outbox).await;
-    }
-    outbox
 }

@@ -114,6 +114,10 @@ async fn init_inner(
         None
     };
     populate_new(deps, &mut flow, current.as_ref());
+    // Kratos runs the `before` hooks on the new flow before storing it: a `web_hook` that
+    // fails or refuses leaves no flow behind. `response.ignore` ones are queued once it is stored.
+    let outbox =
+        super::web_hook::run_before(deps, &flow, req, current.as_ref().map(|c| (&c.session, &c.identity))).await?;
     let exchange_code =
         if super::token_exchange::requested(kind, flow_type, req.q("return_session_token_exchange_code").as_deref()) {
             Some(super::token_exchange::create(deps, &mut flow).await?)
@@ -121,6 +125,9 @@ async fn init_inner(
             None
         };
     deps.store.insert_flow(&flow).await?;
+    if !outbox.is_empty() {
+        super::web_hook::enqueue_after_commit(deps, &super::web_hook::event(kind, "before"), &outbox).await;
+    }
     if kind == FlowKind::Login
         && aal == crate::model::Aal::Aal2
         && let Some(cur) = &current

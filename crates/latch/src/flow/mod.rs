@@ -26,6 +26,7 @@ mod signin;
 mod success;
 pub mod token_exchange;
 pub mod verification;
+pub mod web_hook;
 
 pub use crate::model::flow::{Flow, FlowKind, FlowType};
 pub use service::{AppState, Service};

@@ -147,8 +147,27 @@ async fn success(
     if identity.mark_address_verified(address, now) {
         deps.store.update_identity(&identity).await?;
     }
-    let issued = super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1, &[]).await?;
     let hooks = &deps.config.selfservice.flows.recovery.after.hooks;
+    // Kratos runs the after-recovery hooks before the session is written; `ctx` has the
+    // identity only. `response.ignore` ones are queued in the transaction that writes the session.
+    let pending = super::success::prepare_sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1)?;
+    let subject = super::web_hook::Subject {
+        flow,
+        req: sub.req,
+        body: Some(&sub.body),
+        session: None,
+    };
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::After,
+        &subject,
+        super::web_hook::Who::Shown(&identity),
+    )
+    .await?;
+    let event = super::web_hook::event(super::FlowKind::Recovery, "after");
+    let outbox = super::web_hook::queue(deps, hooks, &event, &subject, Some(&identity)).await;
+    let issued = super::success::commit_sign_in(deps, pending, &outbox).await?;
     super::revoke::revoke_active_sessions(deps, hooks, identity.id, issued.session.id).await?;
     // Continue to a settings flow owned by the new session.
     let settings_req = Req {

@@ -127,7 +127,7 @@ pub(super) async fn create(
     deps: &Service,
     flow: &mut Flow,
     sub: &Submission<'_>,
-    identity: Identity,
+    mut identity: Identity,
     method: &str,
 ) -> Result<Answer, FlowError> {
     let hooks = deps
@@ -137,9 +137,26 @@ pub(super) async fn create(
         .registration
         .after
         .hooks_running(method, super::hooks::REGISTRATION_AFTER);
-    // `response.ignore` web hooks commit with the identity (rendered before the transaction).
-    let event = super::hooks::EVENT_REGISTRATION_AFTER;
-    let outbox = super::hooks::async_web_hooks(deps, flow, sub, hooks, event, &identity, None).await;
+    // `web_hook`s that parse their answer run before the identity is written (they may change
+    // or refuse it); the others after (Kratos' pre-/post-persist split).
+    let subject = super::web_hook::Subject {
+        flow,
+        req: sub.req,
+        body: Some(&sub.body),
+        session: None,
+    };
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PrePersist,
+        &subject,
+        super::web_hook::Who::Changed(&mut identity),
+    )
+    .await?;
+    // `response.ignore` web hooks are queued in the transaction that writes the identity
+    // (rendered before it, with the identity as written).
+    let event = super::web_hook::event(super::FlowKind::Registration, "after");
+    let outbox = super::web_hook::queue(deps, hooks, &event, &subject, Some(&identity)).await;
     match deps.store.insert_identity_with(&identity, &outbox).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(FlowError::message(text::duplicate_credentials())),
@@ -149,10 +166,18 @@ pub(super) async fn create(
     // answers `{identity, continue_with}`, browsers go to the return URL).
     let with_session = super::hooks::has(hooks, "session");
     let issued = if with_session {
-        Some(super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1, &[]).await?)
+        Some(super::success::sign_in(deps, flow, sub, &identity, method, crate::model::Aal::Aal1).await?)
     } else {
         None
     };
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PostPersist,
+        &subject,
+        super::web_hook::Who::Shown(&identity),
+    )
+    .await?;
     let next = super::hooks::after_registration(deps, flow, sub, &identity, hooks).await;
     let done = super::success::Done {
         identity: &identity,

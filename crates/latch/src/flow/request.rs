@@ -33,6 +33,29 @@ pub struct Request {
     pub session: Option<Presented>,
     /// Who sent it.
     pub client: ClientInfo,
+    /// What a `web_hook`'s `ctx` shows of the request.
+    pub hook: HookRequest,
+}
+
+/// The request as a `web_hook` body program sees it (Kratos' `templateContext`): the method,
+/// the allow-listed headers and the cookies (the rest is dropped at the HTTP edge). `Debug`
+/// shows the method and header names only: cookies are credentials.
+#[derive(Clone, Default)]
+pub struct HookRequest {
+    /// `GET`, `POST`…
+    pub method: String,
+    /// Allow-listed headers ([`crate::webhook::HEADER_ALLOW_LIST`]) and `Cookie` headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for HookRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("HookRequest")
+            .field("method", &self.method)
+            .field("header_names", &names)
+            .finish()
+    }
 }
 
 impl Request {

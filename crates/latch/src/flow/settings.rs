@@ -51,6 +51,16 @@ pub fn privileged(deps: &Service, cur: &Current) -> bool {
     cur.session.authenticated_at + max > deps.clock.now()
 }
 
+/// What a settings `web_hook` sees (built per run: the form changes in between).
+fn hook_subject<'a>(flow: &'a Flow, sub: &'a Submission<'_>, cur: &'a Current) -> super::web_hook::Subject<'a> {
+    super::web_hook::Subject {
+        flow,
+        req: sub.req,
+        body: Some(&sub.body),
+        session: Some((&cur.session, &cur.identity)),
+    }
+}
+
 /// Handles `POST /self-service/settings?flow=` (the session is checked by the engine):
 /// picks the method (`profile`, or a settings strategy such as `passkey`), requires a
 /// privileged session, stores the changed identity and shows the flow with its success.
@@ -77,7 +87,25 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         deps.store.update_flow(flow).await?;
         return Ok(respond::external(&to, sub.style));
     }
-    let identity = strategy.submit(&cx, flow, &sub.body, &cur.identity).await?;
+    let mut identity = strategy.submit(&cx, flow, &sub.body, &cur.identity).await?;
+    let hooks = deps
+        .config
+        .selfservice
+        .flows
+        .settings
+        .after
+        .hooks_running(method, super::hooks::SETTINGS_AFTER);
+    // `web_hook`s that parse their answer see the changed identity before it is written and may
+    // change or refuse it; the others run once it is written (Kratos' pre-/post-persist split).
+    // They run before `verify_new_address`, so a change it defers has passed them.
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PrePersist,
+        &hook_subject(flow, sub, cur),
+        super::web_hook::Who::Changed(&mut identity),
+    )
+    .await?;
     if super::address_change::defers(deps, strategy.id())
         && super::address_change::adds_address(&cur.identity, &identity)
     {
@@ -87,7 +115,10 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
             return Ok(answer);
         }
     }
-    match deps.store.update_identity(&identity).await {
+    // `response.ignore` web hooks are queued in the transaction that writes the identity.
+    let event = super::web_hook::event(super::FlowKind::Settings, "after");
+    let outbox = super::web_hook::queue(deps, hooks, &event, &hook_subject(flow, sub, cur), Some(&identity)).await;
+    match deps.store.update_identity_with(&identity, &outbox).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             populate(deps, flow, &identity);
@@ -116,14 +147,15 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>, cur: 
         session.aal = crate::session::compute_aal(&session.methods);
         deps.store.update_session_auth(&session, now).await?;
     }
-    let hooks = deps
-        .config
-        .selfservice
-        .flows
-        .settings
-        .after
-        .hooks_running(method, super::hooks::SETTINGS_AFTER);
     super::revoke::revoke_active_sessions(deps, hooks, identity.id, cur.session.id).await?;
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::PostPersist,
+        &hook_subject(flow, sub, cur),
+        super::web_hook::Who::Shown(&identity),
+    )
+    .await?;
     let next = super::hooks::after_settings(deps, flow, sub, &identity, hooks).await;
     super::after_settings::notify_previous_addresses(deps, hooks, &cur.identity, &identity).await;
     populate(deps, flow, &identity);

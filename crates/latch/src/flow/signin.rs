@@ -21,17 +21,36 @@ pub(super) async fn success(
     if let Some(stop) = super::hooks::require_verified_address(deps, flow, sub, identity, method, hooks).await? {
         return Ok(stop);
     }
-    // A login on an account-linking flow links the credential waiting on it first.
+    // A login on an account-linking flow links the credential waiting on it first; the session
+    // carries both methods.
     let linked = super::linking::complete(deps, flow, identity, aal).await?;
     let identity = linked.as_ref().map(|(i, _)| i).unwrap_or(identity);
-    let mut issued = super::success::sign_in(deps, flow, sub, identity, method, aal, hooks).await?;
+    let mut pending = super::success::prepare_sign_in(deps, flow, sub, identity, method, aal)?;
     if let Some((_, am)) = &linked {
-        issued.session.methods.push(am.clone());
-        issued.session.aal = crate::session::compute_aal(&issued.session.methods);
-        deps.store
-            .update_session_auth(&issued.session, deps.clock.now())
-            .await?;
+        let s = &mut pending.issued.session;
+        s.methods.push(am.clone());
+        s.aal = crate::session::compute_aal(&s.methods);
     }
+    // Kratos runs the after-login `web_hook`s with the session before it is written: one that
+    // fails or interrupts leaves no session behind. `response.ignore` ones are queued in the
+    // transaction that writes the session.
+    let subject = super::web_hook::Subject {
+        flow,
+        req: sub.req,
+        body: Some(&sub.body),
+        session: Some((&pending.issued.session, identity)),
+    };
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::After,
+        &subject,
+        super::web_hook::Who::Shown(identity),
+    )
+    .await?;
+    let event = super::web_hook::event(super::FlowKind::Login, "after");
+    let outbox = super::web_hook::queue(deps, hooks, &event, &subject, Some(identity)).await;
+    let issued = super::success::commit_sign_in(deps, pending, &outbox).await?;
     let next = super::hooks::after_login(deps, flow, sub, identity, issued.session.id, hooks).await?;
     // Kratos' `PostLoginHook` checks the new session against `session.whoami.required_aal`:
     // a first factor of an identity that has a second one must go on to the `aal2` login.

@@ -15,10 +15,8 @@ use crate::session::AuthMethod;
 use crate::session::manager::{self, Issued};
 use crate::strategy::FlowError;
 
-/// Signs `identity` in with `method` at `aal`: a login that refreshes or steps up the
-/// request's own session adds the method to it (same token); everything else issues a new
-/// session. The `response.ignore` web hooks of `web_hooks` (the after-login hooks; empty
-/// for registration and recovery) are queued in the transaction that writes the session.
+/// Signs `identity` in with `method` at `aal` ([`prepare_sign_in`] then [`commit_sign_in`]
+/// with no web hook deliveries: registration's session hook).
 pub async fn sign_in(
     deps: &Service,
     flow: &Flow,
@@ -26,9 +24,31 @@ pub async fn sign_in(
     identity: &Identity,
     method: &str,
     aal: Aal,
-    web_hooks: &[crate::config::Hook],
 ) -> Result<Issued, FlowError> {
-    let event = super::hooks::EVENT_LOGIN_AFTER;
+    let pending = prepare_sign_in(deps, flow, sub, identity, method, aal)?;
+    commit_sign_in(deps, pending, &[]).await
+}
+
+/// A sign-in decided but not written: the session as it will be stored (after-login and
+/// after-recovery `web_hook`s see it first and may still refuse it).
+#[derive(Debug)]
+pub struct PendingSignIn {
+    /// The session and its token.
+    pub issued: Issued,
+    /// The request's own session gains a method (refresh, step-up) rather than a new one.
+    step_up: bool,
+}
+
+/// [`sign_in`] without writing anything: a login that refreshes or steps up the request's own
+/// session adds the method to it (same token); everything else makes a new session.
+pub fn prepare_sign_in(
+    deps: &Service,
+    flow: &Flow,
+    sub: &Submission<'_>,
+    identity: &Identity,
+    method: &str,
+    aal: Aal,
+) -> Result<PendingSignIn, FlowError> {
     let now = deps.clock.now();
     let am = AuthMethod {
         method: method.to_string(),
@@ -47,24 +67,39 @@ pub async fn sign_in(
             s.aal = crate::session::compute_aal(&s.methods);
             s.authenticated_at = now;
             s.expires_at = now + deps.config.session.lifespan;
-            let outbox = super::hooks::async_web_hooks(deps, flow, sub, web_hooks, event, identity, Some(&s)).await;
-            deps.store.update_session_auth_with(&s, now, &outbox).await?;
-            Ok(Issued {
-                session: s,
-                token: cur.token.clone(),
+            Ok(PendingSignIn {
+                issued: Issued {
+                    session: s,
+                    token: cur.token.clone(),
+                },
+                step_up: true,
             })
         }
         // A step-up never issues a fresh session (the login engine refuses such submissions
         // before a strategy runs; this keeps it so if that check is ever bypassed).
         _ if flow.requested_aal == Aal::Aal2 => Err(FlowError::Aal1Required),
-        _ => {
-            let issued = manager::prepare(deps, identity, vec![am], &sub.client);
-            let outbox =
-                super::hooks::async_web_hooks(deps, flow, sub, web_hooks, event, identity, Some(&issued.session)).await;
-            manager::store_issued(deps, &issued, &outbox).await?;
-            Ok(issued)
-        }
+        _ => Ok(PendingSignIn {
+            issued: manager::new_session(deps, identity, vec![am], &sub.client),
+            step_up: false,
+        }),
     }
+}
+
+/// Writes a [`PendingSignIn`], with `outbox` (the `response.ignore` web hooks of the event,
+/// rendered beforehand) in the same transaction: they are queued if and only if the session is.
+pub async fn commit_sign_in(
+    deps: &Service,
+    pending: PendingSignIn,
+    outbox: &[crate::webhook::outbox::NewDelivery],
+) -> Result<Issued, FlowError> {
+    if pending.step_up {
+        deps.store
+            .update_session_auth_with(&pending.issued.session, deps.clock.now(), outbox)
+            .await?;
+    } else {
+        manager::store(deps, &pending.issued, outbox).await?;
+    }
+    Ok(pending.issued)
 }
 
 /// A completed flow, ready to be answered.

@@ -121,6 +121,14 @@ pub async fn submit(
         }
     };
     if let Some(applied) = changed {
+        if let Some(applied) = &applied {
+            // The change is stored: what follows a settings change runs now (Kratos runs
+            // the profile method's post-persist hooks here). Their failures do not undo it.
+            super::after_settings::after_applied(deps, applied, flow, sub.req).await;
+        }
+        // Kratos' `PostVerificationHook`: the address is verified (and a deferred change
+        // applied) whatever the hooks answer.
+        after_hooks(deps, flow, sub).await?;
         flow.ui.nodes.retain(|n| n.group == Group::Default);
         let to = flow
             .return_to
@@ -135,11 +143,6 @@ pub async fn submit(
             .append(Node::anchor("continue", to, text::label_continue(), group));
         flow.ui.add_message(text::verification_successful());
         flow.state = crate::model::flow::FlowState::PassedChallenge;
-        if let Some(applied) = applied {
-            // The change is stored: what follows a settings change runs now (Kratos runs
-            // the profile method's post-persist hooks here). Their failures do not undo it.
-            super::after_settings::after_applied(deps, &applied).await;
-        }
     }
     flow.updated_at = deps.clock.now();
     deps.store.update_flow(flow).await?;
@@ -175,4 +178,46 @@ async fn retry(
         cookies.push(crate::session::manager::csrf_cookie(deps, &csrf));
     }
     Ok(super::respond::Cookies(cookies).apply(res))
+}
+
+/// The after-verification hooks (Kratos' `PostVerificationHook`): `web_hook`s with the identity
+/// whose address was verified. The address stays verified if one fails; the flow answers the
+/// error, as in Kratos. `response.ignore` ones go to the outbox right after the verification
+/// committed (it has no transaction left to share).
+async fn after_hooks(deps: &Service, flow: &Flow, sub: &Submission<'_>) -> Result<(), FlowError> {
+    let hooks = &deps.config.selfservice.flows.verification.after.hooks;
+    if !super::web_hook::any_at(hooks, super::web_hook::Stage::After) {
+        return Ok(());
+    }
+    let owner = flow
+        .internal_get(crate::model::flow::VERIFIED_IDENTITY)
+        .and_then(serde_json::Value::as_str)
+        .and_then(|id| uuid::Uuid::parse_str(id).ok());
+    let identity = match owner {
+        Some(id) => deps.store.get_identity(id).await?,
+        None => None,
+    };
+    let Some(identity) = identity else {
+        // An address no identity owns (any more): nothing to tell the hooks about.
+        return Ok(());
+    };
+    let subject = super::web_hook::Subject {
+        flow,
+        req: sub.req,
+        body: Some(&sub.body),
+        session: None,
+    };
+    // The address is verified already: `response.ignore` hooks are queued on their own, first,
+    // so a blocking hook that fails does not lose them.
+    let event = super::web_hook::event(FlowKind::Verification, "after");
+    let outbox = super::web_hook::queue(deps, hooks, &event, &subject, Some(&identity)).await;
+    super::web_hook::enqueue_after_commit(deps, &event, &outbox).await;
+    super::web_hook::run(
+        deps,
+        hooks,
+        super::web_hook::Stage::After,
+        &subject,
+        super::web_hook::Who::Shown(&identity),
+    )
+    .await
 }

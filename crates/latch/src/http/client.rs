@@ -152,6 +152,25 @@ pub fn flow_request(
         csrf_cookie: csrf_cookie_token(deps, headers),
         session: presented_session(deps, headers),
         client: client_info(deps, headers, peer),
+        hook: hook_request(headers),
+    }
+}
+
+/// What a `web_hook` may see of a request: allow-listed headers and cookies. The method is
+/// `GET` until the caller says otherwise (submissions).
+fn hook_request(headers: &HeaderMap) -> crate::flow::request::HookRequest {
+    let headers = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let canonical = crate::webhook::canonical_header(name.as_str());
+            let kept = canonical == "Cookie" || crate::webhook::HEADER_ALLOW_LIST.contains(&canonical.as_str());
+            let value = value.to_str().ok().filter(|_| kept)?;
+            Some((canonical, value.to_string()))
+        })
+        .collect();
+    crate::flow::request::HookRequest {
+        method: "GET".into(),
+        headers,
     }
 }
 

@@ -134,6 +134,7 @@ macro_rules! submit_handler {
             };
             let mut r = req(&s, &headers, peer, &uri);
             r.get_submission = method == Method::GET;
+            r.hook.method = method.as_str().to_string();
             engine::submit(&s, $kind, r, &body).await.into_response()
         }
     };

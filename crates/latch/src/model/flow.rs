@@ -189,6 +189,10 @@ impl Flow {
 /// authentication method entry (Kratos' `provider` on `oidc` entries).
 pub const AMR_PROVIDER: &str = "amr_provider";
 
+/// `internal` key of a verification flow: the identity whose address it verified (for the
+/// after-verification hooks).
+pub const VERIFIED_IDENTITY: &str = "verified_identity";
+
 /// Where a flow stands. Kratos: `flow.State`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -83,30 +83,14 @@ pub async fn issue(
     methods: Vec<AuthMethod>,
     client: &ClientInfo,
 ) -> Result<Issued, StoreError> {
-    let issued = prepare(deps, identity, methods, client);
-    store_issued(deps, &issued, &[]).await?;
+    let issued = new_session(deps, identity, methods, client);
+    store(deps, &issued, &[]).await?;
     Ok(issued)
 }
 
-/// Stores a session made by [`prepare`], with web hook deliveries in the same transaction.
-pub async fn store_issued(
-    deps: &Deps,
-    issued: &Issued,
-    deliveries: &[crate::webhook::outbox::NewDelivery],
-) -> Result<(), StoreError> {
-    let logout = logout_token_for(&issued.token);
-    deps.store
-        .insert_session_with(
-            &issued.session,
-            &sha256_hex(issued.token.as_bytes()),
-            &sha256_hex(logout.as_bytes()),
-            deliveries,
-        )
-        .await
-}
-
-/// A new session for an identity that just authenticated, not stored yet ([`store_issued`]).
-pub fn prepare(deps: &Deps, identity: &Identity, methods: Vec<AuthMethod>, client: &ClientInfo) -> Issued {
+/// A new session and its token for an identity that just authenticated, not stored yet (the
+/// after-login `web_hook`s see it before it is written, as in Kratos).
+pub fn new_session(deps: &Deps, identity: &Identity, methods: Vec<AuthMethod>, client: &ClientInfo) -> Issued {
     let now = deps.clock.now();
     let token = new_session_token();
     let aal = compute_aal(&methods);
@@ -128,6 +112,24 @@ pub fn prepare(deps: &Deps, identity: &Identity, methods: Vec<AuthMethod>, clien
         updated_at: now,
     };
     Issued { session, token }
+}
+
+/// Stores a session made by [`new_session`], with web hook deliveries (the outbox rows of
+/// `response.ignore` hooks) in the same transaction.
+pub async fn store(
+    deps: &Deps,
+    issued: &Issued,
+    deliveries: &[crate::webhook::outbox::NewDelivery],
+) -> Result<(), StoreError> {
+    let logout = logout_token_for(&issued.token);
+    deps.store
+        .insert_session_with(
+            &issued.session,
+            &sha256_hex(issued.token.as_bytes()),
+            &sha256_hex(logout.as_bytes()),
+            deliveries,
+        )
+        .await
 }
 
 /// The active session of the credentials a request presents, if any.

@@ -371,6 +371,17 @@ impl Store {
 
     /// Replaces an identity's row and everything it owns in one transaction.
     pub async fn update_identity(&self, ident: &Identity) -> Result<(), StoreError> {
+        self.update_identity_with(ident, &[]).await
+    }
+
+    /// [`Store::update_identity`] that also queues web hook deliveries in the same transaction
+    /// (a settings change and its `response.ignore` web hooks commit together), then wakes this
+    /// node's web hook worker.
+    pub async fn update_identity_with(
+        &self,
+        ident: &Identity,
+        deliveries: &[crate::webhook::outbox::NewDelivery],
+    ) -> Result<(), StoreError> {
         crate::with_tx!(self, tx => {
             let done = sqlx::query(
                 "UPDATE identities SET schema_id = $2, traits = $3, state = $4, state_changed_at = $5, \
@@ -395,9 +406,15 @@ impl Store {
             }
             delete_children!(tx, ident.id);
             insert_children!(tx, ident);
+            for d in deliveries {
+                crate::store::webhook::insert_webhook_delivery!(tx, d);
+            }
             Ok::<(), StoreError>(())
         })?;
         self.invalidate_sessions(ident.id).await;
+        if !deliveries.is_empty() {
+            self.wake_web_hooks();
+        }
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! The web hook outbox: `webhook_deliveries` (migration 0010). See [`crate::webhook::outbox`].
 //!
 //! Rows are written inside the transaction of the event they report
-//! ([`insert_webhook_delivery!`], used by [`Store::insert_identity_with`] and
-//! [`Store::insert_session_with`]). Workers claim due rows with one statement
+//! ([`insert_webhook_delivery!`], used by [`Store::insert_identity_with`],
+//! [`Store::update_identity_with`], [`Store::insert_session_with`] and
+//! [`Store::update_session_auth_with`]), or right after it by [`Store::enqueue_web_hooks`]. Workers claim due rows with one statement
 //! ([`Store::claim_web_hooks`]: `FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the
 //! statement is the single writer's lock) for a lease, and record each outcome only while they
 //! still hold the claim (`claim_id`), so a worker whose lease ran out cannot overwrite the

@@ -2,8 +2,8 @@
 //! `latch serve`.
 //!
 //! Each round first dead-letters deliveries whose claim expired after their last budgeted
-//! attempt, then claims up to `latch.webhooks.concurrency` due deliveries for a lease of
-//! `attempt_timeout + 30 s` (one statement: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so nodes
+//! attempt, then claims up to `latch.web_hooks.concurrency` due deliveries for a lease of
+//! `timeout + 30 s` (one statement: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so nodes
 //! sharing a database never claim the same row; SQLite has one writer) and sends them at once,
 //! one HTTP attempt each (no retries inside an attempt). A claim counts one attempt. The outcome
 //! is recorded only under the claim that sent it:
@@ -22,7 +22,7 @@
 //! expires: receivers that must not act twice deduplicate on `Ory-Webhook-Trigger-ID`, which is
 //! the row's id on every attempt.
 //!
-//! On shutdown the round in flight finishes (each attempt is bounded by `attempt_timeout`) and
+//! On shutdown the round in flight finishes (each attempt is bounded by `timeout`) and
 //! its outcomes are recorded; nothing new is claimed.
 
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use uuid::Uuid;
 use super::outbox::{AuthIndex, Delivery};
 use super::{Transport, WebHookError};
 use crate::clock::SharedClock;
-use crate::config::{Config, Webhooks};
+use crate::config::{Config, WebHooks};
 use crate::store::{Store, StoreError};
 
 /// How much longer a claim lasts than one attempt may take.
@@ -44,7 +44,7 @@ pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// The pause before the attempt after the `failures`-th failed one: `initial` × 2^(failures−1),
 /// at most `max`, of which a random part (up to half) is taken off so that deliveries that
 /// failed together do not all come back at the same instant.
-pub fn backoff(cfg: &Webhooks, failures: i32, random: u64) -> Duration {
+pub fn backoff(cfg: &WebHooks, failures: i32, random: u64) -> Duration {
     let exp = u32::try_from(failures.saturating_sub(1)).unwrap_or(0).min(32);
     let full = cfg
         .initial_backoff
@@ -61,20 +61,20 @@ pub fn backoff(cfg: &Webhooks, failures: i32, random: u64) -> Duration {
 pub struct Dispatcher {
     store: Store,
     clock: SharedClock,
-    cfg: Webhooks,
+    cfg: WebHooks,
     auth: Arc<AuthIndex>,
 }
 
 impl Dispatcher {
     /// A worker for this configuration.
     pub fn new(config: &Config, store: Store, clock: SharedClock) -> Dispatcher {
-        let mut cfg = config.latch.webhooks.clone();
+        let mut cfg = config.latch.web_hooks;
         cfg.max_attempts = cfg.max_attempts.max(1);
         cfg.concurrency = cfg.concurrency.clamp(1, 256);
         cfg.poll_interval = cfg
             .poll_interval
             .clamp(Duration::from_millis(10), Duration::from_secs(3600));
-        cfg.attempt_timeout = cfg.attempt_timeout.max(Duration::from_millis(10));
+        cfg.timeout = cfg.timeout.max(Duration::from_millis(10));
         Dispatcher {
             store,
             clock,
@@ -85,7 +85,7 @@ impl Dispatcher {
 
     fn transport(&self) -> Transport {
         Transport {
-            attempt_timeout: self.cfg.attempt_timeout,
+            attempt_timeout: self.cfg.timeout,
             max_retries: 0,
             retry_wait_min: Duration::ZERO,
             retry_wait_max: Duration::ZERO,
@@ -95,7 +95,7 @@ impl Dispatcher {
     }
 
     fn lease(&self) -> Duration {
-        self.cfg.attempt_timeout + LEASE_MARGIN
+        self.cfg.timeout + LEASE_MARGIN
     }
 
     /// Runs until `stop` turns `true` (or its sender goes away).
@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let cfg = Webhooks::default();
+        let cfg = WebHooks::default();
         // No jitter taken off (random 0): the full value.
         assert_eq!(backoff(&cfg, 1, 0), Duration::from_secs(5));
         assert_eq!(backoff(&cfg, 2, 0), Duration::from_secs(10));

@@ -33,12 +33,12 @@
 //!   [`WebHookError::Timeout`] (Kratos: 504).
 //!
 //! Where Latch differs: `error "cancel"` also skips form-encoded bodies (Kratos reports an error
-//! there), a `null` in the answer's identity fields means "unchanged", `Retry-After` is capped, and
-//! `response.ignore` does not spawn anything here: the caller decides how to run it detached.
+//! there), a `null` in the answer's identity fields means "unchanged", and `Retry-After` is capped.
 //!
 //! `response.ignore: true` hooks go through the durable outbox ([`outbox`], [`dispatcher`]): the
-//! body is [`render`]ed when the event happens, the row is written in the event's transaction,
-//! and a worker on every node sends it with [`send_once`], retrying with backoff.
+//! body is [`render`]ed when the event happens (`crate::flow::web_hook::queue`), the row is
+//! written in the event's transaction (or right after it), and a worker on every node sends it
+//! with [`send_once`], retrying with backoff.
 //!
 //! Secrets: API keys, passwords, bodies and answers are never logged or put in errors; URLs in
 //! errors and logs lose their credentials, query and fragment.

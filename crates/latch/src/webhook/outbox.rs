@@ -3,8 +3,11 @@
 //!
 //! A delivery is one `webhook_deliveries` row: the request rendered when the event happened (URL,
 //! method, the configured headers, the body) plus its state. Rows are written by the transaction
-//! that stores the event (`Store::insert_identity_with`, `Store::insert_session_with`), so a
-//! registration or login and its hooks commit together or not at all. The worker
+//! that stores the event (`Store::insert_identity_with`, `update_identity_with`,
+//! `insert_session_with`, `update_session_auth_with`), so a registration, settings change, login
+//! or recovery and its hooks commit together or not at all; events without such a transaction
+//! (flow creation, verification, a deferred settings change applied) queue theirs right after
+//! (`Store::enqueue_web_hooks`). `crate::flow::web_hook` decides which. The worker
 //! ([`super::dispatcher`]) delivers them.
 //!
 //! What is stored and what is not: the URL, the configured `headers` and the rendered body are
@@ -252,7 +255,7 @@ impl AuthIndex {
 }
 
 /// Checks every `response.ignore: true` web hook of the configuration at startup: a hook the
-/// outbox could not render must not be skipped silently at the first registration.
+/// outbox could not render must not be skipped silently at the first event.
 pub fn check_config(config: &Config) -> Result<(), String> {
     for hook in hook_lists(config).into_iter().flatten() {
         if hook.hook != "web_hook" {

@@ -40,5 +40,6 @@ mod settings;
 mod settings_hooks;
 mod snapshots;
 mod totp;
+mod web_hooks;
 mod webauthn;
 mod webhook_outbox;

@@ -151,14 +151,14 @@ fn config(url: &str, key: &str, webhooks: Value) -> Value {
             "registration": {"after": {"password": {"hooks": [{"hook": "session"}, hook(url, "on-signup", key)]}}},
             "login": {"after": {"password": {"hooks": [hook(url, "on-login", key)]}}}
         }},
-        "latch": {"webhooks": webhooks}
+        "latch": {"web_hooks": webhooks}
     })
 }
 
 /// Quick polling, and a first retry an hour away: while the receiver is down every delivery
 /// fails once and then waits until a test moves the clock.
 fn hour_backoff() -> Value {
-    json!({"poll_interval": "20ms", "initial_backoff": "1h", "max_backoff": "2h", "max_attempts": 100, "attempt_timeout": "5s"})
+    json!({"poll_interval": "20ms", "initial_backoff": "1h", "max_backoff": "2h", "max_attempts": 100, "timeout": "5s"})
 }
 
 async fn admin_get(srv: &TestServer, path: &str) -> (u16, Value) {
@@ -583,16 +583,17 @@ async fn a_broken_ignored_hook_stops_startup() {
             {"hook": "web_hook", "config": {"url": "ftp://x", "method": "POST", "response": {"ignore": true}}}
         ]}}}}}),
     );
-    let loaded = latch::config::load_values(vec![cfg], &Default::default(), true).unwrap();
-    let opts = latch::app::BuildOptions {
-        clock: None,
-        migrate: true,
+    // Refused when the configuration is loaded, with the hook's path.
+    let err = match latch::config::load_values(vec![cfg], &Default::default(), true) {
+        Ok(_) => panic!("a web_hook that cannot be sent loads"),
+        Err(e) => format!("{e:?}"),
     };
-    let err = latch::app::App::build(loaded.config, opts)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("web_hook config") && err.contains("url"), "{err}");
+    assert!(
+        err.contains("selfservice.flows.login.after.hooks[0].config")
+            && err.contains("web_hook config")
+            && err.contains("url"),
+        "{err}"
+    );
 }
 
 /// A node that claimed a delivery and died: a separate store claims the row (as a worker

@@ -173,6 +173,9 @@ impl VerificationStrategy for Code {
                     env.store.update_identity(&identity).await?;
                 }
             }
+            if let Some(id) = row.identity_id {
+                flow.internal_set(crate::model::flow::VERIFIED_IDENTITY, json!(id));
+            }
             return Ok(VerificationOutcome::Verified);
         }
         let Some(email) = submitted(body, "email") else {

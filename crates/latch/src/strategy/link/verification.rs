@@ -65,6 +65,9 @@ impl VerificationStrategy for Link {
                     env.store.update_identity(&identity).await?;
                 }
             }
+            if let Some(id) = row.identity_id {
+                flow.internal_set(crate::model::flow::VERIFIED_IDENTITY, json!(id));
+            }
             return Ok(VerificationOutcome::Verified);
         }
         let email = submitted(body, "email").unwrap_or("");
