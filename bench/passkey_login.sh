@@ -76,7 +76,7 @@ TAKEN=" "
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))  # below the kernel's ephemeral range (32768+): an outgoing connection's local port there makes bind fail
     if [[ "$TAKEN" != *" $p "* ]] && port_is_free "$p"; then TAKEN+="$p "; echo "$p"; return; fi
   done
   die "no free port found"

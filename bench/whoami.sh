@@ -73,7 +73,7 @@ port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))  # below the kernel's ephemeral range (32768+): an outgoing connection's local port there makes bind fail
     if port_is_free "$p" && [[ "$p" != "${PUBLIC_PORT:-}" ]]; then echo "$p"; return; fi
   done
   die "no free port found"
