@@ -17,8 +17,8 @@ pub mod plans;
 pub mod session;
 pub mod sql;
 pub mod stats;
-pub mod webhook;
 pub mod token_exchange;
+pub mod webhook;
 
 use std::time::Duration;
 

@@ -8,8 +8,8 @@
 mod callback;
 mod claims;
 mod client;
-mod link;
 mod id_token;
+mod link;
 mod login;
 mod oauth2;
 mod presets;
