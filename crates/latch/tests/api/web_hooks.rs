@@ -380,14 +380,8 @@ async fn login_interrupted_issues_no_session(b: Backend) {
                 "credentials": {"password": {"config": {"password": PW}}}
             }))
             .await;
-        let c = Client::new(&srv, kind);
-        let flow = c.init("login", "").await;
-        let res = c
-            .submit(
-                &flow,
-                json!({"method": "password", "identifier": email, "password": PW}),
-            )
-            .await;
+        let mut c = Client::new(&srv, kind);
+        let res = crate::flows::login(&mut c, &email, PW).await;
         let (status, flow) = c.flow_after("login", res).await;
         if kind != Kind::Browser {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{flow}");
@@ -517,13 +511,7 @@ async fn settings_parse_changes_the_identity_before_it_is_updated(b: Backend) {
             }))
             .await;
         let mut c = Client::new(&srv, kind);
-        let flow = c.init("login", "").await;
-        let res = c
-            .submit(
-                &flow,
-                json!({"method": "password", "identifier": email, "password": PW}),
-            )
-            .await;
+        let res = crate::flows::login(&mut c, &email, PW).await;
         finish(&mut c, res).await;
         let flow = c.init("settings", "").await;
         let res = c
@@ -756,13 +744,7 @@ async fn ignored_hooks_after_settings_verification_and_recovery_go_through_the_o
             .await;
         let id = created["id"].clone();
         let mut c = Client::new(&srv, kind);
-        let flow = c.init("login", "").await;
-        let res = c
-            .submit(
-                &flow,
-                json!({"method": "password", "identifier": email, "password": PW}),
-            )
-            .await;
+        let res = crate::flows::login(&mut c, &email, PW).await;
         finish(&mut c, res).await;
 
         // Settings: the hook gets the identity as saved, from the outbox.
