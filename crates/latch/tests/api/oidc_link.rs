@@ -173,6 +173,48 @@ async fn oidc_linking_needs_the_account_of_the_taken_email(backend: Backend) {
 }
 both!(oidc_linking_needs_the_account_of_the_taken_email);
 
+/// Eight right passwords released at once on one linking flow: no server error, and the
+/// provider is linked exactly once (one identifier, one provider entry).
+async fn oidc_linking_under_simultaneous_logins_links_once(backend: Backend) {
+    let Some((idp, srv)) = setup(backend).await else { return };
+    for kind in ALL {
+        let sub = format!("race-{kind:?}").to_lowercase();
+        let email = format!("{sub}@example.com");
+        let owner = with_password(&srv, &email).await;
+        let c = Client::new(&srv, kind);
+        let shown = linking_flow(&c, &srv, &idp, "login", &sub).await;
+        let reqs = (0..8)
+            .map(|_| {
+                crate::limits::raw_submit(
+                    &c,
+                    &shown,
+                    json!({"method": "password", "identifier": email, "password": PW}),
+                    &[],
+                )
+            })
+            .collect();
+        let answers = crate::limits::race(&srv.public, reqs).await;
+        assert!(
+            answers.iter().all(|r| r.status < 500),
+            "{kind:?}: {:?}",
+            answers.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
+        assert!(
+            answers.iter().any(|r| r.status == 200 || r.status == 303),
+            "{kind:?}: one of them signs in"
+        );
+        let linked = admin_identity(&srv, &owner).await;
+        assert_eq!(oidc_identifiers(&linked), json!([format!("local:{sub}")]), "{kind:?}");
+        assert_eq!(
+            linked["credentials"]["oidc"]["config"]["providers"],
+            json!([{"subject": sub, "provider": "local"}]),
+            "{kind:?}"
+        );
+    }
+    srv.stop().await;
+}
+both!(oidc_linking_under_simultaneous_logins_links_once);
+
 /// The linking login flow, pinned (messages with contexts, nodes with labels).
 async fn oidc_linking_flow_snapshot(backend: Backend) {
     let Some((idp, srv)) = setup(backend).await else { return };
