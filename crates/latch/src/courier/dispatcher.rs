@@ -22,10 +22,11 @@
 //! one statement. The worker sleeps `courier.worker.pull_wait` between rounds and wakes at
 //! once when mail is enqueued: on this node in memory, on every node through PostgreSQL's
 //! `NOTIFY latch_courier` (migration 0008). Waits are measured on the injected clock, so tests move time instead
-//! of sleeping.
+//! of sleeping. At debug level (`LATCH_LOG=latch::courier=debug`) each claim, each mail's wait
+//! since it was due, and each record write are logged with their durations.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -184,11 +185,20 @@ impl Dispatcher {
     }
 
     async fn round(&self, mailer: &Mailer, stop: &watch::Receiver<bool>) -> Result<Round, StoreError> {
+        let started = Instant::now();
         let batch = self
             .store
             .claim_messages(self.clock.now(), LEASE, self.pull_count)
             .await?;
         let full = batch.len() >= self.pull_count as usize;
+        if !batch.is_empty() {
+            self.store.outbox.rounds.send_modify(|n| *n += 1);
+            tracing::debug!(
+                claimed = batch.len(),
+                claim_ms = millis(started.elapsed()),
+                "courier: claimed"
+            );
+        }
         // Up to CONCURRENCY mails are in flight at once: one SMTP exchange mostly waits on
         // network round trips, so one-by-one sending caps throughput at a few dozen mails/s.
         let mut done = 0;
@@ -219,7 +229,14 @@ impl Dispatcher {
             // Every delivery of the chunk in one write transaction.
             if !sent.is_empty() {
                 answered = true;
+                let started = Instant::now();
                 self.store.mark_messages_sent(&sent, self.clock.now()).await?;
+                tracing::debug!(
+                    mails = sent.len(),
+                    write_ms = millis(started.elapsed()),
+                    "courier: sent mail recorded"
+                );
+                self.store.outbox.records.send_modify(|n| *n += 1);
                 let n = sent.len() as u64;
                 self.store.outbox.attempts.send_modify(|a| *a += n);
             }
@@ -261,7 +278,14 @@ impl Dispatcher {
             recipient = %redact_address(&m.recipient),
             attempt = m.send_count + 1,
         );
-        let result = mailer.send(m, self.clock.now()).instrument(span.clone()).await;
+        let now = self.clock.now();
+        span.in_scope(|| {
+            tracing::debug!(
+                waited_ms = millis(Duration::try_from(now - m.next_attempt_at).unwrap_or_default()),
+                "courier: sending (waited since due)"
+            )
+        });
+        let result = mailer.send(m, now).instrument(span.clone()).await;
         match result {
             Ok(()) => {
                 span.in_scope(|| tracing::info!("courier: message sent"));
@@ -302,6 +326,10 @@ impl Dispatcher {
         self.store.outbox.attempts.send_modify(|n| *n += 1);
         Ok(())
     }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 #[cfg(test)]

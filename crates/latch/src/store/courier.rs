@@ -28,6 +28,10 @@ pub struct OutboxSignals {
     pub attempts: watch::Sender<u64>,
     /// Counts this node's rounds that found the SMTP server unreachable (no attempt charged).
     pub outages: watch::Sender<u64>,
+    /// Counts this node's claims that returned mail (rounds that had something to send).
+    pub rounds: watch::Sender<u64>,
+    /// Counts this node's write transactions that recorded sent mail.
+    pub records: watch::Sender<u64>,
 }
 
 impl Default for OutboxSignals {
@@ -36,6 +40,8 @@ impl Default for OutboxSignals {
             wake: Notify::new(),
             attempts: watch::Sender::new(0),
             outages: watch::Sender::new(0),
+            rounds: watch::Sender::new(0),
+            records: watch::Sender::new(0),
         }
     }
 }
