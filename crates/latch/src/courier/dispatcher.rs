@@ -18,19 +18,32 @@
 //!   messages of the same concurrent chunk, it is reachable, and such a failure is charged
 //!   to its message: one message that always breaks the connection cannot stall the queue.)
 //!
-//! Sent messages of one round are recorded together in one write transaction; a claim is
-//! one statement. The worker sleeps `courier.worker.pull_wait` between rounds and wakes at
-//! once when mail is enqueued: on this node in memory, on every node through PostgreSQL's
-//! `NOTIFY latch_courier` (migration 0008). Waits are measured on the injected clock, so tests move time instead
-//! of sleeping. At debug level (`LATCH_LOG=latch::courier=debug`) each claim, each mail's wait
-//! since it was due, and each record write are logged with their durations.
+//! A claim is one statement. Sent messages are recorded in the background by a
+//! [`Recorder`], one write transaction at a time, so the next round claims and sends while the
+//! previous round's write waits for the database (on SQLite behind the request handlers'
+//! writes, which take turns with it): whatever was sent while a write was in flight is
+//! recorded by the next one. A sent message stays claimed until its record commits, so no
+//! round (on any node) claims it again meanwhile; at most [`UNRECORDED_ROUNDS`] rounds' worth
+//! of mail waits for its record, and no claim starts while a waiting record is older than half
+//! the [`LEASE`]. A node that dies before the record commits leaves those messages to be sent
+//! again once their claim expires (at least once, as before). Refusals charged to a message
+//! are recorded at once, as are messages handed back.
+//!
+//! The worker sleeps `courier.worker.pull_wait` between rounds and wakes at once when mail is
+//! enqueued: on this node in memory, on every node through PostgreSQL's `NOTIFY
+//! latch_courier` (migration 0008); after a full round it claims again at once. Waits are
+//! measured on the injected clock, so tests move time instead of sleeping. At debug level
+//! (`LATCH_LOG=latch::courier=debug`) each claim, each mail's wait since it was due, and each
+//! record write are logged with their durations.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -44,6 +57,11 @@ use crate::store::{Store, StoreError};
 pub const LEASE: Duration = Duration::from_secs(60);
 /// Mails in flight at once (also the SMTP connection pool size).
 pub const CONCURRENCY: usize = 16;
+
+/// Sent mail that may wait for its record at once, in rounds of the larger of
+/// `courier.worker.pull_count` and [`CONCURRENCY`]; past it no claim starts until the write
+/// in flight ends.
+pub const UNRECORDED_ROUNDS: usize = 4;
 
 /// The pauses after the 1st, 2nd, … charged failure of one message; later failures wait
 /// [`MAX_BACKOFF`].
@@ -130,6 +148,8 @@ impl Dispatcher {
             return;
         };
         tracing::info!(server = mailer.target(), "courier worker started");
+        let mut recorder = Recorder::start(self.store.clone(), self.clock.clone());
+        let cap = UNRECORDED_ROUNDS * (self.pull_count as usize).max(CONCURRENCY);
         // Rounds in a row that found the server unreachable, and when to try it again.
         let mut outages: u32 = 0;
         let mut retry_at: Option<OffsetDateTime> = None;
@@ -139,7 +159,8 @@ impl Dispatcher {
             }
             let mut full = false;
             if retry_at.is_none_or(|t| self.clock.now() >= t) {
-                match self.round(&mailer, &stop).await {
+                recorder.wait_room(cap, &self.clock).await;
+                match self.round(&mailer, &stop, &mut recorder).await {
                     Ok(Round {
                         unreachable: Some(e), ..
                     }) => {
@@ -181,21 +202,27 @@ impl Dispatcher {
                 _ = tokio::time::sleep(pause) => {},
             }
         }
+        // Sent mail is recorded before the worker reports that it stopped.
+        recorder.finish().await;
         tracing::info!("courier worker stopped");
     }
 
-    async fn round(&self, mailer: &Mailer, stop: &watch::Receiver<bool>) -> Result<Round, StoreError> {
+    async fn round(
+        &self,
+        mailer: &Mailer,
+        stop: &watch::Receiver<bool>,
+        recorder: &mut Recorder,
+    ) -> Result<Round, StoreError> {
+        let claimed_at = self.clock.now();
         let started = Instant::now();
-        let batch = self
-            .store
-            .claim_messages(self.clock.now(), LEASE, self.pull_count)
-            .await?;
+        let batch = self.store.claim_messages(claimed_at, LEASE, self.pull_count).await?;
         let full = batch.len() >= self.pull_count as usize;
         if !batch.is_empty() {
             self.store.outbox.rounds.send_modify(|n| *n += 1);
             tracing::debug!(
                 claimed = batch.len(),
                 claim_ms = millis(started.elapsed()),
+                unrecorded = recorder.unrecorded(),
                 "courier: claimed"
             );
         }
@@ -219,26 +246,24 @@ impl Dispatcher {
             let mut failed: Vec<(&Message, SendError)> = Vec::new();
             let mut sent: Vec<Uuid> = Vec::new();
             let mut answered = false;
+            let mut error = None;
             for (m, r) in chunk.iter().zip(results) {
-                match r? {
-                    Attempt::Sent => sent.push(m.id),
-                    Attempt::Done => answered = true,
-                    Attempt::Unreachable(e) => failed.push((m, e)),
+                match r {
+                    Ok(Attempt::Sent) => sent.push(m.id),
+                    Ok(Attempt::Done) => answered = true,
+                    Ok(Attempt::Unreachable(e)) => failed.push((m, e)),
+                    Err(e) => error = Some(e),
                 }
             }
-            // Every delivery of the chunk in one write transaction.
+            // Recorded in the background (one write with whatever else is sent meanwhile); the
+            // messages stay claimed until then. Handed even when recording a refusal of the
+            // same chunk failed.
             if !sent.is_empty() {
                 answered = true;
-                let started = Instant::now();
-                self.store.mark_messages_sent(&sent, self.clock.now()).await?;
-                tracing::debug!(
-                    mails = sent.len(),
-                    write_ms = millis(started.elapsed()),
-                    "courier: sent mail recorded"
-                );
-                self.store.outbox.records.send_modify(|n| *n += 1);
-                let n = sent.len() as u64;
-                self.store.outbox.attempts.send_modify(|a| *a += n);
+                recorder.hand(sent, claimed_at);
+            }
+            if let Some(e) = error {
+                return Err(e);
             }
             if failed.is_empty() {
                 continue;
@@ -330,6 +355,134 @@ impl Dispatcher {
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Sent mail of one round, handed to the [`Recorder`].
+struct Sent {
+    seq: u64,
+    ids: Vec<Uuid>,
+}
+
+/// Records sent mail in the background, one write transaction at a time: the rounds handed
+/// while a write is in flight go into the next one. Sent messages stay claimed (`processing`,
+/// under the claim that sent them) until their write commits.
+struct Recorder {
+    queue: Option<mpsc::UnboundedSender<Sent>>,
+    /// The `seq` of the last handed round whose write ended (committed, or failed and logged).
+    ended: watch::Receiver<u64>,
+    task: JoinHandle<()>,
+    /// Handed rounds whose write has not ended: `(seq, claimed at, mails)`, oldest first.
+    waiting: VecDeque<(u64, OffsetDateTime, usize)>,
+    next_seq: u64,
+}
+
+impl Recorder {
+    fn start(store: Store, clock: SharedClock) -> Recorder {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let (ended_tx, ended) = watch::channel(0);
+        let task = tokio::spawn(record_loop(store, clock, rx, ended_tx));
+        Recorder {
+            queue: Some(queue),
+            ended,
+            task,
+            waiting: VecDeque::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// Queues the record of `ids`, sent under the claim made at `claimed_at`.
+    fn hand(&mut self, ids: Vec<Uuid>, claimed_at: OffsetDateTime) {
+        if ids.is_empty() {
+            return;
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.waiting.push_back((seq, claimed_at, ids.len()));
+        if let Some(q) = &self.queue {
+            // The receiver lives until `finish` drops this sender.
+            let _ = q.send(Sent { seq, ids });
+        }
+    }
+
+    fn settle(&mut self) {
+        let ended = *self.ended.borrow_and_update();
+        while self.waiting.front().is_some_and(|(seq, _, _)| *seq <= ended) {
+            self.waiting.pop_front();
+        }
+    }
+
+    /// Sent mails whose record has not ended.
+    fn unrecorded(&self) -> usize {
+        self.waiting.iter().map(|(_, _, n)| n).sum()
+    }
+
+    /// Waits until fewer than `cap` sent mails wait for their record and none of them was
+    /// claimed half a [`LEASE`] ago or earlier (so no claim can take back a sent message).
+    async fn wait_room(&mut self, cap: usize, clock: &SharedClock) {
+        loop {
+            self.settle();
+            let now = clock.now();
+            let fresh = self.waiting.front().is_none_or(|(_, at, _)| now - *at < LEASE / 2);
+            if self.unrecorded() < cap && fresh {
+                return;
+            }
+            tracing::debug!(
+                unrecorded = self.unrecorded(),
+                "courier: waiting for the record of sent mail"
+            );
+            if self.ended.changed().await.is_err() {
+                // The recorder is gone (it only ends after `finish`); nothing to wait for.
+                self.waiting.clear();
+                return;
+            }
+        }
+    }
+
+    /// Records everything handed so far, then stops.
+    async fn finish(mut self) {
+        self.queue = None;
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "courier: the recorder of sent mail failed");
+        }
+    }
+}
+
+async fn record_loop(
+    store: Store,
+    clock: SharedClock,
+    mut queue: mpsc::UnboundedReceiver<Sent>,
+    ended: watch::Sender<u64>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut last = first.seq;
+        let mut ids = first.ids;
+        let mut rounds = 1usize;
+        while let Ok(more) = queue.try_recv() {
+            last = more.seq;
+            ids.extend(more.ids);
+            rounds += 1;
+        }
+        let started = Instant::now();
+        match store.mark_messages_sent(&ids, clock.now()).await {
+            Ok(()) => {
+                tracing::debug!(
+                    mails = ids.len(),
+                    rounds,
+                    write_ms = millis(started.elapsed()),
+                    "courier: sent mail recorded"
+                );
+                store.outbox.records.send_modify(|n| *n += 1);
+                let n = ids.len() as u64;
+                store.outbox.attempts.send_modify(|a| *a += n);
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                mails = ids.len(),
+                "courier: cannot record sent mail; it stays claimed and is sent again when the claim expires"
+            ),
+        }
+        ended.send_replace(last);
+    }
 }
 
 #[cfg(test)]

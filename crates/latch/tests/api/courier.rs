@@ -30,9 +30,14 @@ fn smtp_config(sink: &SmtpSink, retries: u32) -> Value {
 
 /// Renders and enqueues a login-code mail the way the code strategy will.
 async fn enqueue(srv: &TestServer, to: &str, code: &str) -> Uuid {
+    enqueue_at(srv, to, code, srv.app.clock.now()).await
+}
+
+/// [`enqueue`] with the message created (and due) at `at`.
+async fn enqueue_at(srv: &TestServer, to: &str, code: &str, at: time::OffsetDateTime) -> Uuid {
     let data = json!({"code": code, "to": to, "expires_in_minutes": 10});
     let rendered = render(&srv.app.config, TemplateType::LoginCodeValid, &data).unwrap();
-    let m = NewMessage::new(to, TemplateType::LoginCodeValid, rendered, data, srv.app.clock.now());
+    let m = NewMessage::new(to, TemplateType::LoginCodeValid, rendered, data, at);
     srv.app.store.enqueue_message(&m).await.unwrap();
     m.id
 }
@@ -610,3 +615,155 @@ async fn courier_mail_queued_on_one_node_wakes_the_worker_of_another_postgres() 
     b_node.stop().await;
     a.stop().await;
 }
+
+/// Holds the database so that the courier's record of sent mail waits, as it does behind busy
+/// request handlers. SQLite: the process's writer queue (claims are single statements outside
+/// it); PostgreSQL: an exclusive lock on the dispatch table (reads and claims go on).
+enum RecordBlock {
+    Sqlite(tokio::sync::OwnedMutexGuard<()>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+async fn block_records(srv: &TestServer) -> RecordBlock {
+    match &srv.app.store.pool {
+        latch::store::Pool::Sqlite(_) => RecordBlock::Sqlite(srv.app.store.sqlite_writer.clone().lock_owned().await),
+        latch::store::Pool::Postgres(p) => {
+            let mut tx = p.begin().await.unwrap();
+            sqlx::query("LOCK TABLE courier_message_dispatches IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            RecordBlock::Postgres(tx)
+        }
+    }
+}
+
+async fn release_records(block: RecordBlock) {
+    match block {
+        RecordBlock::Sqlite(guard) => drop(guard),
+        RecordBlock::Postgres(tx) => tx.rollback().await.unwrap(),
+    }
+}
+
+/// Enqueues `n` mails due one hour from now (so no round takes them yet).
+async fn enqueue_burst(srv: &TestServer, prefix: &str, n: usize) -> Vec<Uuid> {
+    let due = srv.app.clock.now() + Duration::from_secs(3600);
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(enqueue_at(srv, &format!("{prefix}{i}@example.com"), &format!("4{i:05}"), due).await);
+    }
+    ids
+}
+
+/// Every message sent once and recorded once, and the sink got each exactly once.
+async fn assert_each_sent_once(srv: &TestServer, sink: &SmtpSink, ids: &[Uuid]) {
+    for id in ids {
+        let m = wait_status(srv, *id, "sent").await;
+        assert_eq!(m["send_count"], 1, "{m}");
+        assert_eq!(m["dispatches"].as_array().unwrap().len(), 1, "{m}");
+    }
+    let mails = sink.mails();
+    assert_eq!(mails.len(), ids.len(), "no duplicates");
+    let message_ids: HashSet<String> = mails.iter().map(|m| m.message_id()).collect();
+    let expected: HashSet<String> = ids.iter().map(|id| format!("<{id}@latch.test>")).collect();
+    assert_eq!(message_ids, expected, "every message exactly once");
+}
+
+/// The record of sent mail does not hold up the next rounds: while the database keeps the
+/// first record waiting, the worker claims and sends the whole burst (nothing is recorded
+/// yet, every message stays claimed); once the database is free, every message is recorded
+/// exactly once, in fewer writes than rounds, and nothing is sent twice.
+async fn courier_sends_the_next_rounds_while_the_record_of_sent_mail_waits(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let mut cfg = smtp_config(&sink, 5);
+    merge(
+        &mut cfg,
+        &json!({"courier": {"worker": {"pull_count": 4, "pull_wait": "1h"}}}),
+    );
+    let srv = TestServer::with_config(b, cfg).await;
+    let n = 24;
+    let ids = enqueue_burst(&srv, "burst", n).await;
+    let block = block_records(&srv).await;
+    srv.clock.advance(Duration::from_secs(3600));
+    srv.app.store.wake_courier();
+
+    let mails = sink.wait_for_count(n).await;
+    assert_eq!(mails.len(), n);
+    let rounds = *srv.app.store.outbox.rounds.borrow();
+    assert_eq!(rounds, 6, "{n} mails in rounds of pull_count 4");
+    assert_eq!(
+        *srv.app.store.outbox.records.borrow(),
+        0,
+        "the first record still waits"
+    );
+    for id in &ids {
+        let m = get_message(&srv, *id).await;
+        assert_eq!(m["status"], "processing", "sent, claimed until recorded: {m}");
+        assert_eq!(m["send_count"], 0, "{m}");
+    }
+
+    release_records(block).await;
+    assert_each_sent_once(&srv, &sink, &ids).await;
+    wait_attempts(&srv, n as u64).await;
+    let records = *srv.app.store.outbox.records.borrow();
+    assert!(
+        (1..=3).contains(&records),
+        "the rounds sent while a record waited share the next write: {records} writes for {rounds} rounds"
+    );
+    assert_eq!(*srv.app.store.outbox.attempts.borrow(), n as u64, "one attempt each");
+    // Nothing is claimed again once the claims would have expired.
+    srv.clock.advance(Duration::from_secs(120));
+    srv.app.store.wake_courier();
+    enqueue(&srv, "after@example.com", "499999").await;
+    sink.next_mail_to("after@example.com").await;
+    assert_eq!(sink.mails().len(), n + 1);
+    srv.stop().await;
+}
+both!(courier_sends_the_next_rounds_while_the_record_of_sent_mail_waits);
+
+/// A node that stops while the record of sent mail waits records it before the worker ends:
+/// the node after it (same database, claims long expired) sends nothing again.
+async fn courier_records_sent_mail_before_it_stops(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let mut cfg = smtp_config(&sink, 5);
+    merge(
+        &mut cfg,
+        &json!({"courier": {"worker": {"pull_count": 4, "pull_wait": "1h"}}}),
+    );
+    let srv = TestServer::with_config(b, cfg.clone()).await;
+    let n = 10;
+    let ids = enqueue_burst(&srv, "stopping", n).await;
+    let block = block_records(&srv).await;
+    srv.clock.advance(Duration::from_secs(3600));
+    srv.app.store.wake_courier();
+    sink.wait_for_count(n).await;
+
+    let admin = srv.admin_url("/health/alive");
+    let client = srv.client();
+    let restart = tokio::spawn(srv.restart(cfg));
+    // The node is shutting down once its admin port is closed; then the database frees up.
+    tokio::time::timeout(WAIT, async {
+        while client.get(&admin).send().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the node stops serving");
+    release_records(block).await;
+    let srv = restart.await.unwrap();
+
+    // The new node's clock is past every claim of the old one.
+    srv.clock.advance(Duration::from_secs(2 * 3600));
+    srv.app.store.wake_courier();
+    enqueue(&srv, "after@example.com", "499998").await;
+    sink.next_mail_to("after@example.com").await;
+    for id in &ids {
+        let m = get_message(&srv, *id).await;
+        assert_eq!(m["status"], "sent", "{m}");
+        assert_eq!(m["send_count"], 1, "{m}");
+        assert_eq!(m["dispatches"].as_array().unwrap().len(), 1, "{m}");
+    }
+    assert_eq!(sink.mails().len(), n + 1, "nothing sent twice");
+    srv.stop().await;
+}
+both!(courier_records_sent_mail_before_it_stops);
