@@ -62,6 +62,7 @@ pub async fn submit(deps: &Service, flow: &mut Flow, sub: &Submission<'_>) -> Re
             deps.store.update_flow(flow).await?;
             Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref()))
         }
+        LoginOutcome::Saved => Ok(rerender(deps, flow, sub.style, sub.csrf.as_ref())),
         LoginOutcome::RedirectExternal(to) => {
             flow.updated_at = deps.clock.now();
             deps.store.update_flow(flow).await?;

@@ -217,6 +217,7 @@ async fn success(
         continue_with: vec![show],
         browser_to: Some(settings_url),
         csrf_cookie: None,
+        flow_saved: false,
     };
     super::success::answer(deps, flow, sub, done).await
 }

@@ -186,6 +186,7 @@ pub(super) async fn create(
         continue_with: next.continue_with,
         browser_to: next.browser_to,
         csrf_cookie: next.csrf_cookie,
+        flow_saved: false,
     };
     super::success::answer(deps, flow, sub, done).await
 }

@@ -50,7 +50,8 @@ pub(super) async fn success(
     .await?;
     let event = super::web_hook::event(super::FlowKind::Login, "after");
     let outbox = super::web_hook::queue(deps, hooks, &event, &subject, Some(identity)).await;
-    let issued = super::success::commit_sign_in(deps, pending, &outbox).await?;
+    // The flow is completed in the transaction that writes the session.
+    let (issued, flow_saved) = super::success::commit_sign_in_completing(deps, pending, &outbox, flow).await?;
     let next = super::hooks::after_login(deps, flow, sub, identity, issued.session.id, hooks).await?;
     // Kratos' `PostLoginHook` checks the new session against `session.whoami.required_aal`:
     // a first factor of an identity that has a second one must go on to the `aal2` login.
@@ -63,6 +64,7 @@ pub(super) async fn success(
         continue_with: next.continue_with,
         browser_to: next.browser_to,
         csrf_cookie: next.csrf_cookie,
+        flow_saved,
     };
     if satisfied {
         return super::success::answer(deps, flow, sub, done).await;

@@ -102,6 +102,41 @@ pub async fn commit_sign_in(
     Ok(pending.issued)
 }
 
+/// [`commit_sign_in`] that also completes `flow` (as [`answer`] would) and saves it in the
+/// session's transaction; `true` when it did (a new session), so the answer need not save it
+/// again ([`Done::flow_saved`]). A step-up of the request's own session leaves the flow to
+/// the answer.
+pub async fn commit_sign_in_completing(
+    deps: &Service,
+    pending: PendingSignIn,
+    outbox: &[crate::webhook::outbox::NewDelivery],
+    flow: &mut Flow,
+) -> Result<(Issued, bool), FlowError> {
+    if pending.step_up || flow.kind == FlowKind::Recovery {
+        return Ok((commit_sign_in(deps, pending, outbox).await?, false));
+    }
+    mark_completed(flow, deps.clock.now());
+    let issued = &pending.issued;
+    let logout = manager::logout_token_for(&issued.token);
+    deps.store
+        .insert_session_saving(
+            &issued.session,
+            &crate::crypto::sha256_hex(issued.token.as_bytes()),
+            &crate::crypto::sha256_hex(logout.as_bytes()),
+            outbox,
+            Some(flow),
+        )
+        .await?;
+    Ok((pending.issued, true))
+}
+
+/// Marks a login or registration flow completed (a later submission is refused).
+fn mark_completed(flow: &mut Flow, now: time::OffsetDateTime) {
+    flow.internal_set("completed", json!(true));
+    flow.state = FlowState::PassedChallenge;
+    flow.updated_at = now;
+}
+
 /// A completed flow, ready to be answered.
 #[derive(Debug)]
 pub struct Done<'a> {
@@ -119,6 +154,9 @@ pub struct Done<'a> {
     /// The CSRF cookie to set when the session rotates it (a verification flow started by a
     /// hook is bound to it); `None` makes a fresh one.
     pub csrf_cookie: Option<[u8; 32]>,
+    /// The flow was already completed and saved with the session
+    /// ([`commit_sign_in_completing`]).
+    pub flow_saved: bool,
 }
 
 /// Marks the flow as completed, stores it and answers the client. Kratos' shapes:
@@ -169,12 +207,13 @@ async fn answer_with(
         // who knows the flow id, so a session token goes out in this response alone.
         flow.internal_set("continue_with", json!(done.continue_with));
         flow.ui.nodes.retain(|n| n.group == crate::ui::Group::Default);
-    } else {
-        flow.internal_set("completed", json!(true));
+        flow.state = FlowState::PassedChallenge;
+        flow.updated_at = now;
+        deps.store.update_flow(flow).await?;
+    } else if !done.flow_saved {
+        mark_completed(flow, now);
+        deps.store.update_flow(flow).await?;
     }
-    flow.state = FlowState::PassedChallenge;
-    flow.updated_at = now;
-    deps.store.update_flow(flow).await?;
 
     let identity = done.identity;
     let schema_url = deps.schema_url(&identity.schema_id);

@@ -81,6 +81,31 @@ macro_rules! insert_flow {
     }};
 }
 
+/// Saves a flow's mutable parts with `exec` (a pool, or `&mut *tx` inside `with_tx!` bodies, so
+/// that a strategy's writes and the flow they change commit together).
+#[macro_export]
+macro_rules! update_flow {
+    ($exec:expr, $flow:expr) => {{
+        let f: &$crate::model::flow::Flow = $flow;
+        let ui = serde_json::to_value(&f.ui).map_err(|e| $crate::store::StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "UPDATE selfservice_flows SET state = $2, active = $3, ui = $4, internal = $5, identity_id = $6, \
+             session_id = $7, csrf_hash = $8, updated_at = $9 WHERE id = $1",
+        )
+        .bind(f.id)
+        .bind(f.state.as_str())
+        .bind(&f.active)
+        .bind(sqlx::types::Json(&ui))
+        .bind(sqlx::types::Json(&f.internal))
+        .bind(f.identity_id)
+        .bind(f.session_id)
+        .bind(&f.csrf_hash)
+        .bind($crate::store::Ts(f.updated_at))
+        .execute($exec)
+        .await?;
+    }};
+}
+
 impl Store {
     /// Stores a new flow.
     pub async fn insert_flow(&self, f: &Flow) -> Result<(), StoreError> {
@@ -92,23 +117,8 @@ impl Store {
 
     /// Saves a flow's mutable parts.
     pub async fn update_flow(&self, f: &Flow) -> Result<(), StoreError> {
-        let ui = serde_json::to_value(&f.ui).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         crate::with_pool!(self, p => {
-            sqlx::query(
-                "UPDATE selfservice_flows SET state = $2, active = $3, ui = $4, internal = $5, identity_id = $6, \
-                 session_id = $7, csrf_hash = $8, updated_at = $9 WHERE id = $1",
-            )
-            .bind(f.id)
-            .bind(f.state.as_str())
-            .bind(&f.active)
-            .bind(Json(&ui))
-            .bind(Json(&f.internal))
-            .bind(f.identity_id)
-            .bind(f.session_id)
-            .bind(&f.csrf_hash)
-            .bind(Ts(f.updated_at))
-            .execute(p)
-            .await?;
+            crate::update_flow!(p, f);
         });
         Ok(())
     }

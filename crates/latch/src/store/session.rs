@@ -1,6 +1,7 @@
 //! Session persistence. Tokens are stored only as SHA-256 hashes.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -88,6 +89,11 @@ pub(crate) fn session_with_identity_sql(d: Dialect) -> String {
     )
 }
 
+/// Inserts a session row (`$1` … `$12`).
+const SESSION_INSERT: &str = "INSERT INTO sessions (id, identity_id, token_hash, logout_token_hash, active, aal, \
+    authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
 pub(crate) const SESSION_COLUMNS: &str = "id, identity_id, active, aal, authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at";
 
 /// Which sessions to list.
@@ -121,44 +127,75 @@ impl Store {
         logout_hash: &str,
         deliveries: &[crate::webhook::outbox::NewDelivery],
     ) -> Result<(), StoreError> {
-        // PostgreSQL: a session with its one device is one statement (a data-modifying CTE),
-        // atomic without BEGIN/COMMIT round trips. SQLite has no such CTE: a transaction.
-        // Only without web hooks to queue beside it.
-        if let (super::Pool::Postgres(p), [d], []) = (&self.pool, s.devices.as_slice(), deliveries) {
-            sqlx::query(
-                "WITH s AS (INSERT INTO sessions (id, identity_id, token_hash, logout_token_hash, active, aal, \
-                 authentication_methods, authenticated_at, issued_at, expires_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id) \
-                 INSERT INTO session_devices (id, session_id, ip_address, user_agent, location, created_at, updated_at) \
-                 SELECT $13, s.id, $14, $15, $16, $11, $11 FROM s",
-            )
-            .bind(s.id)
-            .bind(s.identity_id)
-            .bind(token_hash)
-            .bind(logout_hash)
-            .bind(s.active)
-            .bind(s.aal.as_str())
-            .bind(Json(&s.methods))
-            .bind(Ts(s.authenticated_at))
-            .bind(Ts(s.issued_at))
-            .bind(Ts(s.expires_at))
-            .bind(Ts(s.created_at))
-            .bind(Ts(s.updated_at))
-            .bind(d.id)
-            .bind(&d.ip_address)
-            .bind(&d.user_agent)
-            .bind(&d.location)
-            .execute(p)
+        self.insert_session_saving(s, token_hash, logout_hash, deliveries, None)
             .await
-            .map_err(|e| StoreError::from_write(e, "session token collision"))?;
+    }
+
+    /// [`Store::insert_session_with`] that also saves `flow` (the flow the session completes)
+    /// in the same transaction.
+    pub async fn insert_session_saving(
+        &self,
+        s: &Session,
+        token_hash: &str,
+        logout_hash: &str,
+        deliveries: &[crate::webhook::outbox::NewDelivery],
+        flow: Option<&crate::model::flow::Flow>,
+    ) -> Result<(), StoreError> {
+        // PostgreSQL: a session with its one device (and the flow) is one statement (a
+        // data-modifying CTE), atomic without BEGIN/COMMIT round trips. SQLite has no such CTE:
+        // a transaction. Only without web hooks to queue beside it.
+        if let (super::Pool::Postgres(p), [d], []) = (&self.pool, s.devices.as_slice(), deliveries) {
+            static ALONE: LazyLock<String> =
+                LazyLock::new(|| format!("WITH s AS ({SESSION_INSERT} RETURNING id) {DEVICE}"));
+            static WITH_FLOW: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "WITH s AS ({SESSION_INSERT} RETURNING id), d AS ({DEVICE}) UPDATE selfservice_flows SET state = $18, \
+                     active = $19, ui = $20, internal = $21, identity_id = $22, session_id = $23, csrf_hash = $24, \
+                     updated_at = $25 WHERE id = $17"
+                )
+            });
+            const DEVICE: &str = "INSERT INTO session_devices (id, session_id, ip_address, user_agent, location, \
+                                  created_at, updated_at) SELECT $13, s.id, $14, $15, $16, $11, $11 FROM s";
+            let sql: &'static str = if flow.is_some() { &WITH_FLOW } else { &ALONE };
+            let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(s.id)
+                .bind(s.identity_id)
+                .bind(token_hash)
+                .bind(logout_hash)
+                .bind(s.active)
+                .bind(s.aal.as_str())
+                .bind(Json(&s.methods))
+                .bind(Ts(s.authenticated_at))
+                .bind(Ts(s.issued_at))
+                .bind(Ts(s.expires_at))
+                .bind(Ts(s.created_at))
+                .bind(Ts(s.updated_at))
+                .bind(d.id)
+                .bind(&d.ip_address)
+                .bind(&d.user_agent)
+                .bind(&d.location);
+            let q = match flow {
+                Some(f) => {
+                    let ui = serde_json::to_value(&f.ui).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    q.bind(f.id)
+                        .bind(f.state.as_str())
+                        .bind(&f.active)
+                        .bind(Json(ui))
+                        .bind(Json(&f.internal))
+                        .bind(f.identity_id)
+                        .bind(f.session_id)
+                        .bind(&f.csrf_hash)
+                        .bind(Ts(f.updated_at))
+                }
+                None => q,
+            };
+            q.execute(p)
+                .await
+                .map_err(|e| StoreError::from_write(e, "session token collision"))?;
             return Ok(());
         }
         crate::with_tx!(self, tx => {
-            sqlx::query(
-                "INSERT INTO sessions (id, identity_id, token_hash, logout_token_hash, active, aal, authentication_methods, \
-                 authenticated_at, issued_at, expires_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
+            sqlx::query(SESSION_INSERT)
             .bind(s.id)
             .bind(s.identity_id)
             .bind(token_hash)
@@ -191,6 +228,9 @@ impl Store {
             }
             for d in deliveries {
                 crate::store::webhook::insert_webhook_delivery!(tx, d);
+            }
+            if let Some(f) = flow {
+                crate::update_flow!(&mut *tx, f);
             }
             Ok::<(), StoreError>(())
         })?;

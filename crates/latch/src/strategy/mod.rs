@@ -119,6 +119,9 @@ pub enum LoginOutcome {
     },
     /// The flow changed and is shown again (code sent, next step) — 400 for JSON clients.
     Continue,
+    /// As [`LoginOutcome::Continue`], but the strategy already saved the flow, in the
+    /// transaction of its own writes.
+    Saved,
     /// The browser leaves for an external URL (an identity provider) and comes back on one of
     /// the strategy's routes: a redirect for forms, Kratos' 422
     /// `browser_location_change_required` for SPAs and native apps.

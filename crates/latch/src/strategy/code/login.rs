@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::{Code, Purpose, issue, verify};
+use super::{Code, Purpose, issue, verify_signing_in};
 use crate::deps::Env;
 use crate::identity::State;
 use crate::model::flow::Flow;
@@ -92,35 +92,43 @@ impl LoginStrategy for Code {
                 return Err(FlowError::on_node("code", text::required("code")));
             }
             let identity = env.store.find_identity_by_identifier("code", &identifier).await?;
+            // The flow once the code is out, saved in the transaction that stores the code.
+            let mut next = flow.clone();
+            next.internal_set("code_address", json!(identifier));
+            sent_nodes(&mut next, &identifier, text::label_login_code());
+            next.ui.add_message(text::login_code_sent());
+            next.state = crate::model::flow::FlowState::SentEmail;
+            next.active = Some("code".into());
+            next.updated_at = env.clock.now();
             match identity {
                 Some(i) if i.state == State::Active => {
                     let data = json!({"identity": {"id": i.id, "traits": i.traits}, "request_url": flow.request_url});
-                    issue(env, flow, Purpose::Login, Some(i.id), &identifier, true, data).await?;
+                    issue(
+                        env,
+                        flow,
+                        Purpose::Login,
+                        Some(i.id),
+                        &identifier,
+                        true,
+                        data,
+                        Some(&next),
+                    )
+                    .await?;
                 }
                 _ if env.config.security.account_enumeration.mitigate => {
                     // Same answer and the same database work as for a known address.
                     let data = json!({"request_url": flow.request_url});
-                    issue(env, flow, Purpose::Login, None, &identifier, false, data).await?;
+                    issue(env, flow, Purpose::Login, None, &identifier, false, data, Some(&next)).await?;
                 }
                 _ => return Err(FlowError::on_node("identifier", text::no_code_user())),
             }
-            flow.internal_set("code_address", json!(identifier));
-            sent_nodes(flow, &identifier, text::label_login_code());
-            flow.ui.add_message(text::login_code_sent());
-            flow.state = crate::model::flow::FlowState::SentEmail;
-            flow.active = Some("code".into());
-            return Ok(LoginOutcome::Continue);
+            *flow = next;
+            return Ok(LoginOutcome::Saved);
         }
         if stored.as_deref() != Some(identifier.as_str()) {
             return Err(FlowError::message(text::login_code_invalid()));
         }
-        let row = verify(env, flow, Purpose::Login, &identifier, code.unwrap_or("")).await?;
-        let Some(id) = row.identity_id else {
-            return Err(FlowError::message(text::login_code_invalid()));
-        };
-        let Some(mut identity) = env.store.get_identity(id).await? else {
-            return Err(FlowError::message(text::login_code_invalid()));
-        };
+        let (_, mut identity) = verify_signing_in(env, flow, Purpose::Login, &identifier, code.unwrap_or("")).await?;
         if identity.state != State::Active {
             return Err(FlowError::message(text::identity_disabled()));
         }

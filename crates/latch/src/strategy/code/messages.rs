@@ -110,9 +110,9 @@ impl RecoveryStrategy for Code {
         match env.store.find_identity_by_address(false, "email", &address).await? {
             Some(i) if i.state == State::Active => {
                 let data = json!({"identity": {"id": i.id, "traits": i.traits}});
-                issue(env, flow, Purpose::Recovery, Some(i.id), &address, true, data).await?;
+                issue(env, flow, Purpose::Recovery, Some(i.id), &address, true, data, None).await?;
             }
-            _ => issue(env, flow, Purpose::Recovery, None, &address, false, json!({})).await?,
+            _ => issue(env, flow, Purpose::Recovery, None, &address, false, json!({}), None).await?,
         }
         flow.internal_set("code_address", json!(address));
         sent_nodes(flow, &address, text::label_recovery_code());
@@ -140,9 +140,9 @@ impl VerificationStrategy for Code {
         match owner {
             Some(i) => {
                 let data = json!({"identity": {"id": i.id, "traits": i.traits}, "verification_url_base": url_base});
-                issue(env, flow, Purpose::Verification, Some(i.id), &address, true, data).await?;
+                issue(env, flow, Purpose::Verification, Some(i.id), &address, true, data, None).await?;
             }
-            None => issue(env, flow, Purpose::Verification, None, &address, false, json!({})).await?,
+            None => issue(env, flow, Purpose::Verification, None, &address, false, json!({}), None).await?,
         }
         flow.internal_set("code_address", json!(address));
         sent_nodes(flow, &address, text::label_verification_code());

@@ -137,7 +137,7 @@ pub async fn fast_send(env: &Env, flow: &mut Flow, identity: &Identity) -> Resul
 /// Mails a code to `address` (one of the identity's) and shows the code form.
 async fn send(env: &Env, flow: &mut Flow, identity: &Identity, address: &str) -> Result<(), FlowError> {
     let data = json!({"identity": {"id": identity.id, "traits": identity.traits}, "request_url": flow.request_url});
-    issue(env, flow, Purpose::Login, Some(identity.id), address, true, data).await?;
+    issue(env, flow, Purpose::Login, Some(identity.id), address, true, data, None).await?;
     flow.internal_set("code_address", json!(address));
     sent_nodes(flow, address);
     flow.ui.add_message(text::login_code_sent_to_known_address());

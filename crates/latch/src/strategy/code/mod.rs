@@ -2,8 +2,9 @@
 //! and the code mechanics shared with verification and recovery.
 //! Kratos: `selfservice/strategy/code`.
 //!
-//! Codes are 6 digits from the OS CSPRNG, stored as keyed hashes, compared in constant time
-//! and single-use; a new code replaces the flow's old one. Wrong codes are bounded per flow
+//! Codes are 6 digits from the OS CSPRNG, stored and compared as keyed hashes (so the timing
+//! of a comparison tells nothing about a code) and single-use; a new code replaces the flow's
+//! old one. Wrong codes are bounded per flow
 //! (`max_submissions`) and per address across flows (`latch.rate_limits`), so opening new
 //! flows does not reset the budget; each attempt is counted atomically before the code is
 //! compared ([`crate::limits`]). Resending has a cooldown; mails per address are limited.
@@ -21,7 +22,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::FlowError;
-use crate::crypto::{ct_eq, hex, random_bytes};
+use crate::crypto::{hex, random_bytes};
 use crate::deps::Env;
 use crate::limits::CodeAttemptError;
 use crate::model::flow::Flow;
@@ -213,8 +214,12 @@ fn cooldown_message(seconds: i64) -> UiText {
 
 /// Creates a code for `address` and queues its email in the same transaction. With
 /// `send = false` (unknown address under enumeration protection) the mail is rendered and
-/// written the same way but discarded before the commit
-/// ([`crate::courier::discard_with_code`]), so both cases do the same work.
+/// written the same way but discarded before the commit, so both cases do the same work.
+///
+/// `save` is the flow as it is once the code is sent: it is written in the same transaction
+/// (so a flow records every code issued for it). A flow saved this way that records no code
+/// yet (`code_address`) has none to replace, and no cooldown to check beforehand: the insert
+/// itself refuses a code within the cooldown of another.
 #[allow(clippy::too_many_arguments)]
 pub async fn issue(
     env: &Env,
@@ -224,13 +229,14 @@ pub async fn issue(
     address: &str,
     send: bool,
     mut data: Value,
+    save: Option<&Flow>,
 ) -> Result<(), FlowError> {
     let now = env.clock.now();
-    if let Some(last) = env.store.last_code_at(flow.id).await? {
-        let wait = (last + RESEND_COOLDOWN) - now;
-        if wait.is_positive() {
-            return Err(FlowError::message(cooldown_message(wait.whole_seconds().max(1))));
-        }
+    let first = save.is_some() && flow.internal_get("code_address").is_none();
+    // A resend checks the cooldown before the mail budget is counted, so a refused resend
+    // costs the address nothing.
+    if !first && let Some(last) = env.store.last_code_at(flow.id).await? {
+        cooldown(now, last)?;
     }
     // Counted for unknown addresses too, so the answer does not tell them apart.
     crate::limits::code_mail(env, address).await?;
@@ -260,17 +266,76 @@ pub async fn issue(
             o.insert("verification_url".into(), json!(format!("{base}&code={code}")));
         }
     }
-    if send {
-        crate::courier::send_with_code(env, &row, purpose.template(), address, &data).await?;
-    } else {
-        crate::courier::discard_with_code(env, &row, purpose.template(), address, &data).await?;
+    let mail = render_mail(env, purpose.template(), address, &data)?;
+    let issued = env
+        .store
+        .issue_code(crate::store::code::Issue {
+            code: &row,
+            replaces: !first,
+            cooldown_since: now - RESEND_COOLDOWN,
+            mail: &mail,
+            deliver: send,
+            flow: save,
+        })
+        .await?;
+    if !issued {
+        // Another code of the flow was stored first (a concurrent request).
+        let last = env.store.last_code_at(flow.id).await?.unwrap_or(now);
+        cooldown(now, last)?;
+        return Err(FlowError::message(cooldown_message(1)));
     }
     Ok(())
 }
 
+/// Refuses a code within [`RESEND_COOLDOWN`] of the flow's last one (issued at `last`).
+fn cooldown(now: time::OffsetDateTime, last: time::OffsetDateTime) -> Result<(), FlowError> {
+    let wait = (last + RESEND_COOLDOWN) - now;
+    if wait.is_positive() {
+        return Err(FlowError::message(cooldown_message(wait.whole_seconds().max(1))));
+    }
+    Ok(())
+}
+
+/// The mail of a code: `template` (a Kratos template type) rendered with `data`.
+fn render_mail(
+    env: &Env,
+    template: &str,
+    to: &str,
+    data: &Value,
+) -> Result<crate::courier::message::NewMessage, FlowError> {
+    use crate::courier::message::{NewMessage, TemplateType};
+    use crate::store::StoreError;
+    let kind = TemplateType::parse(template)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown courier template {template:?}")))?;
+    let rendered = crate::courier::templates::render(&env.config, kind, data).map_err(|e| {
+        tracing::error!(template, error = %e, "rendering a courier template failed");
+        StoreError::Corrupt(format!("courier template {template}: {e}"))
+    })?;
+    Ok(NewMessage::new(to, kind, rendered, data.clone(), env.clock.now()))
+}
+
+/// Counts a code attempt against the flow's budget and `cap_address`' budget across flows,
+/// each in one atomic statement, BEFORE the code is compared, so concurrent submissions
+/// cannot exceed them.
+async fn reserve_attempt(env: &Env, flow: &Flow, cap_address: &str) -> Result<crate::limits::CodeAttempt, FlowError> {
+    match crate::limits::code_attempt(env, flow.id, flow.expires_at, cap_address).await {
+        Ok(a) => Ok(a),
+        Err(CodeAttemptError::FlowExhausted) => Err(FlowError::message(text::validation_generic(
+            "The request was submitted too often. Please request another code.",
+        ))),
+        Err(CodeAttemptError::Limited(l)) => Err(FlowError::Limited(l)),
+        Err(CodeAttemptError::Store(e)) => Err(e.into()),
+    }
+}
+
 /// Checks a submitted code for a flow and uses it up. `cap_address` is the address whose
-/// cross-flow budget applies. The attempt is counted against both budgets in one atomic
-/// statement each BEFORE the code is compared, so concurrent submissions cannot exceed them.
+/// cross-flow budget applies; the attempt is counted first ([`reserve_attempt`]).
+///
+/// The flow's unused, unexpired code is found and used up in one conditional statement
+/// ([`crate::store::Store::use_code_by_hash`]), so of concurrent submissions of one code
+/// exactly one gets it. What the database compares are keyed hashes (HMAC with the server's
+/// secret, bound to the flow), so the comparison's timing tells nothing about the code.
+/// Only codes of an identity are usable, but registration codes (which have none).
 pub async fn verify(
     env: &Env,
     flow: &Flow,
@@ -278,34 +343,36 @@ pub async fn verify(
     cap_address: &str,
     submitted: &str,
 ) -> Result<CodeRow, FlowError> {
-    let attempt = match crate::limits::code_attempt(env, flow.id, flow.expires_at, cap_address).await {
-        Ok(a) => a,
-        Err(CodeAttemptError::FlowExhausted) => {
-            return Err(FlowError::message(text::validation_generic(
-                "The request was submitted too often. Please request another code.",
-            )));
-        }
-        Err(CodeAttemptError::Limited(l)) => return Err(FlowError::Limited(l)),
-        Err(CodeAttemptError::Store(e)) => return Err(e.into()),
-    };
-    let now = env.clock.now();
-    let submitted = submitted.trim();
+    let attempt = reserve_attempt(env, flow, cap_address).await?;
     let want = hash(env, flow.id, submitted);
-    let candidates = env.store.unused_codes(flow.id).await?;
-    let found = candidates
-        .into_iter()
-        .find(|c| ct_eq(c.code_hash.as_bytes(), want.as_bytes()));
-    let usable = found.filter(|c| c.expires_at > now && (c.identity_id.is_some() || purpose == Purpose::Registration));
-    let Some(c) = usable else {
+    let any = purpose == Purpose::Registration;
+    let Some(c) = env.store.use_code_by_hash(flow.id, &want, any, env.clock.now()).await? else {
         return Err(FlowError::message(purpose.invalid()));
     };
-    if !env.store.use_code(c.id, now).await? {
-        return Err(FlowError::message(text::validation_generic(
-            "The code was already used. Please request another code.",
-        )));
-    }
     attempt.succeeded(env).await;
     Ok(c)
+}
+
+/// [`verify`] for a code that signs its identity in: the identity comes back whole from the
+/// statement that uses the code up.
+pub async fn verify_signing_in(
+    env: &Env,
+    flow: &Flow,
+    purpose: Purpose,
+    cap_address: &str,
+    submitted: &str,
+) -> Result<(CodeRow, crate::identity::Identity), FlowError> {
+    let attempt = reserve_attempt(env, flow, cap_address).await?;
+    let want = hash(env, flow.id, submitted);
+    let Some(used) = env
+        .store
+        .use_code_by_hash_with_identity(flow.id, &want, env.clock.now())
+        .await?
+    else {
+        return Err(FlowError::message(purpose.invalid()));
+    };
+    attempt.succeeded(env).await;
+    Ok(used)
 }
 
 #[cfg(test)]

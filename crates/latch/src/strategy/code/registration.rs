@@ -83,7 +83,7 @@ impl RegistrationStrategy for Code {
             let data = json!({"traits": traits, "request_url": flow.request_url});
             // No uniqueness check here: whether the address is taken is only revealed after
             // the code proves the person controls it.
-            issue(env, flow, Purpose::Registration, None, &address, true, data).await?;
+            issue(env, flow, Purpose::Registration, None, &address, true, data, None).await?;
             sent_nodes(env, flow);
             flow.ui.add_message(text::registration_code_sent());
             flow.state = crate::model::flow::FlowState::SentEmail;
