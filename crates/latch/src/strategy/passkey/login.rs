@@ -80,8 +80,8 @@ impl Passkey {
         let Some(stored) = identity.credentials.get("passkey") else {
             return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
-        let mut config = PasskeyConfig::from_value(&stored.config);
-        let Some(entry) = config.find_mut(&credential.raw_id) else {
+        let config = PasskeyConfig::from_value(&stored.config);
+        let Some(entry) = config.find(&credential.raw_id) else {
             return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
         let Some(state) = state else {
@@ -102,33 +102,26 @@ impl Passkey {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, WebauthnError::CredentialPossibleCompromise) {
-                    entry.authenticator.get_or_insert_with(Default::default).clone_warning = true;
-                    save_config(env, &mut identity, &config).await;
+                    super::save_sign_in(env, &mut identity, "passkey", &credential.raw_id, |entry| {
+                        entry.authenticator.get_or_insert_with(Default::default).clone_warning = true;
+                    })
+                    .await;
                 }
                 tracing::info!(error = %e, "passkey assertion refused");
                 return Err(self.login_failed(env, flow, text::webauthn_invalid()));
             }
         };
-        let auth = entry.authenticator.get_or_insert_with(Default::default);
-        auth.sign_count = auth.sign_count.max(result.counter());
-        let flags = entry.flags.get_or_insert_with(Default::default);
-        flags.user_present = true;
-        flags.user_verified = result.user_verified();
-        flags.backup_eligible = result.backup_eligible();
-        flags.backup_state = result.backup_state();
-        save_config(env, &mut identity, &config).await;
+        super::save_sign_in(env, &mut identity, "passkey", &credential.raw_id, |entry| {
+            let auth = entry.authenticator.get_or_insert_with(Default::default);
+            auth.sign_count = auth.sign_count.max(result.counter());
+            let flags = entry.flags.get_or_insert_with(Default::default);
+            flags.user_present = true;
+            flags.user_verified = result.user_verified();
+            flags.backup_eligible = result.backup_eligible();
+            flags.backup_state = result.backup_state();
+        })
+        .await;
         Ok(identity)
-    }
-}
-
-/// Writes the updated passkey config back (counter, flags); a failure only costs freshness.
-async fn save_config(env: &Env, identity: &mut Identity, config: &PasskeyConfig) {
-    if let Some(c) = identity.credentials.get_mut("passkey") {
-        c.config = config.to_value();
-        c.updated_at = env.clock.now();
-    }
-    if let Err(e) = env.store.update_identity(identity).await {
-        tracing::warn!(error = %e, "could not store the passkey counter");
     }
 }
 

@@ -219,6 +219,71 @@ pub(crate) async fn claim_internal(
     }
 }
 
+/// Attempts of [`save_sign_in`] before it gives up on a credential others keep changing.
+const SAVE_ATTEMPTS: usize = 3;
+
+/// Stores what a sign in learnt about one WebAuthn credential (`cred_id` inside the
+/// identity's `kind` credential: `passkey` or `webauthn`): `apply` updates its entry (sign
+/// counter, flags, clone warning). One statement, a compare-and-swap on that credential's row
+/// alone ([`crate::store::Store::replace_credential_config`]), so the identity's other rows
+/// are not rewritten and a concurrent change (another sign in's counter, a passkey added in
+/// settings) is never overwritten with what this request read: when the row changed since it
+/// was read, it is read again and `apply` runs on the fresh config. `identity` is updated in
+/// memory. A failure only costs freshness (as Kratos, the sign in still succeeds).
+pub(crate) async fn save_sign_in(
+    env: &crate::deps::Env,
+    identity: &mut crate::identity::Identity,
+    kind: &str,
+    cred_id: &[u8],
+    apply: impl Fn(&mut credentials::StoredCredential),
+) {
+    for attempt in 0..SAVE_ATTEMPTS {
+        if attempt > 0 {
+            // Someone else changed the row: take their version of this credential.
+            match env.store.get_identity(identity.id).await {
+                Ok(Some(fresh)) => match fresh.credentials.get(kind) {
+                    Some(c) => {
+                        identity.credentials.insert(c.kind.clone(), c.clone());
+                    }
+                    None => return,
+                },
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not store the WebAuthn sign counter");
+                    return;
+                }
+            }
+        }
+        let Some(c) = identity.credentials.get_mut(kind) else {
+            return;
+        };
+        let mut config = credentials::PasskeyConfig::from_value(&c.config);
+        let Some(entry) = config.find_mut(cred_id) else {
+            return;
+        };
+        apply(entry);
+        let now = env.clock.now();
+        let value = config.to_value();
+        match env
+            .store
+            .replace_credential_config(c.id, c.updated_at, &value, now)
+            .await
+        {
+            Ok(true) => {
+                c.config = value;
+                c.updated_at = now;
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not store the WebAuthn sign counter");
+                return;
+            }
+        }
+    }
+    tracing::warn!(identity = %identity.id, "could not store the WebAuthn sign counter: the credential kept changing");
+}
+
 /// A fresh user handle: 64 ASCII alphanumerics (Kratos' format).
 fn new_user_handle() -> String {
     crate::crypto::random_alnum(credentials::USER_HANDLE_LEN)
