@@ -53,13 +53,17 @@ impl Passkey {
     }
 
     /// Verifies `raw` (the browser's credential JSON) and returns the identity it proves.
+    ///
+    /// The pending challenge is taken out of the flow and claimed in the database on every
+    /// path, before the assertion is checked: a failed try uses it up, and of concurrent
+    /// submissions of one challenge at most one gets past the claim. On PostgreSQL the claim
+    /// and the identity lookup are one statement.
     async fn verify_login(&self, env: &Env, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
-        let state = super::claim_internal(env, flow, LOGIN_KEY)
-            .await?
-            .and_then(|s| serde_json::from_value::<DiscoverableAuthentication>(s).ok());
+        let pending = super::take_internal(flow, LOGIN_KEY);
         let credential: PublicKeyCredential = match serde_json::from_str(raw) {
             Ok(c) => c,
             Err(e) => {
+                super::claim_taken(env, flow, LOGIN_KEY, pending).await?;
                 let reason = format!("Unable to parse WebAuthn response: {e}");
                 return Err(self.login_failed(env, flow, text::validation_generic(&reason)));
             }
@@ -72,9 +76,22 @@ impl Passkey {
             .filter(|h| !h.is_empty())
             .map(str::to_string);
         let Some(handle) = handle else {
+            super::claim_taken(env, flow, LOGIN_KEY, pending).await?;
             return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
-        let Some(mut identity) = env.store.find_identity_by_identifier("passkey", &handle).await? else {
+        let (state, identity) = match pending {
+            Some(pending) => {
+                let (once, until) = super::ceremony_marker(flow, LOGIN_KEY, &pending);
+                let (claimed, identity) = env
+                    .store
+                    .consume_once_and_find_identity_by_identifier(&once, until, "passkey", &handle)
+                    .await?;
+                (claimed.then_some(pending), identity)
+            }
+            None => (None, env.store.find_identity_by_identifier("passkey", &handle).await?),
+        };
+        let state = state.and_then(|s| serde_json::from_value::<DiscoverableAuthentication>(s).ok());
+        let Some(mut identity) = identity else {
             return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
         let Some(stored) = identity.credentials.get("passkey") else {

@@ -200,6 +200,33 @@ fn take_internal(flow: &mut Flow, key: &str) -> Option<Value> {
     flow.internal.as_object_mut().and_then(|o| o.remove(key))
 }
 
+/// The single-use marker of the pending ceremony `state` under `key` in `flow`, and until when
+/// it is kept: the key and expiry [`crate::limits::consume_once`] uses for the `ceremony`
+/// markers of [`claim_internal`], so both ways of claiming agree (also across nodes running
+/// different versions).
+fn ceremony_marker(flow: &Flow, key: &str, state: &Value) -> (String, i64) {
+    let marker = format!("{}:{key}:{state}", flow.id);
+    let expires_ms = i64::try_from(flow.expires_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    (
+        format!("once:ceremony:{}", crate::crypto::sha256_hex(marker.as_bytes())),
+        expires_ms,
+    )
+}
+
+/// Claims a ceremony already taken out of the flow (see [`claim_internal`]).
+async fn claim_taken(
+    env: &crate::deps::Env,
+    flow: &Flow,
+    key: &str,
+    state: Option<Value>,
+) -> Result<Option<Value>, crate::store::StoreError> {
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let (once, until) = ceremony_marker(flow, key, &state);
+    Ok(env.store.consume_once(&once, until).await?.then_some(state))
+}
+
 /// Takes a pending ceremony out of the flow AND claims it in the database, so that of two
 /// submissions answering the same challenge at once (both loaded the flow before either
 /// saved it) only one proceeds. `None` when there was none or another request claimed it.
@@ -208,15 +235,8 @@ pub(crate) async fn claim_internal(
     flow: &mut Flow,
     key: &str,
 ) -> Result<Option<Value>, crate::store::StoreError> {
-    let Some(state) = take_internal(flow, key) else {
-        return Ok(None);
-    };
-    let marker = format!("{}:{key}:{state}", flow.id);
-    if crate::limits::consume_once(env, "ceremony", marker.as_bytes(), flow.expires_at).await? {
-        Ok(Some(state))
-    } else {
-        Ok(None)
-    }
+    let state = take_internal(flow, key);
+    claim_taken(env, flow, key, state).await
 }
 
 /// Attempts of [`save_sign_in`] before it gives up on a credential others keep changing.
