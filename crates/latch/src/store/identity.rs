@@ -595,6 +595,55 @@ impl Store {
         Ok(assemble_all(rows)?.into_iter().next())
     }
 
+    /// Takes the single-use marker `once_key` (as [`Store::consume_once`]: `true` when this
+    /// call inserted it, valid until `expires_ms`) and finds the identity holding `identifier`
+    /// for credential type `kind` (as [`Store::find_identity_by_identifier`]). One statement on
+    /// PostgreSQL (the insert in a `WITH`), two on SQLite. The marker is taken whether or not
+    /// the identity exists; when it does not, whether this call took it is not reported.
+    pub async fn consume_once_and_find_identity_by_identifier(
+        &self,
+        once_key: &str,
+        expires_ms: i64,
+        kind: &str,
+        identifier: &str,
+    ) -> Result<(bool, Option<Identity>), StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            claimed: bool,
+            #[sqlx(flatten)]
+            full: FullIdentityRow,
+        }
+        match &self.pool {
+            super::Pool::Sqlite(_) => {
+                let claimed = self.consume_once(once_key, expires_ms).await?;
+                Ok((claimed, self.find_identity_by_identifier(kind, identifier).await?))
+            }
+            super::Pool::Postgres(p) => {
+                static SQL: SqlCache = SqlCache::new();
+                let sql = SQL.get(self.dialect(), |d| {
+                    format!(
+                        "WITH once AS (INSERT INTO latch_limits (key, hits, delay_ms, reset_at) VALUES ($3, 1, 0, $4) \
+                         ON CONFLICT (key) DO NOTHING RETURNING 1) \
+                         SELECT EXISTS (SELECT 1 FROM once) AS claimed, {IDENTITY_COLUMNS}, {} FROM identities i \
+                         WHERE i.id = (SELECT identity_id FROM identity_credential_identifiers WHERE type = $1 AND identifier = $2)",
+                        children_select(d)
+                    )
+                });
+                let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(kind)
+                    .bind(identifier)
+                    .bind(once_key)
+                    .bind(expires_ms)
+                    .fetch_optional(p)
+                    .await?;
+                match row {
+                    Some(r) => Ok((r.claimed, Some(assemble(r.full.identity, r.full.children)?))),
+                    None => Ok((false, None)),
+                }
+            }
+        }
+    }
+
     /// Finds the identity owning a verifiable (`verifiable = true`) or recovery address.
     pub async fn find_identity_by_address(
         &self,

@@ -590,6 +590,69 @@ async fn passkey_assertion_races_sign_in_once(b: Backend) {
 }
 both!(passkey_assertion_races_sign_in_once);
 
+/// A sign in stores the authenticator's signature counter (and a counter that went back as a
+/// clone warning) in the passkey credential, and leaves the rest of the identity as it was.
+async fn passkey_login_stores_the_sign_counter(b: Backend) {
+    let srv = TestServer::with_config(b, passkey_config()).await;
+    let admin = |id: String| {
+        let srv = &srv;
+        async move {
+            srv.client()
+                .get(srv.admin_url(&format!("/admin/identities/{id}?include_credential=passkey")))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let sign_in = async |device: &mut Device, counter: u32| {
+        device.store.as_mut().unwrap().counter = Some(counter);
+        let c = Client::new(&srv, Kind::Native);
+        let (flow, credential) = assertion(&c, device, ORIGIN).await;
+        submit_login(&c, &flow, &credential).await.status()
+    };
+    let mut device = Device::default();
+    let mut c = Client::new(&srv, Kind::Native);
+    let body = register_with_passkey(&mut c, &mut device, "counter@example.com").await;
+    let id = identity_of(&body)["id"].as_str().unwrap().to_string();
+    let before = admin(id.clone()).await;
+    let stored = |v: &Value| v["credentials"]["passkey"]["config"]["credentials"][0].clone();
+
+    // The authenticator signs with counter 42: stored.
+    assert_eq!(sign_in(&mut device, 41).await, StatusCode::OK);
+    let after = admin(id.clone()).await;
+    assert_eq!(stored(&after)["authenticator"]["sign_count"], 42, "{after}");
+    assert_eq!(stored(&after)["authenticator"]["clone_warning"], false);
+    assert_eq!(stored(&after)["public_key"], stored(&before)["public_key"]);
+    assert_eq!(
+        after["credentials"]["passkey"]["identifiers"],
+        before["credentials"]["passkey"]["identifiers"]
+    );
+    for unchanged in ["traits", "updated_at", "verifiable_addresses", "recovery_addresses"] {
+        assert_eq!(after[unchanged], before[unchanged], "{unchanged}");
+    }
+    for (kind, cred) in before["credentials"].as_object().unwrap() {
+        if kind != "passkey" {
+            assert_eq!(after["credentials"][kind], *cred, "{kind}");
+        }
+    }
+
+    // A counter that went back (10 after 42) is refused and flagged.
+    assert_eq!(sign_in(&mut device, 9).await, StatusCode::BAD_REQUEST);
+    let flagged = admin(id.clone()).await;
+    assert_eq!(stored(&flagged)["authenticator"]["sign_count"], 42, "{flagged}");
+    assert_eq!(stored(&flagged)["authenticator"]["clone_warning"], true);
+
+    // Counting on from there signs in again; the warning stays.
+    assert_eq!(sign_in(&mut device, 50).await, StatusCode::OK);
+    let last = admin(id).await;
+    assert_eq!(stored(&last)["authenticator"]["sign_count"], 51, "{last}");
+    assert_eq!(stored(&last)["authenticator"]["clone_warning"], true);
+}
+both!(passkey_login_stores_the_sign_counter);
+
 /// A UI kit that keeps its own copy of the hidden inputs (Ory Elements) still holds the
 /// `passkey_create_data` of the first render after the profile was saved in the same flow:
 /// the pending registration keeps its challenge across re-renders, and is single use.

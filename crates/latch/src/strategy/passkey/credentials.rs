@@ -130,6 +130,11 @@ impl PasskeyConfig {
     }
 
     /// The credential with this id.
+    pub fn find(&self, id: &[u8]) -> Option<&StoredCredential> {
+        self.credentials.iter().find(|c| c.id == id)
+    }
+
+    /// The credential with this id, to change it.
     pub fn find_mut(&mut self, id: &[u8]) -> Option<&mut StoredCredential> {
         self.credentials.iter_mut().find(|c| c.id == id)
     }

@@ -53,13 +53,17 @@ impl Passkey {
     }
 
     /// Verifies `raw` (the browser's credential JSON) and returns the identity it proves.
+    ///
+    /// The pending challenge is taken out of the flow and claimed in the database on every
+    /// path, before the assertion is checked: a failed try uses it up, and of concurrent
+    /// submissions of one challenge at most one gets past the claim. On PostgreSQL the claim
+    /// and the identity lookup are one statement.
     async fn verify_login(&self, env: &Env, flow: &mut Flow, raw: &str) -> Result<Identity, FlowError> {
-        let state = super::claim_internal(env, flow, LOGIN_KEY)
-            .await?
-            .and_then(|s| serde_json::from_value::<DiscoverableAuthentication>(s).ok());
+        let pending = super::take_internal(flow, LOGIN_KEY);
         let credential: PublicKeyCredential = match serde_json::from_str(raw) {
             Ok(c) => c,
             Err(e) => {
+                super::claim_taken(env, flow, LOGIN_KEY, pending).await?;
                 let reason = format!("Unable to parse WebAuthn response: {e}");
                 return Err(self.login_failed(env, flow, text::validation_generic(&reason)));
             }
@@ -72,16 +76,29 @@ impl Passkey {
             .filter(|h| !h.is_empty())
             .map(str::to_string);
         let Some(handle) = handle else {
+            super::claim_taken(env, flow, LOGIN_KEY, pending).await?;
             return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
-        let Some(mut identity) = env.store.find_identity_by_identifier("passkey", &handle).await? else {
+        let (state, identity) = match pending {
+            Some(pending) => {
+                let (once, until) = super::ceremony_marker(flow, LOGIN_KEY, &pending);
+                let (claimed, identity) = env
+                    .store
+                    .consume_once_and_find_identity_by_identifier(&once, until, "passkey", &handle)
+                    .await?;
+                (claimed.then_some(pending), identity)
+            }
+            None => (None, env.store.find_identity_by_identifier("passkey", &handle).await?),
+        };
+        let state = state.and_then(|s| serde_json::from_value::<DiscoverableAuthentication>(s).ok());
+        let Some(mut identity) = identity else {
             return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
         let Some(stored) = identity.credentials.get("passkey") else {
             return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
-        let mut config = PasskeyConfig::from_value(&stored.config);
-        let Some(entry) = config.find_mut(&credential.raw_id) else {
+        let config = PasskeyConfig::from_value(&stored.config);
+        let Some(entry) = config.find(&credential.raw_id) else {
             return Err(self.login_failed(env, flow, text::no_webauthn_user()));
         };
         let Some(state) = state else {
@@ -102,33 +119,26 @@ impl Passkey {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, WebauthnError::CredentialPossibleCompromise) {
-                    entry.authenticator.get_or_insert_with(Default::default).clone_warning = true;
-                    save_config(env, &mut identity, &config).await;
+                    super::save_sign_in(env, &mut identity, "passkey", &credential.raw_id, |entry| {
+                        entry.authenticator.get_or_insert_with(Default::default).clone_warning = true;
+                    })
+                    .await;
                 }
                 tracing::info!(error = %e, "passkey assertion refused");
                 return Err(self.login_failed(env, flow, text::webauthn_invalid()));
             }
         };
-        let auth = entry.authenticator.get_or_insert_with(Default::default);
-        auth.sign_count = auth.sign_count.max(result.counter());
-        let flags = entry.flags.get_or_insert_with(Default::default);
-        flags.user_present = true;
-        flags.user_verified = result.user_verified();
-        flags.backup_eligible = result.backup_eligible();
-        flags.backup_state = result.backup_state();
-        save_config(env, &mut identity, &config).await;
+        super::save_sign_in(env, &mut identity, "passkey", &credential.raw_id, |entry| {
+            let auth = entry.authenticator.get_or_insert_with(Default::default);
+            auth.sign_count = auth.sign_count.max(result.counter());
+            let flags = entry.flags.get_or_insert_with(Default::default);
+            flags.user_present = true;
+            flags.user_verified = result.user_verified();
+            flags.backup_eligible = result.backup_eligible();
+            flags.backup_state = result.backup_state();
+        })
+        .await;
         Ok(identity)
-    }
-}
-
-/// Writes the updated passkey config back (counter, flags); a failure only costs freshness.
-async fn save_config(env: &Env, identity: &mut Identity, config: &PasskeyConfig) {
-    if let Some(c) = identity.credentials.get_mut("passkey") {
-        c.config = config.to_value();
-        c.updated_at = env.clock.now();
-    }
-    if let Err(e) = env.store.update_identity(identity).await {
-        tracing::warn!(error = %e, "could not store the passkey counter");
     }
 }
 

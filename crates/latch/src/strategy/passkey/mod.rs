@@ -200,6 +200,33 @@ fn take_internal(flow: &mut Flow, key: &str) -> Option<Value> {
     flow.internal.as_object_mut().and_then(|o| o.remove(key))
 }
 
+/// The single-use marker of the pending ceremony `state` under `key` in `flow`, and until when
+/// it is kept: the key and expiry [`crate::limits::consume_once`] uses for the `ceremony`
+/// markers of [`claim_internal`], so both ways of claiming agree (also across nodes running
+/// different versions).
+fn ceremony_marker(flow: &Flow, key: &str, state: &Value) -> (String, i64) {
+    let marker = format!("{}:{key}:{state}", flow.id);
+    let expires_ms = i64::try_from(flow.expires_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    (
+        format!("once:ceremony:{}", crate::crypto::sha256_hex(marker.as_bytes())),
+        expires_ms,
+    )
+}
+
+/// Claims a ceremony already taken out of the flow (see [`claim_internal`]).
+async fn claim_taken(
+    env: &crate::deps::Env,
+    flow: &Flow,
+    key: &str,
+    state: Option<Value>,
+) -> Result<Option<Value>, crate::store::StoreError> {
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let (once, until) = ceremony_marker(flow, key, &state);
+    Ok(env.store.consume_once(&once, until).await?.then_some(state))
+}
+
 /// Takes a pending ceremony out of the flow AND claims it in the database, so that of two
 /// submissions answering the same challenge at once (both loaded the flow before either
 /// saved it) only one proceeds. `None` when there was none or another request claimed it.
@@ -208,15 +235,73 @@ pub(crate) async fn claim_internal(
     flow: &mut Flow,
     key: &str,
 ) -> Result<Option<Value>, crate::store::StoreError> {
-    let Some(state) = take_internal(flow, key) else {
-        return Ok(None);
-    };
-    let marker = format!("{}:{key}:{state}", flow.id);
-    if crate::limits::consume_once(env, "ceremony", marker.as_bytes(), flow.expires_at).await? {
-        Ok(Some(state))
-    } else {
-        Ok(None)
+    let state = take_internal(flow, key);
+    claim_taken(env, flow, key, state).await
+}
+
+/// Attempts of [`save_sign_in`] before it gives up on a credential others keep changing.
+const SAVE_ATTEMPTS: usize = 3;
+
+/// Stores what a sign in learnt about one WebAuthn credential (`cred_id` inside the
+/// identity's `kind` credential: `passkey` or `webauthn`): `apply` updates its entry (sign
+/// counter, flags, clone warning). One statement, a compare-and-swap on that credential's row
+/// alone ([`crate::store::Store::replace_credential_config`]), so the identity's other rows
+/// are not rewritten and a concurrent change (another sign in's counter, a passkey added in
+/// settings) is never overwritten with what this request read: when the row changed since it
+/// was read, it is read again and `apply` runs on the fresh config. `identity` is updated in
+/// memory. A failure only costs freshness (as Kratos, the sign in still succeeds).
+pub(crate) async fn save_sign_in(
+    env: &crate::deps::Env,
+    identity: &mut crate::identity::Identity,
+    kind: &str,
+    cred_id: &[u8],
+    apply: impl Fn(&mut credentials::StoredCredential),
+) {
+    for attempt in 0..SAVE_ATTEMPTS {
+        if attempt > 0 {
+            // Someone else changed the row: take their version of this credential.
+            match env.store.get_identity(identity.id).await {
+                Ok(Some(fresh)) => match fresh.credentials.get(kind) {
+                    Some(c) => {
+                        identity.credentials.insert(c.kind.clone(), c.clone());
+                    }
+                    None => return,
+                },
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not store the WebAuthn sign counter");
+                    return;
+                }
+            }
+        }
+        let Some(c) = identity.credentials.get_mut(kind) else {
+            return;
+        };
+        let mut config = credentials::PasskeyConfig::from_value(&c.config);
+        let Some(entry) = config.find_mut(cred_id) else {
+            return;
+        };
+        apply(entry);
+        let now = env.clock.now();
+        let value = config.to_value();
+        match env
+            .store
+            .replace_credential_config(c.id, c.updated_at, &value, now)
+            .await
+        {
+            Ok(true) => {
+                c.config = value;
+                c.updated_at = now;
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not store the WebAuthn sign counter");
+                return;
+            }
+        }
     }
+    tracing::warn!(identity = %identity.id, "could not store the WebAuthn sign counter: the credential kept changing");
 }
 
 /// A fresh user handle: 64 ASCII alphanumerics (Kratos' format).

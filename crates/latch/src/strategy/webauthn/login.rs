@@ -7,7 +7,7 @@ use uuid::Uuid;
 use webauthn_rs::prelude::{PublicKeyCredential, SecurityKeyAuthentication};
 
 use super::nodes::{hidden, trigger_button};
-use super::{LOGIN_KEY, SecurityKeys, webauthn_config};
+use super::{LOGIN_KEY, SecurityKeys};
 use crate::deps::Env;
 use crate::identity::{Identity, State};
 use crate::model::flow::{Flow, FlowType};
@@ -103,22 +103,15 @@ impl SecurityKeys {
                 return Err(FlowError::message(text::webauthn_invalid()));
             }
         };
-        let mut config = webauthn_config(&identity);
-        if let Some(entry) = config.find_mut(result.cred_id()) {
+        crate::strategy::passkey::save_sign_in(env, &mut identity, "webauthn", result.cred_id(), |entry| {
             let auth = entry.authenticator.get_or_insert_with(Default::default);
             auth.sign_count = auth.sign_count.max(result.counter());
             let flags = entry.flags.get_or_insert_with(Default::default);
             flags.user_verified = result.user_verified();
             flags.backup_eligible = result.backup_eligible();
             flags.backup_state = result.backup_state();
-        }
-        if let Some(c) = identity.credentials.get_mut("webauthn") {
-            c.config = config.to_value();
-            c.updated_at = env.clock.now();
-        }
-        if let Err(e) = env.store.update_identity(&identity).await {
-            tracing::warn!(error = %e, "could not store the security key counter");
-        }
+        })
+        .await;
         Ok(identity)
     }
 }
