@@ -4,6 +4,7 @@
 #
 # Usage: bench/code_login.sh
 # Environment (all optional):
+#   BENCH_DRIVER_DIR directory holding already built load drivers (skips their cargo build)
 #   LATCH_BIN          use this latch binary instead of `cargo build --release -p latch`
 #   BENCH_DBS          databases to run, in order         (default "sqlite postgres")
 #   BENCH_LEVELS       concurrent users, comma-separated  (default 16,64)
@@ -77,8 +78,13 @@ fi
 # The drivers (and the floor server) build with BENCH_DRIVER_PROFILE (release; "dev" for a quick check).
 DRIVER_PROFILE="${BENCH_DRIVER_PROFILE:-release}"
 DRIVER_DIR="$TARGET_DIR/$([[ "$DRIVER_PROFILE" == dev ]] && echo debug || echo "$DRIVER_PROFILE")"
-log "building the load driver ($DRIVER_PROFILE)"
-(cd "$ROOT" && cargo build --profile "$DRIVER_PROFILE" -p latch-bench-driver --quiet) || die "cargo build -p latch-bench-driver failed"
+if [[ -n "${BENCH_DRIVER_DIR:-}" ]]; then
+  DRIVER_DIR="$BENCH_DRIVER_DIR"
+  log "using the load drivers in $DRIVER_DIR"
+else
+  log "building the load driver ($DRIVER_PROFILE)"
+  (cd "$ROOT" && cargo build --profile "$DRIVER_PROFILE" -p latch-bench-driver --quiet) || die "cargo build -p latch-bench-driver failed"
+fi
 DRIVER="$DRIVER_DIR/latch-bench-driver"
 
 # ---------------------------------------------------------------------------- helpers
