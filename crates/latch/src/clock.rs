@@ -65,3 +65,24 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 
 /// Shared clock handle.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// Serializes a time as [`rfc3339`] does, without a `String` per timestamp (for answers
+/// written straight to bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3339Str(pub OffsetDateTime);
+
+impl serde::Serialize for Rfc3339Str {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The longest RFC 3339 form time writes is 35 bytes (nanoseconds and an offset).
+        let mut buf = [0u8; 64];
+        let mut rest: &mut [u8] = &mut buf;
+        // The length comes from what is left of the buffer: `format_into`'s own count leaves
+        // out the fractional seconds (time 0.3.55).
+        let written = self.0.format_into(&mut rest, &Rfc3339).map(|_| 64 - rest.len());
+        let text = match written {
+            Ok(n) => std::str::from_utf8(&buf[..n]).unwrap_or_default(),
+            Err(_) => "",
+        };
+        s.serialize_str(text)
+    }
+}

@@ -163,7 +163,9 @@ fn env_map() -> BTreeMap<String, String> {
 
 fn init_logging(level: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LATCH_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level.unwrap_or("info")))
+        .or_else(|_| {
+            tracing_subscriber::EnvFilter::try_new(latch::config::Log::filter_directive(level.unwrap_or("info")))
+        })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -180,10 +182,14 @@ fn init_logging(level: Option<&str>) {
     } else {
         fmt.json().flatten_event(true).boxed()
     };
-    tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
-        .with(counter)
-        .init();
+    // No `Option` layer when the counter is off: a `None` layer makes every span and event
+    // callsite "sometimes" interesting, so each request's span would be built even when the
+    // log level filters it out.
+    let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
+    match counter {
+        Some(counter) => registry.with(counter).init(),
+        None => registry.init(),
+    }
 }
 
 fn out(line: &str) {

@@ -23,6 +23,19 @@ pub struct Log {
     pub redaction_text: Option<String>,
 }
 
+impl Log {
+    /// The `tracing` filter for a Kratos log level: `warning` is `warn`, `fatal` and `panic`
+    /// are `error` (the filter would read these words as target names and log nothing);
+    /// anything else (`info`, `debug`, or a filter such as `latch=debug`) passes unchanged.
+    pub fn filter_directive(level: &str) -> &str {
+        match level.trim() {
+            l if l.eq_ignore_ascii_case("warning") => "warn",
+            l if l.eq_ignore_ascii_case("fatal") || l.eq_ignore_ascii_case("panic") => "error",
+            _ => level,
+        }
+    }
+}
+
 impl Default for Log {
     fn default() -> Self {
         Log {

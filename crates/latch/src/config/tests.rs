@@ -648,3 +648,20 @@ fn config_latch_web_hooks_is_the_one_section_for_blocking_and_outbox_hooks() {
         assert!(load_str(&yaml, &no_env(), false).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn kratos_log_levels_become_tracing_filters() {
+    for (level, filter) in [
+        ("warning", "warn"),
+        ("WARNING", "warn"),
+        ("fatal", "error"),
+        ("panic", "error"),
+        ("info", "info"),
+        ("debug", "debug"),
+        ("error", "error"),
+        ("latch=debug", "latch=debug"),
+    ] {
+        assert_eq!(super::Log::filter_directive(level), filter, "{level}");
+        assert!(tracing_subscriber::EnvFilter::try_new(filter).is_ok(), "{filter}");
+    }
+}

@@ -79,7 +79,20 @@ pub fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
 
 /// One cookie's value.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    cookies(headers).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    cookie_str(headers, name).map(str::to_string)
+}
+
+/// One cookie's value, borrowed from the request (as [`cookies`] reads them: first wins,
+/// surrounding quotes dropped), without collecting the others.
+pub fn cookie_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
 }
 
 /// Whether any `Cookie` header is present and non-empty.
@@ -101,8 +114,8 @@ pub fn presented_session(deps: &Deps, headers: &HeaderMap) -> Option<Presented> 
             from_cookie: false,
         });
     }
-    if let Some(c) = cookie(headers, &deps.config.session.cookie.name)
-        && let Some(t) = manager::open_cookie(deps, &c)
+    if let Some(c) = cookie_str(headers, &deps.config.session.cookie.name)
+        && let Some(t) = manager::open_cookie(deps, c)
     {
         return Some(Presented {
             token: t,
@@ -274,6 +287,23 @@ mod tests {
         let mut m = HeaderMap::new();
         m.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
         m
+    }
+
+    #[test]
+    fn one_cookie_is_read_like_all_cookies() {
+        let mut m = HeaderMap::new();
+        m.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; b = \"two\" ;c=3=3; junk; a=9"),
+        );
+        m.append(header::COOKIE, HeaderValue::from_static("d=4; b=late"));
+        for name in ["a", "b", "c", "d", "junk", "x", ""] {
+            let from_all = cookies(&m).into_iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            assert_eq!(cookie_str(&m, name).map(str::to_string), from_all, "{name}");
+            assert_eq!(cookie(&m, name), from_all, "{name}");
+        }
+        assert_eq!(cookie_str(&m, "b"), Some("two"));
+        assert_eq!(cookie_str(&m, "c"), Some("3=3"));
     }
 
     #[test]

@@ -12,11 +12,8 @@
 //! with `Access-Control-Allow-Origin: *`, so UIs on other origins can load them with
 //! `crossorigin`.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::{Config, Cors};
@@ -205,10 +202,15 @@ impl Policy {
     }
 }
 
-/// The middleware: answers preflights and adds CORS headers to responses.
-pub async fn middleware(State(policy): State<Arc<Policy>>, req: Request, next: Next) -> Response {
+/// Answers preflights and adds CORS headers to the responses `run` makes (the public port's
+/// middleware, see [`super::around_request`]).
+pub async fn around<F, Fut>(policy: &Policy, req: Request, run: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
-        return next.run(req).await;
+        return run(req).await;
     };
     let path = req.uri().path().to_string();
     let decision = policy.decide(origin.to_str().unwrap_or("null"), &path);
@@ -223,7 +225,7 @@ pub async fn middleware(State(policy): State<Arc<Policy>>, req: Request, next: N
         policy.apply_preflight(decision, &origin, res.headers_mut());
         return res;
     }
-    let mut res = next.run(req).await;
+    let mut res = run(req).await;
     if preflight {
         policy.apply_preflight(decision, &origin, res.headers_mut());
     } else {

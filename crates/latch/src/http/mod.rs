@@ -49,8 +49,12 @@ impl Listener {
 
 /// The public router.
 pub fn public_router(state: AppState) -> Router {
-    let cors = std::sync::Arc::new(cors::Policy::new(&state.config));
-    let router = Router::new()
+    let around = Around {
+        state: state.clone(),
+        listener: Listener::Public,
+        cors: Some(std::sync::Arc::new(cors::Policy::new(&state.config))),
+    };
+    Router::new()
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
         .merge(schemas::routes())
@@ -61,20 +65,17 @@ pub fn public_router(state: AppState) -> Router {
         .merge(well_known::routes())
         .fallback(public_fallback)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(middleware::from_fn(envelope_refusals))
-        .layer(middleware::from_fn_with_state(
-            (state.clone(), Listener::Public),
-            observe,
-        ))
-        .with_state(state);
-    router
-        .layer(middleware::from_fn_with_state(cors, cors::middleware))
-        .layer(middleware::from_fn(refuse_oversized_body))
-        .layer(middleware::from_fn(limit_headers))
+        .layer(middleware::from_fn_with_state(around, around_request))
+        .with_state(state)
 }
 
 /// The admin router. Un-prefixed paths are served too (see [`admin_prefix`]).
 pub fn admin_router(state: AppState) -> Router {
+    let around = Around {
+        state: state.clone(),
+        listener: Listener::Admin,
+        cors: None,
+    };
     Router::new()
         .route("/admin/health/alive", get(alive))
         .route("/admin/health/ready", get(ready))
@@ -87,14 +88,39 @@ pub fn admin_router(state: AppState) -> Router {
         .merge(admin_recovery::routes())
         .fallback(admin_fallback)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(middleware::from_fn(envelope_refusals))
-        .layer(middleware::from_fn_with_state(
-            (state.clone(), Listener::Admin),
-            observe,
-        ))
-        .layer(middleware::from_fn(refuse_oversized_body))
-        .layer(middleware::from_fn(limit_headers))
+        .layer(middleware::from_fn_with_state(around, around_request))
         .with_state(state)
+}
+
+/// What [`around_request`] needs: the listener it serves and, on the public port, CORS.
+#[derive(Clone)]
+struct Around {
+    state: AppState,
+    listener: Listener,
+    cors: Option<std::sync::Arc<cors::Policy>>,
+}
+
+/// Everything Latch does around every request, outermost first: the header size limit
+/// ([`limit_headers`]), the announced body size limit ([`refuse_oversized_body`]), CORS (public
+/// port), request id, tracing span, access log, metrics and cache headers ([`observe`]), and
+/// framework refusals in Kratos' envelope ([`envelope_refusals`]). One layer rather than one
+/// per step: every layer costs a boxed service and a boxed future per request.
+async fn around_request(State(a): State<Around>, req: Request, next: Next) -> Response {
+    if let Some(refusal) = limit_headers(&req) {
+        return refusal;
+    }
+    let req = match refuse_oversized_body(req).await {
+        Ok(req) => req,
+        Err(refusal) => return refusal,
+    };
+    let inner = |req: Request| async move {
+        let res = next.run(req).await;
+        envelope_refusals(res).await
+    };
+    match &a.cors {
+        Some(policy) => cors::around(policy, req, |req| observe(&a.state, a.listener, req, inner)).await,
+        None => observe(&a.state, a.listener, req, inner).await,
+    }
 }
 
 /// How much of an oversized body is read and discarded before `413` is answered: a client
@@ -107,32 +133,32 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 /// [`extract::MAX_BODY`] (Kratos' 5 MB), after draining up to [`DRAIN_CAP`] of the body so
 /// the client can read the answer. Bodies without a length are cut at the same limit by the
 /// extractors (and the refusal put in the envelope by [`envelope_refusals`]).
-async fn refuse_oversized_body(req: Request, next: Next) -> Response {
+async fn refuse_oversized_body(req: Request) -> Result<Request, Response> {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let Some(len) = announced.filter(|n| *n > extract::MAX_BODY as u64) else {
-        return next.run(req).await;
+        return Ok(req);
     };
     if len <= DRAIN_CAP as u64 {
         use futures_util::StreamExt as _;
         let mut body = req.into_body().into_data_stream();
         let _ = tokio::time::timeout(DRAIN_TIME, async { while let Some(Ok(_)) = body.next().await {} }).await;
     }
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE)
+    Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE)
         .reason(format!(
             "The request body is {len} bytes long; at most {} are accepted.",
             extract::MAX_BODY
         ))
-        .into_response()
+        .into_response())
 }
 
 /// Refuses a request whose head (request line and headers) exceeds
 /// [`server::MAX_HEADER_BYTES`] with `431` in Kratos' envelope (hyper's own refusal, for
 /// heads beyond its buffer, has no body; see [`server`]).
-async fn limit_headers(req: Request, next: Next) -> Response {
+fn limit_headers(req: &Request) -> Option<Response> {
     let size = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len())
         + req
             .headers()
@@ -140,14 +166,16 @@ async fn limit_headers(req: Request, next: Next) -> Response {
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum::<usize>();
     if size > server::MAX_HEADER_BYTES {
-        return ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
-            .reason(format!(
-                "The request's headers are {size} bytes long; at most {} are accepted.",
-                server::MAX_HEADER_BYTES
-            ))
-            .into_response();
+        return Some(
+            ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .reason(format!(
+                    "The request's headers are {size} bytes long; at most {} are accepted.",
+                    server::MAX_HEADER_BYTES
+                ))
+                .into_response(),
+        );
     }
-    next.run(req).await
+    None
 }
 
 /// The longest framework refusal body kept as the envelope's `reason`.
@@ -156,8 +184,7 @@ const MAX_REASON: usize = 1024;
 /// Turns refusals made by the framework rather than by Latch (axum's `405` with an empty
 /// body, `413` when a body exceeds the limit, `415`/`400`/`422` from its extractors, all
 /// `text/plain` or empty) into Kratos' error envelope. JSON and HTML answers pass unchanged.
-async fn envelope_refusals(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+async fn envelope_refusals(res: Response) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
@@ -203,35 +230,64 @@ pub fn admin_prefix(mut req: Request) -> Request {
     req
 }
 
+/// The longest `X-Request-Id` taken from a request; longer (or empty, or non-ASCII) ones are
+/// replaced by a fresh id.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The request's `X-Request-Id` if usable, else a fresh random (version 4) UUID. The UUID
+/// comes from the thread's random generator, not a `getrandom` system call per request.
+fn request_id(req: &Request) -> HeaderValue {
+    if let Some(v) = req.headers().get("x-request-id")
+        && !v.is_empty()
+        && v.len() <= MAX_REQUEST_ID
+        && v.to_str().is_ok()
+    {
+        return v.clone();
+    }
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes);
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).unwrap_or(HeaderValue::from_static(""))
+}
+
 /// Request id, tracing span, access log, metrics and the GET no-cache header.
-async fn observe(State((state, listener)): State<(AppState, Listener)>, req: Request, next: Next) -> Response {
+async fn observe<F, Fut>(state: &AppState, listener: Listener, req: Request, run: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "<unmatched>".to_string());
+    let request_id = request_id(&req);
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route_str = route.as_ref().map_or("<unmatched>", |p| p.as_str());
     let method = req.method().clone();
     let is_get = method == axum::http::Method::GET;
-    let span =
-        tracing::info_span!("request", listener = listener.name(), %method, route = %route, request_id = %request_id);
-    let mut res = next.run(req).instrument(span.clone()).await;
+    // Disabled (the log level is above info), the span is never built and no field is
+    // formatted.
+    let span = tracing::info_span!(
+        "request",
+        listener = listener.name(),
+        %method,
+        route = %route_str,
+        request_id = %request_id.to_str().unwrap_or_default()
+    );
+    let mut res = if span.is_disabled() {
+        run(req).await
+    } else {
+        run(req).instrument(span.clone()).await
+    };
     let took = started.elapsed();
     let status = res.status().as_u16();
-    span.in_scope(|| tracing::debug!(status, took_us = took.as_micros() as u64, "request finished"));
+    if !span.is_disabled() {
+        span.in_scope(|| tracing::debug!(status, took_us = took.as_micros() as u64, "request finished"));
+    }
     state
         .metrics
-        .record(listener.name(), method.as_str(), &route, status, took);
+        .record(listener.name(), method.as_str(), route_str, status, took);
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("x-request-id", v);
+    if !request_id.is_empty() {
+        h.insert("x-request-id", request_id);
     }
     if listener == Listener::Public && !h.contains_key(header::VARY) {
         h.insert(header::VARY, HeaderValue::from_static("Cookie"));
@@ -245,8 +301,13 @@ async fn observe(State((state, listener)): State<(AppState, Listener)>, req: Req
     res
 }
 
-async fn alive() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
+/// `GET /health/alive`: a constant answer, written without building JSON.
+async fn alive() -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        axum::body::Bytes::from_static(b"{\"status\":\"ok\"}"),
+    )
+        .into_response()
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -54,8 +54,10 @@ async fn require_session(deps: &Deps, headers: &HeaderMap) -> ApiResult<Current>
 /// `GET /sessions/whoami` (any method). Kratos: toSession.
 ///
 /// Answers from the in-process cache when it can (one hash and one map lookup); otherwise
-/// loads the session and identity, renders, and caches the answer.
-async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+/// loads the session and identity, renders, and caches the answer. Takes the request rather
+/// than a `HeaderMap` (that extractor copies every header).
+async fn whoami(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
+    let headers = req.headers();
     let now = s.clock.now();
     // A cookie request is cached under a hash of the sealed cookie itself, so a hit skips
     // opening it (base64, XChaCha20-Poly1305, JSON). Only when no X-Session-Token header is
@@ -64,50 +66,59 @@ async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Resp
     let cookie_key = if headers.contains_key("x-session-token") || !s.store.cache.enabled() {
         None
     } else {
-        crate::http::client::cookie(&headers, &s.config.session.cookie.name)
-            .map(|c| format!("c:{}", crate::crypto::sha256_hex(c.as_bytes())))
+        crate::http::client::cookie_str(headers, &s.config.session.cookie.name).map(|c| {
+            let mut key = String::with_capacity(2 + 64);
+            key.push_str("c:");
+            key.push_str(&crate::crypto::sha256_hex(c.as_bytes()));
+            key
+        })
     };
     if let Some(key) = &cookie_key
         && let Some(hit) = s.store.cache.get(key, now)
     {
         return Ok(whoami_response(hit.identity_id, hit.body.clone()));
     }
-    let Some(crate::session::Presented { token, from_cookie }) = super::client::presented_session(&s, &headers) else {
+    let Some(crate::session::Presented { token, from_cookie }) = super::client::presented_session(&s, headers) else {
         return Err(unauthorized());
     };
-    let hash = match (from_cookie, cookie_key) {
-        (true, Some(key)) => key,
-        _ => crate::crypto::sha256_hex(token.as_bytes()),
-    };
-    if let Some(hit) = s.store.cache.get(&hash, now) {
+    let token_hash = crate::crypto::sha256_hex(token.as_bytes());
+    let cookie_key = cookie_key.filter(|_| from_cookie);
+    let key = cookie_key.as_deref().unwrap_or(&token_hash);
+    if let Some(hit) = s.store.cache.get(key, now) {
         return Ok(whoami_response(hit.identity_id, hit.body.clone()));
     }
     // Read before the database: a revoke between the read and the fill then blocks the fill.
     let generation = s.store.cache.generation();
-    let cur = manager::by_token(&s, &token, from_cookie)
+    let cur = manager::by_token_hash(&s, &token, &token_hash, from_cookie)
         .await?
         .ok_or_else(unauthorized)?;
     if !crate::flow::common::satisfies(&s, &cur, s.config.session.whoami.required_aal) {
         return Err(crate::flow::common::aal2_required(&s, None));
     }
-    let body = cur
-        .session
-        .to_json(now, Some(&cur.identity), &s.schema_url(&cur.identity.schema_id), false);
-    let bytes = axum::body::Bytes::from(body.to_string());
-    s.store
-        .cache
-        .put(hash, cur.identity.id, cur.session.expires_at, bytes.clone(), generation);
+    let bytes = axum::body::Bytes::from(cur.session.to_json_bytes(
+        now,
+        &cur.identity,
+        &s.schema_url(&cur.identity.schema_id),
+    ));
+    s.store.cache.put(
+        key.to_string(),
+        cur.identity.id,
+        cur.session.expires_at,
+        bytes.clone(),
+        generation,
+    );
     Ok(whoami_response(cur.identity.id, bytes))
 }
 
 fn whoami_response(identity_id: Uuid, body: axum::body::Bytes) -> Response {
-    let mut res = (StatusCode::OK, body).into_response();
+    let mut res = Response::new(axum::body::Body::from(body));
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    if let Ok(v) = HeaderValue::from_str(&identity_id.to_string()) {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    if let Ok(v) = HeaderValue::from_str(identity_id.hyphenated().encode_lower(&mut buf)) {
         h.insert("x-kratos-authenticated-identity-id", v);
     }
     h.insert(

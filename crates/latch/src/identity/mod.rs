@@ -275,6 +275,115 @@ impl Identity {
     }
 }
 
+/// The public identity JSON of [`Identity::to_json`] (no admin fields) as a [`serde::Serialize`]
+/// value: the same bytes when serialized, without building a [`Value`] first.
+pub struct PublicJson<'a> {
+    identity: &'a Identity,
+    schema_url: &'a str,
+}
+
+impl Identity {
+    /// [`Identity::to_json`] with the default [`Render`], ready to serialize.
+    pub fn public_json<'a>(&'a self, schema_url: &'a str) -> PublicJson<'a> {
+        PublicJson {
+            identity: self,
+            schema_url,
+        }
+    }
+}
+
+impl serde::Serialize for PublicJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use crate::clock::Rfc3339Str as T;
+        use serde::ser::SerializeMap;
+        let i = self.identity;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &i.id)?;
+        m.serialize_entry("schema_id", &i.schema_id)?;
+        m.serialize_entry("schema_url", self.schema_url)?;
+        m.serialize_entry("state", i.state.as_str())?;
+        if let Some(t) = i.state_changed_at {
+            m.serialize_entry("state_changed_at", &T(t))?;
+        }
+        m.serialize_entry("traits", &i.traits)?;
+        if !i.verifiable_addresses.is_empty() {
+            m.serialize_entry("verifiable_addresses", &Addresses(&i.verifiable_addresses))?;
+        }
+        if !i.recovery_addresses.is_empty() {
+            m.serialize_entry("recovery_addresses", &Recoveries(&i.recovery_addresses))?;
+        }
+        m.serialize_entry("metadata_public", &i.metadata_public)?;
+        if let Some(e) = &i.external_id {
+            m.serialize_entry("external_id", e)?;
+        }
+        m.serialize_entry("created_at", &T(i.created_at))?;
+        m.serialize_entry("updated_at", &T(i.updated_at))?;
+        m.serialize_entry("organization_id", &i.organization_id)?;
+        m.end()
+    }
+}
+
+/// [`address_json`] of each address, serialized directly.
+struct Addresses<'a>(&'a [VerifiableAddress]);
+
+impl serde::Serialize for Addresses<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use crate::clock::Rfc3339Str as T;
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for a in self.0 {
+            struct One<'a>(&'a VerifiableAddress);
+            impl serde::Serialize for One<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let a = self.0;
+                    let mut m = s.serialize_map(None)?;
+                    m.serialize_entry("id", &a.id)?;
+                    m.serialize_entry("value", &a.value)?;
+                    m.serialize_entry("verified", &a.verified)?;
+                    m.serialize_entry("via", &a.via)?;
+                    m.serialize_entry("status", &a.status)?;
+                    m.serialize_entry("created_at", &T(a.created_at))?;
+                    m.serialize_entry("updated_at", &T(a.updated_at))?;
+                    if let Some(t) = a.verified_at {
+                        m.serialize_entry("verified_at", &T(t))?;
+                    }
+                    m.end()
+                }
+            }
+            seq.serialize_element(&One(a))?;
+        }
+        seq.end()
+    }
+}
+
+/// [`recovery_json`] of each address, serialized directly.
+struct Recoveries<'a>(&'a [RecoveryAddress]);
+
+impl serde::Serialize for Recoveries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use crate::clock::Rfc3339Str as T;
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for a in self.0 {
+            struct One<'a>(&'a RecoveryAddress);
+            impl serde::Serialize for One<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let a = self.0;
+                    let mut m = s.serialize_map(None)?;
+                    m.serialize_entry("id", &a.id)?;
+                    m.serialize_entry("value", &a.value)?;
+                    m.serialize_entry("via", &a.via)?;
+                    m.serialize_entry("created_at", &T(a.created_at))?;
+                    m.serialize_entry("updated_at", &T(a.updated_at))?;
+                    m.end()
+                }
+            }
+            seq.serialize_element(&One(a))?;
+        }
+        seq.end()
+    }
+}
+
 fn address_json(a: &VerifiableAddress) -> Value {
     let mut v = json!({
         "id": a.id,

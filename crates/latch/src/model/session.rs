@@ -167,6 +167,93 @@ impl Session {
     }
 }
 
+impl Session {
+    /// `to_json(now, Some(identity), schema_url, false)` serialized, written straight to
+    /// bytes (the same bytes; `whoami` renders every cache miss this way).
+    pub fn to_json_bytes(&self, now: OffsetDateTime, identity: &Identity, schema_url: &str) -> Vec<u8> {
+        let view = PublicJson {
+            session: self,
+            now,
+            identity,
+            schema_url,
+        };
+        serde_json::to_vec(&view).unwrap_or_default()
+    }
+}
+
+/// What [`Session::to_json_bytes`] serializes.
+struct PublicJson<'a> {
+    session: &'a Session,
+    now: OffsetDateTime,
+    identity: &'a Identity,
+    schema_url: &'a str,
+}
+
+impl Serialize for PublicJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use crate::clock::Rfc3339Str as T;
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Methods<'a>(&'a [AuthMethod]);
+        impl Serialize for Methods<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for a in self.0 {
+                    struct One<'a>(&'a AuthMethod);
+                    impl Serialize for One<'_> {
+                        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                            let a = self.0;
+                            let mut m = s.serialize_map(None)?;
+                            m.serialize_entry("method", &a.method)?;
+                            m.serialize_entry("aal", &a.aal)?;
+                            m.serialize_entry("completed_at", &T(a.completed_at))?;
+                            if let Some(p) = &a.provider {
+                                m.serialize_entry("provider", p)?;
+                            }
+                            m.end()
+                        }
+                    }
+                    seq.serialize_element(&One(a))?;
+                }
+                seq.end()
+            }
+        }
+        struct Devices<'a>(&'a [Device]);
+        impl Serialize for Devices<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for d in self.0 {
+                    struct One<'a>(&'a Device);
+                    impl Serialize for One<'_> {
+                        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                            let d = self.0;
+                            let mut m = s.serialize_map(None)?;
+                            m.serialize_entry("id", &d.id)?;
+                            m.serialize_entry("ip_address", d.ip_address.as_deref().unwrap_or_default())?;
+                            m.serialize_entry("user_agent", d.user_agent.as_deref().unwrap_or_default())?;
+                            m.serialize_entry("location", d.location.as_deref().unwrap_or_default())?;
+                            m.end()
+                        }
+                    }
+                    seq.serialize_element(&One(d))?;
+                }
+                seq.end()
+            }
+        }
+        let x = self.session;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &x.id)?;
+        m.serialize_entry("active", &x.is_active(self.now, Some(self.identity)))?;
+        m.serialize_entry("expires_at", &T(x.expires_at))?;
+        m.serialize_entry("authenticated_at", &T(x.authenticated_at))?;
+        m.serialize_entry("authenticator_assurance_level", &x.aal)?;
+        m.serialize_entry("authentication_methods", &Methods(&x.methods))?;
+        m.serialize_entry("issued_at", &T(x.issued_at))?;
+        m.serialize_entry("identity", &self.identity.public_json(self.schema_url))?;
+        m.serialize_entry("devices", &Devices(&x.devices))?;
+        m.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +265,117 @@ mod tests {
             completed_at: OffsetDateTime::UNIX_EPOCH,
             provider: None,
         }
+    }
+
+    #[test]
+    fn json_bytes_are_the_json_value_serialized() {
+        use crate::identity::{RecoveryAddress, VerifiableAddress};
+        let t = |s: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000 + s);
+        let at = t(0) + time::Duration::microseconds(123_456);
+        let identity = Identity {
+            id: Uuid::from_u128(1),
+            schema_id: "default".into(),
+            traits: serde_json::json!({"email": "a@b.c", "name": {"first": "Zoë \"q\" \u{1}", "last": "<x>"}, "n": 1.5, "z": [1, null, true]}),
+            state: State::Active,
+            state_changed_at: Some(t(1)),
+            metadata_public: Some(serde_json::json!({"k": "v"})),
+            metadata_admin: Some(serde_json::json!({"secret": 1})),
+            external_id: Some("ext-1".into()),
+            organization_id: Some(Uuid::from_u128(9)),
+            credentials: Default::default(),
+            verifiable_addresses: vec![
+                VerifiableAddress {
+                    id: Uuid::from_u128(2),
+                    via: "email".into(),
+                    value: "a@b.c".into(),
+                    verified: true,
+                    verified_at: Some(at),
+                    status: "completed".into(),
+                    created_at: t(2),
+                    updated_at: t(3),
+                },
+                VerifiableAddress {
+                    id: Uuid::from_u128(3),
+                    via: "sms".into(),
+                    value: "+1555".into(),
+                    verified: false,
+                    verified_at: None,
+                    status: "pending".into(),
+                    created_at: t(2),
+                    updated_at: t(3),
+                },
+            ],
+            recovery_addresses: vec![RecoveryAddress {
+                id: Uuid::from_u128(4),
+                via: "email".into(),
+                value: "a@b.c".into(),
+                created_at: t(4),
+                updated_at: t(5),
+            }],
+            created_at: t(6),
+            updated_at: at,
+        };
+        let mut session = Session {
+            id: Uuid::from_u128(5),
+            identity_id: identity.id,
+            active: true,
+            aal: crate::model::Aal::Aal2,
+            methods: vec![
+                AuthMethod {
+                    method: "oidc".into(),
+                    aal: "aal1".into(),
+                    completed_at: at,
+                    provider: Some("google".into()),
+                },
+                AuthMethod {
+                    method: "totp".into(),
+                    aal: "aal2".into(),
+                    completed_at: t(7),
+                    provider: None,
+                },
+            ],
+            authenticated_at: t(7),
+            issued_at: t(0),
+            expires_at: t(86_400),
+            devices: vec![
+                Device {
+                    id: Uuid::from_u128(6),
+                    ip_address: Some("127.0.0.1".into()),
+                    user_agent: Some("curl/8 \u{7f} ü".into()),
+                    location: None,
+                },
+                Device {
+                    id: Uuid::from_u128(7),
+                    ip_address: None,
+                    user_agent: None,
+                    location: Some("Berlin, DE".into()),
+                },
+            ],
+            created_at: t(0),
+            updated_at: t(1),
+        };
+        let url = "http://127.0.0.1:4433/schemas/ZGVmYXVsdA";
+        let check = |session: &Session, identity: &Identity, now: OffsetDateTime| {
+            let value = session.to_json(now, Some(identity), url, false);
+            let expected = serde_json::to_vec(&value).unwrap_or_default();
+            assert_eq!(
+                String::from_utf8_lossy(&session.to_json_bytes(now, identity, url)),
+                String::from_utf8_lossy(&expected)
+            );
+        };
+        check(&session, &identity, t(10));
+        // Expired, and an identity with nothing optional.
+        let mut bare = identity.clone();
+        bare.state = State::Inactive;
+        bare.state_changed_at = None;
+        bare.metadata_public = None;
+        bare.external_id = None;
+        bare.organization_id = None;
+        bare.verifiable_addresses.clear();
+        bare.recovery_addresses.clear();
+        session.methods.clear();
+        session.devices.clear();
+        check(&session, &bare, t(100_000));
     }
 
     #[test]

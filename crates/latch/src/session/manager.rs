@@ -142,11 +142,17 @@ pub async fn current(deps: &Deps, presented: Option<&super::Presented>) -> Resul
 
 /// The active session for a plain session token.
 pub async fn by_token(deps: &Deps, token: &str, from_cookie: bool) -> Result<Option<Current>, StoreError> {
-    let Some((session, identity)) = deps
-        .store
-        .session_with_identity_by_token_hash(&sha256_hex(token.as_bytes()))
-        .await?
-    else {
+    by_token_hash(deps, token, &sha256_hex(token.as_bytes()), from_cookie).await
+}
+
+/// [`by_token`] when the caller already has the token's hash ([`sha256_hex`]).
+pub async fn by_token_hash(
+    deps: &Deps,
+    token: &str,
+    token_hash: &str,
+    from_cookie: bool,
+) -> Result<Option<Current>, StoreError> {
+    let Some((session, identity)) = deps.store.session_with_identity_by_token_hash(token_hash).await? else {
         return Ok(None);
     };
     if !session.is_active(deps.clock.now(), Some(&identity)) {
