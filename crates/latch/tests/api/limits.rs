@@ -339,6 +339,59 @@ async fn code_attempts_hold_under_concurrency_per_flow(b: Backend) {
 }
 both!(code_attempts_hold_under_concurrency_per_flow);
 
+/// The right code submitted eight times at the same instant on one login flow signs in
+/// exactly once: one answer carries a session, the others are refused without a server error,
+/// and the identity ends up with one session (the code is found and consumed by one
+/// conditional `UPDATE … RETURNING`, the session and the completed flow written together).
+async fn right_code_raced_signs_in_once(b: Backend) {
+    let srv = TestServer::with_config(b, race_config()).await;
+    let http = reqwest::Client::new();
+    for kind in [Kind::Browser, Kind::Spa, Kind::Native] {
+        let email = format!("right-race-{kind:?}@example.com").to_lowercase();
+        let identity = srv
+            .create_identity(json!({"schema_id": "default", "traits": {"email": email}}))
+            .await;
+        let c = Client::new(&srv, kind);
+        let (flow, base, right) = code_flow(&srv, &c, &LOGIN, &email).await;
+        let reqs: Vec<Vec<u8>> = (0..8)
+            .map(|_| raw_submit(&c, &flow, with_code(&base, &right), &[]))
+            .collect();
+        let answers = race(&srv.public, reqs).await;
+        assert!(
+            answers.iter().all(|r| r.status < 500),
+            "{kind:?}: no server error: {:?}",
+            answers.iter().find(|r| r.status >= 500)
+        );
+        let signed_in = answers
+            .iter()
+            .filter(|r| match kind {
+                Kind::Browser => r
+                    .header("set-cookie")
+                    .is_some_and(|c| c.contains("ory_kratos_session=")),
+                _ => r.status == 200 && r.json().get("session").is_some(),
+            })
+            .count();
+        assert_eq!(signed_in, 1, "{kind:?}: one of eight identical right codes signs in");
+        let sessions: Vec<Value> = http
+            .get(srv.admin_url(&format!(
+                "/admin/identities/{}/sessions",
+                identity["id"].as_str().unwrap()
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            sessions.len(),
+            1,
+            "{kind:?}: one session for the identity: {sessions:?}"
+        );
+    }
+}
+both!(right_code_raced_signs_in_once);
+
 /// 200 wrong codes at once spread over four flows for one address: at most the address'
 /// budget (10 per hour) is compared, although the four flows would allow 20.
 async fn code_attempts_hold_under_concurrency_per_address(b: Backend) {
